@@ -1,0 +1,64 @@
+// The contract between view logic (reverse or forward) and the FUSE adapter. Views are pure
+// TypeScript over node:fs; they signal failures by throwing FsError with a POSIX code.
+
+export type Errno =
+  | 'ENOENT' | 'EPERM' | 'EACCES' | 'EIO' | 'EROFS' | 'ENAMETOOLONG' | 'ENOTDIR'
+  | 'EISDIR' | 'EINVAL' | 'ELOOP' | 'EBADF' | 'ENOSYS' | 'ENODATA' | 'EMFILE' | 'ENFILE'
+  | 'ESTALE' | 'ENXIO'
+
+export class FsError extends Error {
+  constructor(
+    readonly code: Errno,
+    message?: string,
+  ) {
+    super(message ?? code)
+    this.name = 'FsError'
+  }
+}
+
+/** Attributes as the adapter hands them to the kernel. Times in milliseconds since the epoch. */
+export interface Attr {
+  mode: number
+  ino: number
+  nlink: number
+  uid: number
+  gid: number
+  rdev: number
+  size: number
+  blocks: number
+  blksize: number
+  atimeMs: number
+  mtimeMs: number
+  ctimeMs: number
+}
+
+export interface FsStats {
+  bsize: number
+  frsize: number
+  blocks: number
+  bfree: number
+  bavail: number
+  files: number
+  ffree: number
+  favail: number
+  namemax: number
+}
+
+export interface DirListing {
+  names: string[]
+  /** Same length as names; lets `find -type f` skip a getattr per entry. */
+  attrs: Attr[]
+}
+
+/** A read-only filesystem view. Paths are absolute within the view ('/' is the root). */
+export interface ViewFs {
+  getattr(path: string): Promise<Attr>
+  readdir(path: string): Promise<DirListing>
+  readlink(path: string): Promise<string>
+  /** Returns a handle for read/release. Write flags are rejected by the adapter before this. */
+  open(path: string): Promise<number>
+  /** Fills target[0..length) from the view file at position; returns bytes filled (short at EOF). */
+  read(handle: number, target: Buffer, length: number, position: number): Promise<number>
+  release(handle: number): Promise<void>
+  statfs(path: string): Promise<FsStats>
+}
