@@ -1,0 +1,188 @@
+// Command-line parsing with gocryptfs's conventions (cli_args.go): one or two dashes,
+// `-flag=value` or `-flag value`, flags and positionals mixed, `-o a,b=c` lists that become
+// flags (the last -o wins, as in gocryptfs), and `--` ending flag parsing. An fstab line
+// written for `fuse.gocryptfs` must parse unchanged.
+import { ExitCode, UserError } from '../exitcodes.js'
+
+type Kind = 'bool' | 'string' | 'int' | 'list'
+
+interface FlagSpec {
+  kind: Kind
+  aliases?: string[]
+  help: string
+  /** Accepted for compatibility, has no effect. */
+  ignored?: boolean
+}
+
+// Every flag tsreverse knows. gocryptfs spellings where gocryptfs has the feature.
+const FLAGS = {
+  // actions
+  init: { kind: 'bool', help: 'create a new config (reverse mode: SOURCEDIR/.gocryptfs.reverse.conf)' },
+  info: { kind: 'bool', help: 'print information about a config' },
+  passwd: { kind: 'bool', help: 'change the password (with -masterkey: reset a forgotten one)' },
+  dumpmasterkey: { kind: 'bool', help: 'print the master key of a config (for writing on paper)' },
+  speed: { kind: 'bool', help: 'benchmark the AES-SIV backends' },
+  version: { kind: 'bool', help: 'print the version' },
+  help: { kind: 'bool', aliases: ['h', 'hh'], help: 'print this help' },
+  // mode
+  reverse: { kind: 'bool', help: 'encrypting view of a plaintext tree (the default)' },
+  // config, keys and passwords
+  config: { kind: 'string', help: 'config file (default SOURCEDIR/.gocryptfs.reverse.conf)' },
+  passfile: { kind: 'list', help: 'read the password from the first line of FILE' },
+  extpass: { kind: 'list', help: 'read the password from the output of CMD' },
+  masterkey: { kind: 'string', help: 'use this master key (hex, dashes allowed) instead of the config' },
+  zerokey: { kind: 'bool', help: 'use an all-zero master key (testing only)' },
+  scryptn: { kind: 'int', help: 'scrypt cost log2(N) for -init and -passwd (default 16)' },
+  aessiv: { kind: 'bool', help: 'AES-SIV content encryption (implied by reverse mode)' },
+  plaintextnames: { kind: 'bool', help: 'do not encrypt file names' },
+  'deterministic-names': { kind: 'bool', help: 'no per-directory IVs (no gocryptfs.diriv files)' },
+  longnamemax: { kind: 'int', help: 'hash encrypted names longer than N (62..255, default 255)' },
+  raw64: { kind: 'bool', help: 'unpadded base64 names (-masterkey mounts; default true)' },
+  hkdf: { kind: 'bool', help: 'HKDF key derivation (-masterkey mounts; default true)' },
+  longnames: { kind: 'bool', help: 'hash long names (-masterkey mounts; default true)' },
+  // view
+  exclude: { kind: 'list', aliases: ['e'], help: 'exclude a plaintext path, relative to SOURCEDIR' },
+  'exclude-wildcard': { kind: 'list', aliases: ['ew'], help: 'exclude paths matching a gitignore-style pattern' },
+  'exclude-from': { kind: 'list', help: 'read exclude patterns from FILE' },
+  'one-file-system': { kind: 'bool', help: 'do not cross filesystem boundaries' },
+  force_owner: { kind: 'string', help: 'show every file as owned by UID:GID (implies -allow_other)' },
+  // mount
+  fsname: { kind: 'string', help: 'name shown in the first column of df and /proc/mounts' },
+  allow_other: { kind: 'bool', help: 'let other users access the mount' },
+  nonempty: { kind: 'bool', help: 'allow mounting over a non-empty directory' },
+  ro: { kind: 'bool', help: 'read-only (always the case)' },
+  rw: { kind: 'bool', help: 'accepted from fstab; the view stays read-only' },
+  dev: { kind: 'bool', help: 'allow device files' },
+  nodev: { kind: 'bool', help: 'no device files (default)' },
+  suid: { kind: 'bool', help: 'honour set-uid bits' },
+  nosuid: { kind: 'bool', help: 'ignore set-uid bits (default)' },
+  exec: { kind: 'bool', help: 'allow execution (default)' },
+  noexec: { kind: 'bool', help: 'no execution' },
+  kernel_cache: { kind: 'bool', help: 'FUSE kernel_cache' },
+  fg: { kind: 'bool', aliases: ['f'], help: 'stay in the foreground' },
+  nosyslog: { kind: 'bool', help: 'log to stderr instead of syslog after daemonizing' },
+  quiet: { kind: 'bool', aliases: ['q'], help: 'quiet' },
+  fusedebug: { kind: 'bool', help: 'FUSE debug output' },
+  // accepted and ignored, as gocryptfs does
+  nofail: { kind: 'bool', ignored: true, help: 'ignored (fstab)' },
+  devrandom: { kind: 'bool', ignored: true, help: 'ignored' },
+  forcedecode: { kind: 'bool', ignored: true, help: 'ignored' },
+} satisfies Record<string, FlagSpec>
+
+export type FlagName = keyof typeof FLAGS
+
+type ValueOf<K extends Kind> = K extends 'bool' ? boolean : K extends 'int' ? number : K extends 'list' ? string[] : string
+
+export type Flags = { [N in FlagName]?: ValueOf<(typeof FLAGS)[N]['kind']> }
+
+export interface ParsedArgs {
+  flags: Flags
+  positional: string[]
+}
+
+// mount(8) and mount.fuse add these to -o; they say nothing tsreverse must act on
+// (the view is read-only whatever rw/ro say).
+const GENERIC_MOUNT_OPTIONS = new Set([
+  'defaults', 'auto', 'noauto', 'user', 'nouser', 'users', 'owner', 'group', '_netdev',
+  'atime', 'noatime', 'relatime', 'norelatime', 'strictatime', 'nostrictatime', 'diratime',
+  'nodiratime', 'lazytime', 'nolazytime', 'sync', 'async', 'dirsync', 'silent', 'loud',
+])
+
+const byName = new Map<string, FlagName>()
+for (const [name, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
+  byName.set(name, name)
+  for (const alias of spec.aliases ?? []) byName.set(alias, name)
+}
+
+function usage(message: string): UserError {
+  return new UserError(`${message} (see -help)`, ExitCode.Usage)
+}
+
+function isGenericMountOption(item: string): boolean {
+  const key = item.split('=')[0]!
+  return GENERIC_MOUNT_OPTIONS.has(key) || key.startsWith('x-') || key === 'comment'
+}
+
+/** Expands the last `-o LIST` into flags placed first, as gocryptfs does. */
+function expandMountOptions(argv: readonly string[]): string[] {
+  if (argv.includes('--')) return [...argv]
+  let lastList: string | undefined
+  const rest: string[] = []
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i]!
+    if (a === '-o' || a === '--o') {
+      if (i + 1 >= argv.length) throw usage('flag -o needs a value')
+      lastList = argv[++i]!
+    } else if (a.startsWith('-o=') || a.startsWith('--o=')) {
+      lastList = a.slice(a.indexOf('=') + 1)
+    } else {
+      rest.push(a)
+    }
+  }
+  if (lastList === undefined) return rest
+  const fromList: string[] = []
+  for (const item of lastList.split(',')) {
+    if (item === '' || isGenericMountOption(item)) continue
+    if (item === 'o') throw usage('-o o is not allowed')
+    fromList.push(`-${item}`)
+  }
+  return [...fromList, ...rest]
+}
+
+function parseBool(name: string, text: string): boolean {
+  if (['true', '1', 't', 'T', 'TRUE', 'True'].includes(text)) return true
+  if (['false', '0', 'f', 'F', 'FALSE', 'False'].includes(text)) return false
+  throw usage(`invalid boolean value "${text}" for -${name}`)
+}
+
+export function parseArgs(argv: readonly string[]): ParsedArgs {
+  const args = expandMountOptions(argv)
+  const flags: Record<string, unknown> = {}
+  const positional: string[] = []
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i]!
+    if (a === '--') {
+      positional.push(...args.slice(i + 1))
+      break
+    }
+    if (!a.startsWith('-') || a === '-') {
+      positional.push(a)
+      continue
+    }
+    const body = a.replace(/^--?/, '')
+    const eq = body.indexOf('=')
+    const key = eq < 0 ? body : body.slice(0, eq)
+    const name = byName.get(key)
+    if (name === undefined) throw usage(`unknown flag -${key}`)
+    const spec: FlagSpec = FLAGS[name]
+    if (spec.kind === 'bool') {
+      flags[name] = eq < 0 ? true : parseBool(key, body.slice(eq + 1))
+      continue
+    }
+    let value: string
+    if (eq >= 0) value = body.slice(eq + 1)
+    else if (i + 1 < args.length) value = args[++i]!
+    else throw usage(`flag -${key} needs a value`)
+    if (spec.kind === 'int') {
+      if (!/^-?\d+$/.test(value)) throw usage(`invalid number "${value}" for -${key}`)
+      flags[name] = Number(value)
+    } else if (spec.kind === 'list') {
+      ;((flags[name] ??= []) as string[]).push(value)
+    } else {
+      flags[name] = value
+    }
+  }
+  return { flags: flags as Flags, positional }
+}
+
+export function helpText(): string {
+  const lines = ['Usage: tsreverse [OPTIONS] SOURCEDIR MOUNTPOINT', '       tsreverse -init [OPTIONS] SOURCEDIR', '', 'Options:']
+  for (const [name, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
+    if (spec.ignored) continue
+    const names = [name, ...(spec.aliases ?? [])].map((n) => `-${n}`).join(', ')
+    const arg = spec.kind === 'bool' ? '' : spec.kind === 'int' ? ' N' : ' VALUE'
+    lines.push(`  ${(names + arg).padEnd(30)} ${spec.help}`)
+  }
+  lines.push('', 'Every flag also works in mount-option form: -o reverse,config=FILE,allow_other')
+  return lines.join('\n')
+}

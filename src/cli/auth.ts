@@ -1,0 +1,78 @@
+// Where the master key comes from: -masterkey / -zerokey, or a config file unlocked with a
+// password. Shared by mounts and by the config commands.
+import { existsSync } from 'node:fs'
+import { resolve, join } from 'node:path'
+import { ExitCode, UserError, type ExitCodeValue } from '../exitcodes.js'
+import { loadConfig, unwrapMasterKey, type ConfigFile } from '../format/config.js'
+import { parseMasterKey, MASTERKEY_CLI_WARNING } from '../format/masterkey.js'
+import { readPassword } from './password.js'
+import type { Flags } from './args.js'
+
+export const REVERSE_CONF = '.gocryptfs.reverse.conf'
+export const FORWARD_CONF = 'gocryptfs.conf'
+
+export interface ConfigLocation {
+  path: string
+  /** True when -config was given: the reverse view then has no virtual gocryptfs.conf. */
+  custom: boolean
+}
+
+/** The config a command uses: -config, else the default name inside dir. */
+export function configLocation(flags: Flags, dir: string, defaultName = REVERSE_CONF): ConfigLocation {
+  if (flags.config !== undefined) return { path: resolve(flags.config), custom: true }
+  return { path: resolve(join(dir, defaultName)), custom: false }
+}
+
+/** For commands that read an existing config in a plaintext or ciphertext directory. */
+export function existingConfigLocation(flags: Flags, dir: string): ConfigLocation {
+  const reverse = configLocation(flags, dir, REVERSE_CONF)
+  if (reverse.custom || existsSync(reverse.path)) return reverse
+  return configLocation(flags, dir, FORWARD_CONF)
+}
+
+export function passwordFromFlags(flags: Flags, prompt: string, twice = false): Promise<Buffer> {
+  return readPassword({ passfile: flags.passfile, extpass: flags.extpass, prompt, twice })
+}
+
+/** A master key given on the command line (-masterkey HEX | stdin, -zerokey), if any. */
+export async function masterKeyFromFlags(flags: Flags): Promise<Buffer | undefined> {
+  if (flags.zerokey) return Buffer.alloc(32)
+  if (flags.masterkey === undefined) return undefined
+  if (flags.masterkey === 'stdin') return parseMasterKey(await readStdinLine())
+  if (!flags.quiet) process.stderr.write(MASTERKEY_CLI_WARNING + '\n')
+  return parseMasterKey(flags.masterkey)
+}
+
+async function readStdinLine(): Promise<string> {
+  const chunks: Buffer[] = []
+  for await (const chunk of process.stdin) {
+    chunks.push(chunk as Buffer)
+    if ((chunk as Buffer).includes(0x0a)) break
+  }
+  return Buffer.concat(chunks).toString('utf8').split('\n')[0]!
+}
+
+export interface Unlocked {
+  masterKey: Buffer
+  /** Absent for -masterkey/-zerokey, which skip the config entirely (as gocryptfs). */
+  config?: ConfigFile
+}
+
+/** Loads the config (exit code as gocryptfs for a missing one) and unlocks it with a password. */
+export async function unlock(flags: Flags, location: ConfigLocation, missingExit: ExitCodeValue = ExitCode.Other): Promise<Unlocked> {
+  if ((flags.masterkey !== undefined || flags.zerokey) && (flags.passfile || flags.extpass)) {
+    throw new UserError('-masterkey and -zerokey cannot be combined with -passfile or -extpass', ExitCode.Usage)
+  }
+  const fromFlags = await masterKeyFromFlags(flags)
+  if (fromFlags) return { masterKey: fromFlags }
+  const config = loadExisting(location, missingExit)
+  const password = await passwordFromFlags(flags, 'Password: ')
+  return { masterKey: await unwrapMasterKey(config, password), config }
+}
+
+export function loadExisting(location: ConfigLocation, missingExit: ExitCodeValue): ConfigFile {
+  if (!existsSync(location.path)) {
+    throw new UserError(`config file ${location.path} not found`, missingExit)
+  }
+  return loadConfig(location.path)
+}

@@ -1,0 +1,180 @@
+// Running a mount: in the foreground, or gocryptfs-style as a background process whose parent
+// returns once the file system is usable (spec 7.3). Differences from gocryptfs, all deliberate:
+// the child is spawned already detached (Node cannot setsid later) and reports "ready" over an
+// IPC channel instead of SIGUSR1, and its stdout/stderr are pipes the parent forwards until then,
+// so `$(tsreverse ...)` returns even with -nosyslog (only stderr is the caller's then).
+import { execFile, spawn } from 'node:child_process'
+import { isatty } from 'node:tty'
+import type { Writable } from 'node:stream'
+import { ExitCode, UserError } from '../exitcodes.js'
+import type { MountHandle } from '../fuse/adapter.js'
+
+export const READY_MESSAGE = 'Filesystem mounted and ready.'
+const CHILD_MARKER = 'TSREVERSE_DAEMON_CHILD'
+const DEFAULT_READY_TIMEOUT_MS = 60_000
+const FLUSH_LIMIT_MS = 1000
+
+export interface RunMountOptions {
+  fg: boolean
+  nosyslog: boolean
+  /**
+   * Does all the work of a mount (password, config, view, mountView) and returns the handle.
+   * Runs only in the process that will serve the mount: in daemon mode that is the background
+   * child, which has the caller's stdin (for password prompts) and forwards its stdout/stderr
+   * until ready. Errors propagate as usual (the CLI prints them; the parent mirrors the exit code).
+   */
+  mount: (log: (msg: string) => void) => Promise<MountHandle>
+  /** How long the parent waits for "ready" when stdin is not a terminal (no one is typing). */
+  readyTimeoutMs?: number
+}
+
+/** Never resolves: the process exits when the mount ends. Rejects if mounting fails. */
+export async function runMount(opts: RunMountOptions): Promise<never> {
+  if (opts.fg) return serve(opts, false)
+  if (process.env[CHILD_MARKER] === '1' && process.send) {
+    delete process.env[CHILD_MARKER] // not for programs the mount itself runs (-extpass)
+    return serve(opts, true)
+  }
+  return waitForDaemon(opts)
+}
+
+/** Where log lines go: stderr until the daemon is ready, then syslog through logger(1). */
+class LogSink {
+  private logger: Writable | undefined
+  private pending: Promise<void> = Promise.resolve()
+
+  write(msg: string): void {
+    const line = msg.replace(/\n/g, ' ') + '\n'
+    if (!this.logger) {
+      process.stderr.write(line)
+      return
+    }
+    const logger = this.logger
+    this.pending = new Promise((resolve) => logger.write(line, () => resolve()))
+  }
+
+  toSyslog(): void {
+    const child = spawn('logger', ['-t', `tsreverse-${process.pid}`], { stdio: ['pipe', 'ignore', 'ignore'] })
+    child.on('error', () => child.stdin.destroy()) // no logger(1): there is nowhere left to log
+    child.stdin.on('error', () => {})
+    this.logger = child.stdin
+  }
+
+  /** Lets the last lines reach logger before the process exits (bounded: logger may hang). */
+  flush(): Promise<void> {
+    return Promise.race([this.pending, new Promise<void>((r) => setTimeout(r, FLUSH_LIMIT_MS).unref())])
+  }
+}
+
+async function serve(opts: RunMountOptions, daemon: boolean): Promise<never> {
+  const sink = new LogSink()
+  const log = (msg: string): void => sink.write(msg)
+  if (daemon) {
+    // Once the parent has gone, writes to the forwarded pipes fail with EPIPE; ignore them.
+    process.stdout.on('error', () => {})
+    process.stderr.on('error', () => {})
+  }
+  const handle = await opts.mount(log)
+
+  const exit = async (code: number): Promise<never> => {
+    await sink.flush()
+    process.exit(code)
+  }
+  let stopping = false
+  const stop = (signal: NodeJS.Signals): void => {
+    if (stopping) return
+    stopping = true
+    log(`${signal} received, unmounting`)
+    handle.unmount().then(
+      () => exit(ExitCode.SigInt),
+      (err: Error) => {
+        log(`unmount failed: ${err.message}`)
+        return exit(ExitCode.SigInt)
+      },
+    )
+  }
+  process.on('SIGINT', stop)
+  process.on('SIGTERM', stop)
+  void handle.closed.then((how) => {
+    if (how !== 'external') return
+    log('filesystem was unmounted externally, exiting')
+    return exit(ExitCode.Success)
+  })
+  process.on('uncaughtException', (err) => {
+    // The fusermount helper (auto_unmount) removes the mount once we are gone.
+    log(`internal error: ${err.stack ?? err.message}`)
+    void exit(ExitCode.Other)
+  })
+
+  if (daemon) {
+    if (!opts.nosyslog) sink.toSyslog()
+    process.chdir('/')
+    await new Promise<void>((resolve) => process.send!({ type: 'ready' }, () => resolve()))
+    process.disconnect()
+  } else {
+    process.stdout.write(READY_MESSAGE + '\n')
+  }
+  notifySystemd(log)
+  return new Promise<never>(() => {})
+}
+
+/**
+ * systemd readiness (Type=notify). Node has no unix datagram sockets, so systemd-notify sends
+ * it; MAINPID names us because the message comes from another process, which systemd only
+ * accepts with NotifyAccess=all.
+ */
+function notifySystemd(log: (msg: string) => void): void {
+  if (!process.env.NOTIFY_SOCKET) return
+  execFile('systemd-notify', ['--no-block', '--ready', `--pid=${process.pid}`], (err) => {
+    if (err) log(`could not notify systemd (systemd-notify: ${err.message.trim()})`)
+  })
+}
+
+async function waitForDaemon(opts: RunMountOptions): Promise<never> {
+  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+    detached: true,
+    env: { ...process.env, [CHILD_MARKER]: '1' },
+    // stdin stays the caller's (password prompts, -masterkey=stdin); stdout never is, so
+    // command substitution returns when we do.
+    stdio: ['inherit', 'pipe', opts.nosyslog ? 'inherit' : 'pipe', 'ipc'],
+  })
+  child.stdout!.on('data', (d: Buffer) => process.stdout.write(d))
+  child.stderr?.on('data', (d: Buffer) => process.stderr.write(d))
+
+  // The child is in its own session, so a Ctrl-C at a password prompt reaches only us.
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(sig, () => child.kill(sig))
+
+  return new Promise<never>((_, reject) => {
+    const timeoutMs = opts.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS
+    const timer = isatty(0)
+      ? undefined
+      : setTimeout(() => {
+          child.kill('SIGTERM')
+          reject(new UserError(`the background process did not get ready within ${timeoutMs / 1000} s`, ExitCode.ForkChild))
+        }, timeoutMs)
+
+    child.on('error', (err) => {
+      clearTimeout(timer)
+      reject(new UserError(`could not start the background process: ${err.message}`, ExitCode.ForkChild))
+    })
+    child.on('message', (msg: { type?: string }) => {
+      if (msg?.type !== 'ready') return
+      clearTimeout(timer)
+      // The child wrote its last stderr lines before sending "ready"; they are already
+      // readable and get forwarded in this loop iteration, before setImmediate runs.
+      setImmediate(() => process.stdout.write(READY_MESSAGE + '\n', () => process.exit(ExitCode.Success)))
+    })
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer)
+      // 'close' follows once the forwarded pipes are drained, unless a grandchild (the
+      // auto_unmount helper) still holds them: do not wait for that.
+      const done = (): never => {
+        if (signal) process.stderr.write(`tsreverse: background process killed by ${signal}\n`)
+        else if (code === 0) process.stderr.write('tsreverse: background process exited before the mount was ready\n')
+        process.exit(code || ExitCode.ForkChild)
+      }
+      child.on('close', done)
+      setTimeout(done, FLUSH_LIMIT_MS).unref()
+    })
+  })
+}

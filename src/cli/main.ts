@@ -1,0 +1,54 @@
+// The CLI: parse, pick the action, map every failure to one line on stderr and gocryptfs's exit code.
+import { ExitCode, UserError } from '../exitcodes.js'
+import { helpText, parseArgs, type Flags } from './args.js'
+import { runDumpMasterKey, runInfo, runInit, runPasswd } from './config-commands.js'
+import { runReverseMount } from './mount.js'
+import { cpuLine, speedLines } from './speed.js'
+import { versionLine } from './version.js'
+
+const ACTIONS = ['init', 'info', 'passwd', 'dumpmasterkey', 'speed', 'version', 'help'] as const
+
+async function run(flags: Flags, positional: string[]): Promise<void> {
+  const chosen = ACTIONS.filter((a) => flags[a])
+  if (chosen.length > 1) {
+    throw new UserError(`only one of ${chosen.map((a) => '-' + a).join(', ')} can be used at a time`, ExitCode.Usage)
+  }
+  switch (chosen[0]) {
+    case 'help':
+      process.stdout.write(helpText() + '\n')
+      return
+    case 'version':
+      process.stdout.write(versionLine() + '\n')
+      return
+    case 'speed':
+      process.stdout.write([versionLine(), cpuLine(), ...speedLines()].join('\n') + '\n')
+      return
+    case 'init':
+      return runInit(flags, positional)
+    case 'info':
+      return runInfo(flags, positional)
+    case 'passwd':
+      return runPasswd(flags, positional)
+    case 'dumpmasterkey':
+      return runDumpMasterKey(flags, positional)
+    case undefined:
+      if (positional.length !== 2) {
+        throw new UserError(`need SOURCEDIR and MOUNTPOINT, got ${positional.length} arguments`, ExitCode.Usage)
+      }
+      return runReverseMount(flags, positional[0]!, positional[1]!)
+  }
+}
+
+export async function main(argv: string[]): Promise<void> {
+  try {
+    const { flags, positional } = parseArgs(argv)
+    await run(flags, positional)
+  } catch (err) {
+    if (err instanceof UserError) {
+      process.stderr.write(`tsreverse: ${err.message}\n`)
+      process.exit(err.exitCode)
+    }
+    process.stderr.write(`tsreverse: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)
+    process.exit(ExitCode.Other)
+  }
+}

@@ -1,0 +1,120 @@
+// `tsreverse SRC MNT`: wires flags, keys and the reverse view into the FUSE adapter.
+import { statSync } from 'node:fs'
+import path from 'node:path'
+import { ExitCode, UserError } from '../exitcodes.js'
+import { settingsFromConfig, settingsFromFlags, type FormatSettings } from '../format/settings.js'
+import { mountView, type MountHandle, type MountOptions } from '../fuse/adapter.js'
+import { Excluder } from '../view/exclude.js'
+import { ReverseView } from '../view/reverse.js'
+import type { Flags } from './args.js'
+import { configLocation, unlock, type Unlocked } from './auth.js'
+import { runMount } from './daemon.js'
+
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+/** gocryptfs parses each half with ParseInt(s, 0, 32): decimal, 0x hex or 0 octal. */
+export function parseOwner(text: string): { uid: number; gid: number } {
+  const parts = text.split(':')
+  const parse = (s: string): number => {
+    const n = /^0x[0-9a-f]+$/i.test(s) ? parseInt(s.slice(2), 16) : /^0[0-7]+$/.test(s) ? parseInt(s, 8) : /^\d+$/.test(s) ? Number(s) : NaN
+    if (!Number.isSafeInteger(n) || n > 0x7fffffff) throw new UserError(`-force_owner=${text}: expected UID:GID with non-negative numbers`, ExitCode.Usage)
+    return n
+  }
+  if (parts.length !== 2) throw new UserError(`-force_owner=${text}: expected UID:GID`, ExitCode.Usage)
+  return { uid: parse(parts[0]!), gid: parse(parts[1]!) }
+}
+
+/** Checks of SRC and MNT that need no password, so they fail before anyone is prompted. */
+function checkPaths(src: string, mnt: string): void {
+  if (!isDir(src)) throw new UserError(`source directory ${src} does not exist or is not a directory`, ExitCode.CipherDir)
+  if (!isDir(mnt)) throw new UserError(`mountpoint ${mnt} does not exist or is not a directory`, ExitCode.MountPoint)
+  const rel = path.relative(mnt, src)
+  // A mount point inside SRC is fine (the view hides it); one that covers SRC is not.
+  if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) {
+    throw new UserError(`mountpoint ${mnt} would shadow the source directory ${src}`, ExitCode.MountPoint)
+  }
+}
+
+export function reverseSettings(flags: Flags, unlocked: Unlocked): FormatSettings {
+  const settings = unlocked.config
+    ? settingsFromConfig(unlocked.config, { longnames: flags.longnames })
+    : settingsFromFlags({
+        plaintextNames: flags.plaintextnames,
+        deterministicNames: flags['deterministic-names'],
+        longNameMax: flags.longnamemax,
+        raw64: flags.raw64,
+        hkdf: flags.hkdf,
+        longnames: flags.longnames,
+        aessiv: true, // reverse mode implies -aessiv
+      })
+  if (!settings.aessiv) {
+    throw new UserError('AES-SIV is required by reverse mode, but this config uses another content encryption', ExitCode.Usage)
+  }
+  return settings
+}
+
+export function mountOptions(flags: Flags, fsname: string, log: (msg: string) => void): MountOptions {
+  return {
+    fsname: flags.fsname ?? fsname,
+    subtype: 'tsreverse',
+    allowOther: !!(flags.allow_other || flags.force_owner !== undefined),
+    readOnly: true,
+    nonempty: !!flags.nonempty,
+    // As gocryptfs: the "no" variant wins when both are given.
+    dev: !!flags.dev && !flags.nodev,
+    suid: !!flags.suid && !flags.nosuid,
+    exec: !flags.noexec,
+    kernelCache: !!flags.kernel_cache,
+    debug: !!flags.fusedebug,
+    log,
+  }
+}
+
+async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (msg: string) => void): Promise<MountHandle> {
+  const src = path.resolve(srcArg)
+  const mnt = path.resolve(mntArg)
+  checkPaths(src, mnt)
+  const forceOwner = flags.force_owner === undefined ? undefined : parseOwner(flags.force_owner)
+  const exclude = Excluder.fromOptions({
+    exclude: flags.exclude ?? [],
+    excludeWildcard: flags['exclude-wildcard'] ?? [],
+    excludeFrom: flags['exclude-from'] ?? [],
+  })
+  const location = configLocation(flags, src)
+  const unlocked = await unlock(flags, location)
+  const settings = reverseSettings(flags, unlocked)
+  let view: ReverseView
+  try {
+    view = await ReverseView.create({
+      source: src,
+      settings,
+      masterKey: unlocked.masterKey,
+      configPath: location.custom ? location.path : undefined,
+      exclude,
+      forceOwner,
+      oneFileSystem: !!flags['one-file-system'],
+      mountpoint: mnt,
+      log,
+    })
+  } finally {
+    // The view keeps only the derived keys.
+    unlocked.masterKey.fill(0)
+  }
+  const handle = await mountView(view, mnt, mountOptions(flags, src, log))
+  if (!flags.quiet) log(`tsreverse: serving an encrypted view of ${src} at ${mnt}`)
+  return handle
+}
+
+export function runReverseMount(flags: Flags, src: string, mnt: string): Promise<never> {
+  return runMount({
+    fg: !!flags.fg,
+    nosyslog: !!flags.nosyslog,
+    mount: (log) => mountReverse(flags, src, mnt, log),
+  })
+}

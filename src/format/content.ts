@@ -1,0 +1,162 @@
+// The gocryptfs file content format around the cipher: header, block nonces, and serving a byte
+// range of the view file from the plaintext (spec 3.3, 4, 6.11). No I/O here: reading and
+// sealing come in as callbacks so the FUSE view and a worker pool can plug in their own.
+import { CorruptError } from './errors.js'
+import {
+  BLOCK_OVERHEAD,
+  CIPHER_BLOCK,
+  HEADER_LEN,
+  PLAIN_BLOCK,
+  blockNoToCipherOff,
+  cipherOffToBlockNo,
+} from './sizes.js'
+import type { AesSiv } from './aes-siv.js'
+
+export { CIPHER_BLOCK, HEADER_LEN, PLAIN_BLOCK } from './sizes.js'
+
+const HEADER_VERSION = 2
+const TWO_32 = 0x1_0000_0000
+
+/**
+ * Writes the nonce of block n (iv0 with n added to its last 8 bytes, big-endian, mod 2^64) into
+ * dst at off. Two 32-bit halves instead of BigInt: this runs once per block on the read path.
+ */
+export function writeBlockIv(iv0: Uint8Array, n: number, dst: Uint8Array, off: number): void {
+  for (let i = 0; i < 8; i++) dst[off + i] = iv0[i]
+  const lo = be32(iv0, 12) + (n % TWO_32)
+  const hi = be32(iv0, 8) + Math.floor(n / TWO_32) + (lo >= TWO_32 ? 1 : 0)
+  putBe32(dst, off + 8, hi % TWO_32)
+  putBe32(dst, off + 12, lo % TWO_32)
+}
+
+function be32(b: Uint8Array, off: number): number {
+  return b[off] * 0x100_0000 + ((b[off + 1] << 16) | (b[off + 2] << 8) | b[off + 3])
+}
+
+function putBe32(b: Uint8Array, off: number, v: number): void {
+  b[off] = v >>> 24
+  b[off + 1] = v >>> 16
+  b[off + 2] = v >>> 8
+  b[off + 3] = v
+}
+
+/** Nonce of content block n (spec 4, BlockIV). */
+export function blockIv(iv0: Uint8Array, n: number): Buffer {
+  const iv = Buffer.allocUnsafe(16)
+  writeBlockIv(iv0, n, iv, 0)
+  return iv
+}
+
+/** Writes the 24-byte associated data of a content block, BE64(blockNo) || fileId, at off. */
+export function writeBlockAd(blockNo: number, fileId: Uint8Array, dst: Uint8Array, off: number): void {
+  putBe32(dst, off, Math.floor(blockNo / TWO_32))
+  putBe32(dst, off + 4, blockNo % TWO_32)
+  for (let i = 0; i < 16; i++) dst[off + 8 + i] = fileId[i]
+}
+
+/**
+ * Structural checks gocryptfs applies to a content block before authenticating it (spec 3.3).
+ * Returns true for a sparse hole: an all-zero full block, which decrypts to 4096 zero bytes.
+ */
+export function isHoleBlock(block: Uint8Array, blockNo: number): boolean {
+  if (block.length <= BLOCK_OVERHEAD) {
+    throw new CorruptError(`block ${blockNo} is truncated to ${block.length} bytes`, blockNo)
+  }
+  if (block.length === CIPHER_BLOCK && isZero(block, CIPHER_BLOCK)) return true
+  if (isZero(block, 16)) throw new CorruptError(`block ${blockNo} has an all-zero nonce`, blockNo)
+  return false
+}
+
+function isZero(b: Uint8Array, len: number): boolean {
+  for (let i = 0; i < len; i++) if (b[i] !== 0) return false
+  return true
+}
+
+/** The 18-byte file header BE16(2) || fileId. */
+export function fileHeader(fileId: Uint8Array): Buffer {
+  if (fileId.length !== 16) throw new RangeError(`file ID must be 16 bytes, got ${fileId.length}`)
+  const h = Buffer.allocUnsafe(HEADER_LEN)
+  h.writeUInt16BE(HEADER_VERSION, 0)
+  h.set(fileId, 2)
+  return h
+}
+
+/** Validates a file header as gocryptfs forward mode does and returns the file ID. */
+export function parseHeader(buf: Uint8Array): Buffer {
+  if (buf.length < HEADER_LEN) throw new CorruptError(`file header too short (${buf.length} bytes)`)
+  const version = (buf[0] << 8) | buf[1]
+  if (version !== HEADER_VERSION) throw new CorruptError(`file header version ${version}, want ${HEADER_VERSION}`)
+  const id = Buffer.from(buf.subarray(2, HEADER_LEN))
+  if (id.every((b) => b === 0)) throw new CorruptError('file header has an all-zero file ID')
+  return id
+}
+
+export interface CipherRangeSource {
+  /** Byte range of the view file (header + blocks) being read. */
+  offset: number
+  length: number
+  fileId: Uint8Array
+  iv0: Uint8Array
+  /** Reads plaintext at position; may return fewer bytes only at end of file. */
+  readPlain(position: number, length: number): Promise<Buffer>
+  /** Seals `plain` (whole blocks except maybe the last) starting at block firstBlock, e.g. AesSiv.sealBlocks. */
+  seal(plain: Buffer, firstBlock: number, fileId: Uint8Array, iv0: Uint8Array): Buffer | Promise<Buffer>
+}
+
+/**
+ * Serves [offset, offset+length) of the view file into target, returning the byte count
+ * (short at end of file). Follows gocryptfs reverse mode (spec 6.11): the header is synthesized,
+ * the covered blocks come from one plaintext read, and when that read finds no data the reply
+ * is empty even if it included header bytes.
+ */
+export async function readCipherRange(src: CipherRangeSource, target: Buffer): Promise<number> {
+  let { offset, length } = src
+  let done = 0
+  if (offset < HEADER_LEN && length > 0) {
+    done = Math.min(HEADER_LEN, offset + length) - offset
+    fileHeader(src.fileId).copy(target, 0, offset, offset + done)
+    offset += done
+    length -= done
+  }
+  if (length <= 0) return done
+
+  const first = cipherOffToBlockNo(offset)
+  const last = cipherOffToBlockNo(offset + length - 1)
+  const plain = await src.readPlain(first * PLAIN_BLOCK, (last - first + 1) * PLAIN_BLOCK)
+  if (plain.length === 0) return 0
+  const cipher = await src.seal(plain, first, src.fileId, src.iv0)
+  const skip = offset - blockNoToCipherOff(first)
+  const end = Math.min(cipher.length, skip + length)
+  if (end <= skip) return done
+  return done + cipher.copy(target, done, skip, end)
+}
+
+/** Decrypts a whole view file (header + blocks); an empty or header-only file is empty. */
+export function decryptFile(siv: Pick<AesSiv, 'openBlocks'>, file: Uint8Array): Buffer {
+  if (file.length === 0) return Buffer.alloc(0)
+  const fileId = parseHeader(file)
+  return siv.openBlocks(file.subarray(HEADER_LEN), 0, fileId)
+}
+
+export interface PlainRangeSource {
+  /** Plaintext byte range wanted. */
+  offset: number
+  length: number
+  fileId: Uint8Array
+  /** Reads ciphertext of the view file at position; may return fewer bytes only at end of file. */
+  readCipher(position: number, length: number): Promise<Buffer>
+}
+
+/**
+ * Decrypts plaintext [offset, offset+length) of a view file whose header has already been
+ * parsed, authenticating every block it touches; short at end of file.
+ */
+export async function decryptRange(siv: Pick<AesSiv, 'openBlocks'>, src: PlainRangeSource): Promise<Buffer> {
+  if (src.length <= 0) return Buffer.alloc(0)
+  const first = Math.floor(src.offset / PLAIN_BLOCK)
+  const last = Math.floor((src.offset + src.length - 1) / PLAIN_BLOCK)
+  const cipher = await src.readCipher(blockNoToCipherOff(first), (last - first + 1) * CIPHER_BLOCK)
+  const plain = siv.openBlocks(cipher, first, src.fileId)
+  const skip = src.offset - first * PLAIN_BLOCK
+  return plain.subarray(Math.min(skip, plain.length), Math.min(skip + src.length, plain.length))
+}

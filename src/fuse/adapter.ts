@@ -1,0 +1,440 @@
+// Serves a ViewFs through the kernel with fuse-native 2.2.6 (the only module that loads it).
+// Everything here works around measured quirks of that binding; see
+// /work/shared/docs/fuse-native-notes.md. In short: options it lacks go through `fsname`,
+// every numeric field crossing into C is 32 bits wide, a handler that throws or never answers
+// hurts the whole mount, and an external unmount leaves the process running unless we notice.
+import { spawn } from 'node:child_process'
+import { readdir, realpath, stat } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import path from 'node:path'
+import { ExitCode, UserError } from '../exitcodes.js'
+import { FsError, type Attr, type FsStats, type ViewFs } from '../view/fs.js'
+import { findMount, readMountinfo } from './mountinfo.js'
+
+export interface MountOptions {
+  /** Source column of /proc/mounts and df (commas and backslashes are allowed). */
+  fsname: string
+  /** The type shows as `fuse.<subtype>`. */
+  subtype: string
+  allowOther: boolean
+  /** Defaults to allowOther, as gocryptfs couples them. */
+  defaultPermissions?: boolean
+  readOnly: true
+  nonempty?: boolean
+  dev?: boolean
+  suid?: boolean
+  /** Defaults to true (FUSE default); false mounts noexec. */
+  exec?: boolean
+  kernelCache?: boolean
+  /** Seconds; default 1 like gocryptfs. 0 is allowed (-sharedstorage). */
+  attrTimeout?: number
+  /** Seconds, also used for negative lookups; default 1 like gocryptfs. */
+  entryTimeout?: number
+  directIo?: boolean
+  debug?: boolean
+  log(msg: string): void
+}
+
+export interface MountHandle {
+  /** Unmounts (lazily if the mount is busy). Resolves once `closed` has. */
+  unmount(): Promise<void>
+  /** 'unmounted' after unmount(), 'external' when someone else unmounted it. */
+  closed: Promise<'unmounted' | 'external'>
+}
+
+type Callback = (result: number, ...values: unknown[]) => void
+type Handler = (...args: any[]) => void
+export type FuseOps = Record<string, Handler>
+
+interface FuseInstance {
+  mnt: string
+  /** Native per-mount state; needed to release the loop handle after an external unmount. */
+  _thread: Buffer
+  /** The exact `-o` string fuse-native will hand to libfuse. */
+  _fuseOptions(): string
+  mount(cb: (err: Error | null) => void): void
+}
+
+interface FuseModule {
+  new (mnt: string, ops: FuseOps, opts: Record<string, unknown>): FuseInstance
+  [errno: string]: unknown
+}
+
+const require = createRequire(import.meta.url)
+const Fuse = require('fuse-native') as FuseModule
+// The binding itself (cached, so the same instance fuse-native uses): its unmount call only
+// unreferences the loop handle, which fuse-native skips when the kernel mount is already gone.
+const binding = createRequire(require.resolve('fuse-native'))('node-gyp-build')(
+  path.dirname(require.resolve('fuse-native')),
+) as { fuse_native_unmount(mnt: string, thread: Buffer): void }
+
+const errnoOf = (code: string): number => (Fuse[code] as number | undefined) ?? (Fuse.EIO as number)
+const EIO = errnoOf('EIO')
+const EROFS = errnoOf('EROFS')
+const ENODATA = errnoOf('ENODATA')
+const EACCES = errnoOf('EACCES')
+const ENAMETOOLONG = errnoOf('ENAMETOOLONG')
+
+const U32 = 0xffffffff
+const O_ACCMODE = 3
+const O_WRITE_EXTRAS = 0o100 /* O_CREAT */ | 0o1000 /* O_TRUNC */ | 0o2000 /* O_APPEND */
+const W_OK = 2
+const X_OK = 1
+const S_IFMT = 0o170000
+const S_IFDIR = 0o040000
+// libfuse hands readlink a PATH_MAX+1 buffer; a longer target would arrive truncated.
+const MAX_LINK_BYTES = 4095
+const MAX_NATIVE_STRING = 1023
+const POLL_MS = 1000
+
+// Per-op timeouts. fuse-native answers ETIMEDOUT after 15 s by default; `false` would let a
+// stuck handler leave readers unkillable in D state, so every op keeps a limit. Reads and
+// listings get the most: they wait on the source disk (possibly a sleeping or network one)
+// and, for readdir, on encrypting every name of a huge directory. Metadata ops get 30 s.
+const TIMEOUTS = { default: 30_000, read: 120_000, readdir: 120_000 }
+
+/**
+ * Inode numbers cross as 32 bits. Numbers that fit pass unchanged (so plaintext inodes, the
+ * common case, stay recognizable); larger ones (gocryptfs-style namespaced or spilled numbers)
+ * become low word XOR an odd-multiplier hash of the high word. Equal inputs give equal outputs,
+ * so hard links stay equal; distinct inputs can collide with probability about 2^-32 per pair
+ * (`find -samefile`/`rsync -H` could then see a false hard link).
+ */
+export function foldIno(ino: number): number {
+  if (ino >= 0 && ino <= U32 && Number.isInteger(ino)) return ino
+  const hi = Math.floor(ino / 0x100000000)
+  return ((ino >>> 0) ^ Math.imul(hi, 0x9e3779b1)) >>> 0
+}
+
+const clampU32 = (n: number): number => (n >= U32 ? U32 : n > 0 ? Math.floor(n) : 0)
+// fuse-native sends milliseconds as an unsigned 64-bit value: pre-1970 (and NaN) would wrap.
+const clampTime = (ms: number): number => (ms > 0 ? ms : 0)
+
+/** The stat object fuse-native packs into its 32-bit wire array. */
+export function toFuseStat(a: Attr): Record<string, number> {
+  return {
+    mode: a.mode,
+    uid: clampU32(a.uid),
+    gid: clampU32(a.gid),
+    size: a.size,
+    dev: 0,
+    nlink: clampU32(a.nlink),
+    ino: foldIno(a.ino),
+    rdev: a.rdev >>> 0, // the kernel decodes the low 32 bits (new_decode_dev), as glibc encodes
+    blksize: clampU32(a.blksize),
+    blocks: a.blocks,
+    atime: clampTime(a.atimeMs),
+    mtime: clampTime(a.mtimeMs),
+    ctime: clampTime(a.ctimeMs),
+  }
+}
+
+/**
+ * statfs fields cross as 32 bits: a multi-TB disk would wrap. Double the fragment size and halve
+ * the block counts until they fit, so df's product (size and free space) stays right; inode
+ * counts cannot be rescaled and are clamped.
+ */
+export function scaleStatfs(s: FsStats): Record<string, number> {
+  let frsize = s.frsize || s.bsize
+  let bsize = s.bsize || frsize
+  let { blocks, bfree, bavail } = s
+  while ((blocks > U32 || bfree > U32 || bavail > U32) && frsize <= 0x40000000) {
+    blocks = Math.floor(blocks / 2)
+    bfree = Math.floor(bfree / 2)
+    bavail = Math.floor(bavail / 2)
+    frsize *= 2
+    if (bsize <= 0x40000000) bsize *= 2
+  }
+  return {
+    bsize,
+    frsize,
+    blocks: clampU32(blocks),
+    bfree: clampU32(bfree),
+    bavail: clampU32(bavail),
+    files: clampU32(s.files),
+    ffree: clampU32(s.ffree),
+    favail: clampU32(s.favail),
+    namemax: s.namemax,
+  }
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) return `${err.name}: ${err.message}`
+  return `non-error thrown: ${typeof err}`
+}
+
+/**
+ * The fuse-native handler table. Each handler answers exactly once and never throws: FsError
+ * becomes its errno; anything else EIO plus one log line naming op and path.
+ */
+export function fuseOps(view: ViewFs, log: (msg: string) => void): FuseOps {
+  const fail = (op: string, p: string, err: unknown): number => {
+    if (err instanceof FsError) return errnoOf(err.code)
+    try {
+      log(`${op} ${p}: ${describe(err)}`)
+    } catch {
+      // a broken logger must not keep the kernel waiting
+    }
+    return EIO
+  }
+  function serve<T>(op: string, p: string, cb: Callback, work: () => Promise<T>, reply: (v: T) => void): void {
+    let pending: Promise<T>
+    try {
+      pending = work()
+    } catch (err) {
+      cb(fail(op, p, err))
+      return
+    }
+    pending.then(
+      (v) => {
+        try {
+          reply(v)
+        } catch (err) {
+          cb(fail(op, p, err))
+        }
+      },
+      (err) => cb(fail(op, p, err)),
+    )
+  }
+  const readOnly: Handler = (...args) => (args[args.length - 1] as Callback)(EROFS)
+
+  return {
+    getattr: (p: string, cb: Callback) => serve('getattr', p, cb, () => view.getattr(p), (a) => cb(0, toFuseStat(a))),
+    readdir: (p: string, cb: Callback) =>
+      serve('readdir', p, cb, () => view.readdir(p), (d) => cb(0, d.names, d.attrs.map(toFuseStat))),
+    readlink: (p: string, cb: Callback) =>
+      serve('readlink', p, cb, () => view.readlink(p), (target) => {
+        if (Buffer.byteLength(target) <= MAX_LINK_BYTES) return cb(0, target)
+        log(`readlink ${p}: target longer than ${MAX_LINK_BYTES} bytes, not representable through fuse-native`)
+        cb(ENAMETOOLONG)
+      }),
+    open: (p: string, flags: number, cb: Callback) => {
+      if ((flags & O_ACCMODE) !== 0 || (flags & O_WRITE_EXTRAS) !== 0) return cb(EROFS)
+      serve('open', p, cb, () => view.open(p), (fh) => {
+        // The handle travels as a C int32 and back as uint32: only 0..2^31-1 survives both.
+        if (Number.isInteger(fh) && fh >= 0 && fh <= 0x7fffffff) return cb(0, fh)
+        void view.release(fh).catch(() => {})
+        throw new Error(`view returned unusable handle ${fh}`)
+      })
+    },
+    read: (p: string, fh: number, buf: Buffer, len: number, pos: number, cb: Callback) =>
+      serve('read', p, cb, () => view.read(fh, buf, len, pos), (n) => {
+        if (!(n >= 0 && n <= len)) throw new Error(`view returned ${n} bytes for a ${len}-byte read`)
+        cb(n)
+      }),
+    release: (p: string, fh: number, cb: Callback) => serve('release', p, cb, () => view.release(fh), () => cb(0)),
+    statfs: (p: string, cb: Callback) => serve('statfs', p, cb, () => view.statfs(p), (s) => cb(0, scaleStatfs(s))),
+    // Only reached without default_permissions; W_OK never gets here on a ro mount (the VFS
+    // refuses first) but is answered for completeness. X_OK mirrors the kernel's own rule.
+    access: (p: string, mode: number, cb: Callback) => {
+      if (mode & W_OK) return cb(EROFS)
+      serve('access', p, cb, () => view.getattr(p), (a) => {
+        const exec = (a.mode & S_IFMT) === S_IFDIR || (a.mode & 0o111) !== 0
+        cb(mode & X_OK && !exec ? EACCES : 0)
+      })
+    },
+    // gocryptfs 2.3 reverse mode has no xattrs. Answering the size query with 0 ourselves
+    // also avoids fuse-native's list path, which pads the size by 128 bytes.
+    getxattr: (_p: string, _name: string, _pos: number, cb: Callback) => cb(ENODATA),
+    listxattr: (_p: string, cb: Callback) => cb(0),
+    // opendir/releasedir are left to libfuse (success): readdir never sees their handle.
+    write: readOnly,
+    create: readOnly,
+    mknod: readOnly,
+    mkdir: readOnly,
+    unlink: readOnly,
+    rmdir: readOnly,
+    rename: readOnly,
+    link: readOnly,
+    symlink: readOnly,
+    chmod: readOnly,
+    chown: readOnly,
+    truncate: readOnly,
+    ftruncate: readOnly,
+    utimens: readOnly,
+    setxattr: readOnly,
+    removexattr: readOnly,
+  }
+}
+
+/** Runs fusermount in its own process group, so a Ctrl-C aimed at us cannot kill it midway. */
+function fusermount(args: string[]): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('fusermount', args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true })
+    let stderr = ''
+    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s))
+    child.on('error', reject)
+    child.on('close', (code) => {
+      if (code === 0) resolve()
+      else reject(new Error(stderr.trim() || `fusermount ${args.join(' ')} exited with ${code}`))
+    })
+  })
+}
+
+/** Backslash and comma are libfuse's option syntax; escape them inside a value. */
+const escapeOption = (v: string): string => v.replace(/[\\,]/g, (c) => '\\' + c)
+
+function formatSeconds(name: string, value: number | undefined): number {
+  const v = value ?? 1
+  if (!(typeof v === 'number' && Number.isFinite(v) && v >= 0 && v <= 86_400)) {
+    throw new UserError(`invalid ${name} ${String(value)}`, ExitCode.Usage)
+  }
+  return v
+}
+
+/**
+ * The libfuse options. An unknown option would leave a dead kernel mount behind, so every
+ * value is checked here and only known names are produced. Options fuse-native has no name for
+ * ride along in fsname (libfuse splits that value at unescaped commas).
+ */
+function fuseOptions(o: MountOptions): Record<string, unknown> {
+  if (o.readOnly !== true) throw new UserError('only read-only mounts are supported', ExitCode.Usage)
+  if (typeof o.fsname !== 'string' || o.fsname === '' || o.fsname.includes('\0')) {
+    throw new UserError('invalid fsname', ExitCode.Usage)
+  }
+  if (!/^[A-Za-z0-9._-]{1,64}$/.test(o.subtype)) throw new UserError(`invalid subtype ${o.subtype}`, ExitCode.Usage)
+  const attr = formatSeconds('attribute timeout', o.attrTimeout)
+  const entry = formatSeconds('entry timeout', o.entryTimeout)
+  const extra = ['ro', 'use_ino', `attr_timeout=${attr}`, `entry_timeout=${entry}`, `negative_timeout=${entry}`]
+  if (o.nonempty) extra.push('nonempty')
+  if (o.dev) extra.push('dev')
+  if (o.suid) extra.push('suid')
+  if (o.exec === false) extra.push('noexec')
+  if (o.directIo) extra.push('direct_io')
+  return {
+    fsname: [escapeOption(o.fsname), ...extra].join(','),
+    subtype: o.subtype,
+    allowOther: o.allowOther,
+    defaultPermissions: o.defaultPermissions ?? o.allowOther,
+    kernelCache: !!o.kernelCache,
+    debug: !!o.debug,
+    maxRead: 131072,
+    // A fusermount helper that unmounts when this process dies, even by SIGKILL.
+    autoUnmount: true,
+    timeout: TIMEOUTS,
+  }
+}
+
+/** The path as mountinfo shows it (symlinks resolved), even when the mount on it is dead. */
+async function canonicalMountpoint(mountpoint: string): Promise<string> {
+  const abs = path.resolve(mountpoint)
+  try {
+    return await realpath(abs)
+  } catch {
+    return path.join(await realpath(path.dirname(abs)), path.basename(abs))
+  }
+}
+
+const isDeadConnection = (err: unknown): boolean => {
+  const code = (err as NodeJS.ErrnoException).code
+  return code === 'ENOTCONN' || code === 'ECONNABORTED'
+}
+
+/** Clears a mount left by a dead server ("Transport endpoint is not connected"). */
+async function recoverStaleMount(mnt: string, log: (msg: string) => void): Promise<void> {
+  const existing = findMount(await readMountinfo(), mnt)
+  if (!existing) return
+  try {
+    await stat(mnt)
+  } catch (err) {
+    if (!isDeadConnection(err)) throw err
+    log(`${mnt}: clearing stale ${existing.fsType} mount of ${existing.source}`)
+    await fusermount(['-u', '-z', mnt])
+    return
+  }
+  throw new UserError(`mountpoint ${mnt} is already a mount point (${existing.fsType})`, ExitCode.MountPoint)
+}
+
+async function checkMountpoint(mnt: string, nonempty: boolean): Promise<void> {
+  let entries: string[]
+  try {
+    entries = await readdir(mnt)
+  } catch (err) {
+    throw new UserError(`invalid mountpoint ${mnt}: ${(err as Error).message}`, ExitCode.MountPoint)
+  }
+  if (entries.length > 0 && !nonempty) {
+    throw new UserError(`mountpoint ${mnt} is not empty (use -nonempty to mount anyway)`, ExitCode.MountPoint)
+  }
+}
+
+export async function mountView(view: ViewFs, mountpoint: string, opts: MountOptions): Promise<MountHandle> {
+  const log = opts.log
+  const fuseOpts = fuseOptions(opts)
+  const mnt = await canonicalMountpoint(mountpoint)
+  await recoverStaleMount(mnt, log)
+  await checkMountpoint(mnt, !!opts.nonempty)
+
+  const fuse = new Fuse(mnt, fuseOps(view, log), fuseOpts)
+  // The binding copies both strings into 1024-byte buffers and would silently cut them.
+  if (Buffer.byteLength(mnt) > MAX_NATIVE_STRING || Buffer.byteLength(fuse._fuseOptions()) > MAX_NATIVE_STRING) {
+    throw new UserError('mountpoint or fsname too long for fuse-native (1023 bytes)', ExitCode.Usage)
+  }
+  try {
+    await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())))
+  } catch (err) {
+    // libfuse creates the kernel mount before checking its options; do not leave it dead.
+    if (findMount(await readMountinfo(), mnt)?.fsType === `fuse.${opts.subtype}`) {
+      await fusermount(['-u', '-z', mnt]).catch(() => {})
+    }
+    throw new UserError(`mount failed: ${(err as Error).message}`, ExitCode.FuseNewServer)
+  }
+  return watchMount(fuse, mnt, log)
+}
+
+async function watchMount(fuse: FuseInstance, mnt: string, log: (msg: string) => void): Promise<MountHandle> {
+  const ours = findMount(await readMountinfo(), mnt)
+  const mountId = ours?.mountId
+  const isPresent = (entries: Awaited<ReturnType<typeof readMountinfo>>): boolean =>
+    mountId === undefined ? findMount(entries, mnt) !== undefined : entries.some((e) => e.mountId === mountId)
+
+  let state: 'mounted' | 'unmounting' | 'closed' = 'mounted'
+  let resolveClosed!: (kind: 'unmounted' | 'external') => void
+  const closed = new Promise<'unmounted' | 'external'>((resolve) => (resolveClosed = resolve))
+  const finish = (kind: 'unmounted' | 'external'): void => {
+    state = 'closed'
+    clearInterval(timer)
+    try {
+      binding.fuse_native_unmount(fuse.mnt, fuse._thread)
+    } catch (err) {
+      log(`releasing the FUSE handle of ${mnt}: ${describe(err)}`)
+    }
+    resolveClosed(kind)
+  }
+
+  // fs.watch never fires for /proc/self/mountinfo (measured), so poll; a read is cheap.
+  let polling = false
+  const timer = setInterval(() => {
+    if (polling || state !== 'mounted') return
+    polling = true
+    readMountinfo()
+      .then((entries) => {
+        if (state === 'mounted' && !isPresent(entries)) finish('external')
+      })
+      .catch(() => {}) // a failed read is retried on the next tick
+      .finally(() => (polling = false))
+  }, POLL_MS)
+  timer.unref()
+
+  const unmount = async (): Promise<void> => {
+    if (state !== 'mounted') {
+      await closed
+      return
+    }
+    state = 'unmounting'
+    try {
+      await fusermount(['-u', mnt])
+    } catch (err) {
+      try {
+        if (isPresent(await readMountinfo())) {
+          log(`unmounting ${mnt} failed (${(err as Error).message}); detaching lazily`)
+          await fusermount(['-u', '-z', mnt])
+        }
+      } catch (lazyErr) {
+        state = 'mounted'
+        throw lazyErr
+      }
+    }
+    finish('unmounted')
+  }
+  return { unmount, closed }
+}

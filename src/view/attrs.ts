@@ -1,0 +1,33 @@
+// Attributes as the view reports them: the plaintext stat with the few fields the view changes
+// (spec 6.4, 6.5) and -force_owner applied to every reply (the 2.5+ behaviour, spec 6.6).
+import type { Stats } from 'node:fs'
+import type { Attr } from './fs.js'
+
+export interface Owner {
+  uid: number
+  gid: number
+}
+
+export interface AttrOverrides {
+  ino: number
+  size?: number
+  mode?: number
+  nlink?: number
+}
+
+export function toAttr(st: Stats, over: AttrOverrides, owner: Owner | undefined): Attr {
+  return {
+    mode: over.mode ?? st.mode,
+    ino: over.ino,
+    nlink: over.nlink ?? st.nlink,
+    uid: owner ? owner.uid : st.uid,
+    gid: owner ? owner.gid : st.gid,
+    rdev: st.rdev,
+    size: over.size ?? st.size,
+    blocks: st.blocks,
+    blksize: st.blksize,
+    atimeMs: st.atimeMs,
+    mtimeMs: st.mtimeMs,
+    ctimeMs: st.ctimeMs,
+  }
+}

@@ -1,0 +1,125 @@
+// Exclusion patterns of reverse mode (spec 6.8): each line becomes a regular expression the way
+// go-gitignore (commit 54b8a0bf510f, the one gocryptfs 2.3 uses) builds it, which is not git's
+// semantics (`?` is literal, regex metacharacters leak through, inner-slash patterns are not
+// anchored). Option values are not split on commas: that follows 2.4+, not 2.3.
+import { readFileSync } from 'node:fs'
+import { isUtf8 } from 'node:buffer'
+import { ExitCode, UserError } from '../exitcodes.js'
+import { compileGoRegexp } from './goregexp.js'
+
+interface Pattern {
+  regexp: RegExp
+  negate: boolean
+}
+
+export interface ExcludeOptions {
+  /** -exclude/-e: plaintext paths relative to the source root. */
+  exclude: string[]
+  /** -exclude-wildcard/-ew: gitignore-like patterns. */
+  excludeWildcard: string[]
+  /** -exclude-from: files with one pattern per line. */
+  excludeFrom: string[]
+}
+
+// go-gitignore marks the stars it generates with this string and turns it into `*` at the very
+// end, so the same three characters typed by the user also become a `*`; kept for fidelity.
+const MAGIC_STAR = '#$~'
+
+/** go-gitignore's translation of one line; undefined for comments, blank lines, bad regexps. */
+export function patternFromLine(line: string): Pattern | undefined {
+  line = line.replace(/\r+$/, '')
+  if (line.startsWith('#')) return undefined
+  line = line.replace(/^ +| +$/g, '')
+  if (line === '') return undefined
+  let negate = false
+  if (line.startsWith('!')) {
+    negate = true
+    line = line.slice(1)
+  }
+  if (line.startsWith('#') || line.startsWith('!')) line = line.slice(1)
+  // `dir/*.txt` style patterns are anchored at the root (Go: `([^\/+])/.*\*\.`, `.` never \n).
+  if (/[^/+]\/[^\n]*\*\./u.test(line) && !line.startsWith('/')) line = '/' + line
+  line = line.replaceAll('.', '\\.')
+  if (line.startsWith('/**/')) line = line.slice(1)
+  line = line.replaceAll('/**/', '(/|/.+/)')
+  line = line.replaceAll('**/', `(|.${MAGIC_STAR}/)`)
+  line = line.replaceAll('/**', `(|/.${MAGIC_STAR})`)
+  line = line.replaceAll('\\*', '\\' + MAGIC_STAR)
+  line = line.replaceAll('*', '([^/]*)')
+  line = line.replaceAll('?', '\\?')
+  line = line.replaceAll(MAGIC_STAR, '*')
+  let expr = line + (line.endsWith('/') ? '(|.*)$' : '(|/.*)$')
+  expr = expr.startsWith('/') ? '^(|/)' + expr.slice(1) : '^(|.*/)' + expr
+  const regexp = compileGoRegexp(expr)
+  return regexp && { regexp, negate }
+}
+
+/**
+ * Decodes a path as Go's regexp reads a string: valid UTF-8 sequences become their code
+ * points, every byte of an invalid sequence one U+FFFD.
+ */
+function goString(path: Uint8Array): string {
+  if (isUtf8(path)) return Buffer.from(path.buffer, path.byteOffset, path.byteLength).toString('utf8')
+  let out = ''
+  for (let i = 0; i < path.length; ) {
+    const b = path[i]!
+    const len = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0
+    const seq = len > 0 ? path.subarray(i, i + len) : undefined
+    if (seq && seq.length === len && isUtf8(seq)) {
+      out += Buffer.from(seq).toString('utf8')
+      i += len
+    } else {
+      out += '\uFFFD'
+      i++
+    }
+  }
+  return out
+}
+
+export class Excluder {
+  readonly #patterns: Pattern[]
+
+  constructor(lines: string[]) {
+    this.#patterns = lines.map(patternFromLine).filter((p): p is Pattern => p !== undefined)
+  }
+
+  /** The pattern list in gocryptfs's order; an unreadable -exclude-from file exits 29. */
+  static fromOptions(opts: ExcludeOptions): Excluder {
+    const lines = [...opts.exclude.map((p) => '/' + p), ...opts.excludeWildcard]
+    for (const file of opts.excludeFrom) {
+      let content: Buffer
+      try {
+        content = readFileSync(file)
+      } catch (e) {
+        throw new UserError(`-exclude-from: cannot read ${file}: ${(e as Error).message}`, ExitCode.ExcludeError)
+      }
+      // Go cannot compile a line that is not UTF-8; keep such lines out rather than mangle them.
+      let start = 0
+      for (let nl = content.indexOf(10); ; nl = content.indexOf(10, start)) {
+        const line = content.subarray(start, nl < 0 ? content.length : nl)
+        if (isUtf8(line)) lines.push(line.toString('utf8'))
+        if (nl < 0) break
+        start = nl + 1
+      }
+    }
+    return new Excluder(lines)
+  }
+
+  get empty(): boolean {
+    return this.#patterns.length === 0
+  }
+
+  /** plainRelPath: relative to the source root, no leading slash; the root is never excluded. */
+  isExcluded(plainRelPath: string | Uint8Array): boolean {
+    if (this.#patterns.length === 0 || plainRelPath.length === 0) return false
+    const path = typeof plainRelPath === 'string' ? plainRelPath : goString(plainRelPath)
+    let excluded = false
+    for (const p of this.#patterns) {
+      if (p.regexp.test(path)) {
+        if (!p.negate) excluded = true
+        else if (excluded) excluded = false
+      }
+    }
+    return excluded
+  }
+}

@@ -1,0 +1,72 @@
+// Access to the plaintext tree. Paths are Buffers so names that are not UTF-8 survive, and the
+// final component is never followed when it is a symlink. Node has no openat(), so directories
+// are checked by lstat as they are walked and files are re-checked by fstat after opening.
+import { constants, promises as fsp, type Stats } from 'node:fs'
+import { FsError, type Errno } from './fs.js'
+
+const SLASH = Buffer.from('/')
+
+/** Errors of the source that the caller of the view should see as they are. */
+const PASSED_THROUGH = new Set<string>([
+  'ENOENT', 'EACCES', 'EPERM', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG', 'EMFILE', 'ENFILE', 'ESTALE', 'ENXIO',
+])
+
+/** Maps a failure to an FsError: source errnos pass through, anything else is logged and becomes EIO. */
+export function toFsError(e: unknown, what: string, log: (msg: string) => void): FsError {
+  if (e instanceof FsError) return e
+  const code = (e as NodeJS.ErrnoException | undefined)?.code
+  if (code !== undefined && PASSED_THROUGH.has(code)) return new FsError(code as Errno)
+  log(`${what}: ${e instanceof Error ? e.message : String(e)}`)
+  return new FsError('EIO')
+}
+
+/** a/b joined; an empty `dir` stands for the root of a relative path. */
+export function joinPath(dir: Buffer, name: Uint8Array): Buffer {
+  return dir.length === 0 ? Buffer.from(name) : Buffer.concat([dir, SLASH, name])
+}
+
+/** Entry names in the order getdents returns them (fs.readdir would sort them). */
+export async function listDir(dir: Buffer): Promise<Buffer[]> {
+  // Node accepts encoding 'buffer' here and yields Buffer names; the type declarations lack it.
+  const handle = await fsp.opendir(dir, { encoding: 'buffer' as BufferEncoding, bufferSize: 256 })
+  const names: Buffer[] = []
+  for await (const entry of handle) names.push(entry.name as unknown as Buffer)
+  return names
+}
+
+export function lstat(path: Buffer): Promise<Stats> {
+  return fsp.lstat(path)
+}
+
+/** lstat, or undefined when the entry is gone; other errors propagate. */
+export async function lstatIfExists(path: Buffer): Promise<Stats | undefined> {
+  try {
+    return await fsp.lstat(path)
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw e
+  }
+}
+
+export function readLink(path: Buffer): Promise<Buffer> {
+  return fsp.readlink(path, { encoding: 'buffer' })
+}
+
+// O_NONBLOCK: opening a FIFO that replaced the file must not hang the view.
+const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
+
+/**
+ * Opens the regular file that `expected` (its lstat at lookup) describes. Fails with ENOENT
+ * when something else is at the path by now, so bytes of another file are never served.
+ */
+export async function openRegular(path: Buffer, expected: Stats): Promise<fsp.FileHandle> {
+  const fh = await fsp.open(path, OPEN_FLAGS)
+  try {
+    const st = await fh.stat()
+    if (!st.isFile() || st.ino !== expected.ino || st.dev !== expected.dev) throw new FsError('ENOENT')
+    return fh
+  } catch (e) {
+    await fh.close()
+    throw e
+  }
+}
