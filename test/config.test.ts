@@ -22,8 +22,8 @@ import {
 } from '../src/format/config.js'
 import { formatMasterKey, parseMasterKey } from '../src/format/masterkey.js'
 import { settingsFromConfig, settingsFromFlags } from '../src/format/settings.js'
+import { VECTORS } from './lib/vectors.js'
 
-const VECTORS = '/work/shared/vectors'
 const vectorText = (v: string) => readFileSync(`${VECTORS}/${v}/gocryptfs.conf`, 'utf8')
 const vectorPassword = (v: string) => readFileSync(`${VECTORS}/${v}/passfile.txt`).subarray(0, -1)
 const vectorKey = (v: string) => parseMasterKey(readFileSync(`${VECTORS}/${v}/masterkey.txt`, 'utf8').trim())

@@ -5,8 +5,8 @@ import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { ExitCode } from '../src/exitcodes.js'
 import { MASTERKEY_CLI_WARNING, formatMasterKey, formatMasterKeyReminder, parseMasterKey } from '../src/format/masterkey.js'
+import { VECTORS } from './lib/vectors.js'
 
-const VECTORS = '/work/shared/vectors'
 
 t.test('vector master keys parse to sha256 of their label and format back unchanged', async (t) => {
   for (const v of ['A', 'B', 'C']) {

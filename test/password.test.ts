@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { ExitCode } from '../src/exitcodes.js'
 import { readPassword, type PasswordOptions } from '../src/cli/password.js'
+import { VECTORS } from './lib/vectors.js'
 
 const userError = (exitCode: number) => ({ name: 'UserError', exitCode })
 const PASSWORD_MODULE = fileURLToPath(new URL('../src/cli/password.js', import.meta.url))
@@ -45,7 +46,7 @@ const fromFiles = (...passfile: string[]) => readPassword({ passfile, prompt })
 const text = (b: Buffer) => b.toString('latin1')
 
 t.test('passfile: first line only, nothing but the newline stripped', async (t) => {
-  t.equal(text(await fromFiles('/work/shared/vectors/B/passfile.txt')), 'vector-B-password')
+  t.equal(text(await fromFiles(join(VECTORS, 'B', 'passfile.txt'))), 'vector-B-password')
   t.equal(text(await fromFiles(file('crlf\r\n'))), 'crlf\r', 'a CR stays part of the password')
   t.equal(text(await fromFiles(file('no newline'))), 'no newline')
   t.equal(text(await fromFiles(file('  spaces \t\n'))), '  spaces \t')

@@ -32,8 +32,8 @@ import { settingsFromConfig, type FormatSettings } from '../src/format/settings.
 import { Excluder } from '../src/view/exclude.js'
 import type { Attr } from '../src/view/fs.js'
 import { ReverseView, type ReverseViewOptions } from '../src/view/reverse.js'
+import { VECTORS } from './lib/vectors.js'
 
-const VECTORS = process.env.TSREVERSE_VECTORS ?? '/work/shared/vectors'
 const S_IFMT = 0o170000
 const S_IFDIR = 0o040000
 const S_IFREG = 0o100000

@@ -12,8 +12,8 @@ import { createAesSiv, type AesSiv } from '../src/format/aes-siv.js'
 import { CONF_NAME, DIRIV_NAME, LONGNAME_SUFFIX, NameCipher, isLongNameFile } from '../src/format/names.js'
 import { derivePathIv, symlinkIvPath } from '../src/format/pathiv.js'
 import { decryptSymlinkTarget, encryptSymlinkTarget, encryptedTargetLength } from '../src/format/symlink.js'
+import { VECTORS } from './lib/vectors.js'
 
-const VECTORS = process.env.TSREVERSE_VECTORS ?? '/work/shared/vectors'
 
 type Kind = 'f' | 'd' | 'l'
 /** View path (raw bytes as latin1, no leading './') -> type, plus the bytes this test owns. */
