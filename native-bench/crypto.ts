@@ -5,6 +5,7 @@
 import { execFileSync } from 'node:child_process'
 import { cpuLine, sealThroughput } from '../src/cli/speed.js'
 import type { AesSivBackend } from '../src/format/aes-siv.js'
+import { median } from './stats.js'
 
 const RUN_MS = 1000
 const rounds = Number(process.argv[2] ?? 5)
@@ -22,12 +23,6 @@ const cases: Case[] = [
   { label: 'noble, 4 KiB single blocks', backend: 'noble', blocks: 1, results: [] },
   { label: 'noble, 128 KiB (32 blocks)', backend: 'noble', blocks: 32, results: [] },
 ]
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b)
-  const m = s.length >> 1
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2
-}
 
 /** The AES-SIV-512-Go figure of one `gocryptfs -speed` run, or undefined if gocryptfs is missing. */
 function gocryptfsSpeed(): number | undefined {
@@ -55,10 +50,10 @@ const goMedian = go.length ? median(go) : undefined
 const row = (label: string, mbs: number, ratio: string): string =>
   `${label.padEnd(34)} ${mbs.toFixed(1).padStart(8)} MB/s   ${ratio}`
 console.log(`${'case'.padEnd(34)} ${'median'.padStart(13)}   ratio to gocryptfs (min..max MB/s)`)
+const spread = (xs: number[]): string => `(${Math.min(...xs).toFixed(1)}..${Math.max(...xs).toFixed(1)})`
 if (goMedian === undefined) console.log('gocryptfs AES-SIV-512-Go: not measured (gocryptfs -speed not available)')
-else console.log(row('gocryptfs -speed AES-SIV-512-Go', goMedian, `1.00x (${Math.min(...go).toFixed(1)}..${Math.max(...go).toFixed(1)})`))
+else console.log(row('gocryptfs -speed AES-SIV-512-Go', goMedian, `1.00x ${spread(go)}`))
 for (const c of cases) {
   const m = median(c.results)
-  const spread = `(${Math.min(...c.results).toFixed(1)}..${Math.max(...c.results).toFixed(1)})`
-  console.log(row(`tsreverse ${c.label}`, m, goMedian ? `${(m / goMedian).toFixed(2)}x ${spread}` : spread))
+  console.log(row(`tsreverse ${c.label}`, m, goMedian ? `${(m / goMedian).toFixed(2)}x ${spread(c.results)}` : spread(c.results)))
 }

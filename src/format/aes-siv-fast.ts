@@ -240,7 +240,7 @@ export class FastAesSiv implements AesSiv {
   ): void {
     const ks = this.#keystream(n, lastLen, ivs, ivOff, ivStride)
     if (ks.length === 0) return
-    // 32 bits at a time when every piece lands on a 4-byte boundary (always, for our callers).
+    // 32 bits at a time when every piece lands on a 4-byte boundary (the usual case).
     const aligned = ((dst.byteOffset | dstOff | dstStride | ks.byteOffset) & 3) === 0
     const d32 = aligned ? new Int32Array(dst.buffer, dst.byteOffset, dst.length >> 2) : undefined
     const k32 = aligned ? new Int32Array(ks.buffer, ks.byteOffset, ks.length >> 2) : undefined
@@ -267,15 +267,11 @@ export class FastAesSiv implements AesSiv {
    */
   #keystream(n: number, lastLen: number, ivs: Uint8Array, ivOff: number, ivStride: number): Buffer {
     const total = (n - 1) * PLAIN_BLOCK + Math.ceil(lastLen / 16) * 16
-    if (total > this.#counters.length) {
-      const grown = new Counters(total)
-      if (total > KEEP_LIMIT) return this.#fillCounters(grown, n, lastLen, ivs, ivOff, ivStride, total)
-      this.#counters = grown
+    let c = this.#counters
+    if (total > c.length) {
+      c = new Counters(total)
+      if (total <= KEEP_LIMIT) this.#counters = c
     }
-    return this.#fillCounters(this.#counters, n, lastLen, ivs, ivOff, ivStride, total)
-  }
-
-  #fillCounters(c: Counters, n: number, lastLen: number, ivs: Uint8Array, ivOff: number, ivStride: number, total: number): Buffer {
     const { bytes, words, view } = c
     for (let i = 0, k = 0; i < n; i++) {
       const blocks = i < n - 1 ? PLAIN_BLOCK / 16 : Math.ceil(lastLen / 16)
