@@ -155,6 +155,7 @@ t.test('mountinfo parsing unescapes fields and finds the topmost mount', async (
   t.equal(entries.length, 2)
   const top = findMount(entries, '/mnt x')!
   t.equal(top.mountId, 40)
+  t.equal(top.device, '0:39')
   t.equal(top.fsType, 'fuse.tsreverse')
   t.equal(top.source, 'my src')
   t.same(top.mountOptions, ['ro', 'nosuid', 'nodev', 'relatime'])
@@ -255,7 +256,10 @@ t.test('unmount() detaches lazily when the mount is busy', async (t) => {
   const mnt = tempMountpoint(t)
   const log: string[] = []
   const handle = await mountView(new MemView(tree()), mnt, options(log))
-  const squatter = spawn('sleep', ['30'], { cwd: mnt, stdio: 'ignore' })
+  // Not spawn's cwd option: the forked child would chdir into the mount before exec, while
+  // spawn blocks the event loop that has to answer that lookup.
+  const squatter = spawn('sh', ['-c', `cd '${mnt}' && exec sleep 30`], { stdio: 'ignore' })
+  await waitFor('squatter inside the mount', () => sh(`readlink /proc/${squatter.pid}/cwd`).then((r) => r.stdout.trim() === mnt))
   t.teardown(() => {
     squatter.kill('SIGKILL')
   })
@@ -285,6 +289,37 @@ t.test('external fusermount -u resolves closed and lets the process end by itsel
   t.equal((await sh(`fusermount -u '${mnt}'`)).code, 0)
   const timeout = new Promise<string>((r) => setTimeout(() => r('still running'), 5000).unref())
   t.equal(await Promise.race([exited, timeout]), 0, 'exits with 0 without process.exit')
+  t.match(output(), /closed external/)
+})
+
+t.test('an external unmount is noticed even if a new mount takes the same place at once', async (t) => {
+  const mnt = tempMountpoint(t)
+  const { child, output } = await startChild(t, mnt)
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
+  // The kernel hands the freed mount id and device number to the very next mount.
+  t.equal((await sh(`fusermount -u '${mnt}' && mount -t tmpfs tsreverse-test '${mnt}'`)).code, 0)
+  const timeout = new Promise<string>((r) => setTimeout(() => r('still running'), 5000).unref())
+  t.equal(await Promise.race([exited, timeout]), 0)
+  t.match(output(), /closed external/)
+})
+
+t.test('after an external lazy unmount the server stays until the last user has left', async (t) => {
+  const mnt = tempMountpoint(t)
+  const { child, output } = await startChild(t, mnt)
+  const squatter = spawn('sh', ['-c', `cd '${mnt}' && exec sleep 30`], { stdio: 'ignore' })
+  t.teardown(() => {
+    squatter.kill('SIGKILL')
+  })
+  await waitFor('squatter inside the mount', () => sh(`readlink /proc/${squatter.pid}/cwd`).then((r) => r.stdout.trim() === mnt))
+  t.equal((await sh(`fusermount -u -z '${mnt}'`)).code, 0)
+  t.notOk(isMounted(mnt), 'detached from the tree')
+  await new Promise((r) => setTimeout(r, 1500))
+  t.equal(child.exitCode, null, 'still serving')
+  t.equal((await sh(`cat /proc/${squatter.pid}/cwd/hello`)).stdout, 'hello from child\n', 'the remaining user still reads')
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)))
+  squatter.kill('SIGKILL')
+  const timeout = new Promise<string>((r) => setTimeout(() => r('still running'), 5000).unref())
+  t.equal(await Promise.race([exited, timeout]), 0, 'ends once the connection does')
   t.match(output(), /closed external/)
 })
 

@@ -2,14 +2,16 @@
 // returns once the file system is usable (spec 7.3). Differences from gocryptfs, all deliberate:
 // the child is spawned already detached (Node cannot setsid later) and reports "ready" over an
 // IPC channel instead of SIGUSR1, and its stdout/stderr are pipes the parent forwards until then,
-// so `$(tsreverse ...)` returns even with -nosyslog (only stderr is the caller's then).
+// so `$(tsreverse ...)` returns even with -nosyslog (only stderr is the caller's then). Like
+// gocryptfs, the child keeps the caller's stdin until ready (password prompts), then /dev/null.
 import { execFile, spawn } from 'node:child_process'
+import { closeSync, openSync } from 'node:fs'
 import { isatty } from 'node:tty'
 import type { Writable } from 'node:stream'
 import { ExitCode, UserError } from '../exitcodes.js'
 import type { MountHandle } from '../fuse/adapter.js'
 
-export const READY_MESSAGE = 'Filesystem mounted and ready.'
+const READY_MESSAGE = 'Filesystem mounted and ready.'
 const CHILD_MARKER = 'TSREVERSE_DAEMON_CHILD'
 const DEFAULT_READY_TIMEOUT_MS = 60_000
 const FLUSH_LIMIT_MS = 1000
@@ -69,11 +71,10 @@ class LogSink {
 async function serve(opts: RunMountOptions, daemon: boolean): Promise<never> {
   const sink = new LogSink()
   const log = (msg: string): void => sink.write(msg)
-  if (daemon) {
-    // Once the parent has gone, writes to the forwarded pipes fail with EPIPE; ignore them.
-    process.stdout.on('error', () => {})
-    process.stderr.on('error', () => {})
-  }
+  // A vanished reader (the daemon's parent, a closed terminal) makes writes fail with EPIPE;
+  // unhandled, that error would take the file system down with it.
+  process.stdout.on('error', () => {})
+  process.stderr.on('error', () => {})
   const handle = await opts.mount(log)
 
   const exit = async (code: number): Promise<never> => {
@@ -100,7 +101,10 @@ async function serve(opts: RunMountOptions, daemon: boolean): Promise<never> {
     log('filesystem was unmounted externally, exiting')
     return exit(ExitCode.Success)
   })
+  let crashed = false
   process.on('uncaughtException', (err) => {
+    if (crashed) return
+    crashed = true
     // The fusermount helper (auto_unmount) removes the mount once we are gone.
     log(`internal error: ${err.stack ?? err.message}`)
     void exit(ExitCode.Other)
@@ -108,6 +112,7 @@ async function serve(opts: RunMountOptions, daemon: boolean): Promise<never> {
 
   if (daemon) {
     if (!opts.nosyslog) sink.toSyslog()
+    releaseStdin()
     process.chdir('/')
     await new Promise<void>((resolve) => process.send!({ type: 'ready' }, () => resolve()))
     process.disconnect()
@@ -116,6 +121,20 @@ async function serve(opts: RunMountOptions, daemon: boolean): Promise<never> {
   }
   notifySystemd(log)
   return new Promise<never>(() => {})
+}
+
+/**
+ * Points fd 0 at /dev/null, so the daemon does not hold the caller's terminal or pipe (an ssh
+ * session would wait for it). Safe even if process.stdin was used: libuv never closes fds 0-2.
+ */
+function releaseStdin(): void {
+  try {
+    closeSync(0)
+    const fd = openSync('/dev/null', 'r')
+    if (fd !== 0) closeSync(fd) // another thread took fd 0 in between; it is theirs now
+  } catch {
+    // stdin was already closed
+  }
 }
 
 /**
@@ -166,15 +185,15 @@ async function waitForDaemon(opts: RunMountOptions): Promise<never> {
     })
     child.on('exit', (code, signal) => {
       clearTimeout(timer)
-      // 'close' follows once the forwarded pipes are drained, unless a grandchild (the
-      // auto_unmount helper) still holds them: do not wait for that.
+      // 'close' follows once the forwarded pipes are drained, unless a grandchild still holds
+      // them: do not wait long for that.
       const done = (): never => {
         if (signal) process.stderr.write(`tsreverse: background process killed by ${signal}\n`)
         else if (code === 0) process.stderr.write('tsreverse: background process exited before the mount was ready\n')
         process.exit(code || ExitCode.ForkChild)
       }
       child.on('close', done)
-      setTimeout(done, FLUSH_LIMIT_MS).unref()
+      setTimeout(done, FLUSH_LIMIT_MS)
     })
   })
 }

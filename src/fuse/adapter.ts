@@ -4,12 +4,12 @@
 // every numeric field crossing into C is 32 bits wide, a handler that throws or never answers
 // hurts the whole mount, and an external unmount leaves the process running unless we notice.
 import { spawn } from 'node:child_process'
-import { readdir, realpath, stat } from 'node:fs/promises'
+import { readdir, readlink, realpath, stat } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { FsError, type Attr, type FsStats, type ViewFs } from '../view/fs.js'
-import { findMount, readMountinfo } from './mountinfo.js'
+import { findMount, readMountinfo, type MountEntry } from './mountinfo.js'
 
 export interface MountOptions {
   /** Source column of /proc/mounts and df (commas and backslashes are allowed). */
@@ -369,6 +369,7 @@ export async function mountView(view: ViewFs, mountpoint: string, opts: MountOpt
   if (Buffer.byteLength(mnt) > MAX_NATIVE_STRING || Buffer.byteLength(fuse._fuseOptions()) > MAX_NATIVE_STRING) {
     throw new UserError('mountpoint or fsname too long for fuse-native (1023 bytes)', ExitCode.Usage)
   }
+  const fdsBefore = await devFuseFds()
   try {
     await new Promise<void>((resolve, reject) => fuse.mount((err) => (err ? reject(err) : resolve())))
   } catch (err) {
@@ -378,14 +379,33 @@ export async function mountView(view: ViewFs, mountpoint: string, opts: MountOpt
     }
     throw new UserError(`mount failed: ${(err as Error).message}`, ExitCode.FuseNewServer)
   }
-  return watchMount(fuse, mnt, log)
+  const newFds = [...(await devFuseFds())].filter((fd) => !fdsBefore.has(fd))
+  return watchMount(fuse, mnt, newFds.length === 1 ? newFds[0] : undefined, log)
 }
 
-async function watchMount(fuse: FuseInstance, mnt: string, log: (msg: string) => void): Promise<MountHandle> {
+/** This process's file descriptors open on /dev/fuse. */
+async function devFuseFds(): Promise<Set<number>> {
+  const names = await readdir('/proc/self/fd')
+  const links = await Promise.all(names.map((n) => readlink(`/proc/self/fd/${n}`).catch(() => '')))
+  return new Set(names.filter((_, i) => links[i] === '/dev/fuse').map(Number))
+}
+
+/**
+ * Resolves `closed` with 'external' when the FUSE connection ends without our unmount(). The
+ * kernel ends it when the mount is gone for good (at umount, or after a lazy umount once the
+ * last user left); libfuse then closes its /dev/fuse descriptor, which is what we watch.
+ * Mountinfo is only the fallback when that descriptor is unknown: mount ids and device numbers
+ * are recycled at once, so a new mount at the same path looks exactly like ours.
+ */
+async function watchMount(fuse: FuseInstance, mnt: string, connectionFd: number | undefined, log: (msg: string) => void): Promise<MountHandle> {
   const ours = findMount(await readMountinfo(), mnt)
-  const mountId = ours?.mountId
-  const isPresent = (entries: Awaited<ReturnType<typeof readMountinfo>>): boolean =>
-    mountId === undefined ? findMount(entries, mnt) !== undefined : entries.some((e) => e.mountId === mountId)
+  const isOurs = (e: MountEntry): boolean =>
+    ours ? e.mountId === ours.mountId && e.device === ours.device && e.mountPoint === mnt : e.mountPoint === mnt
+  const isPresent = (entries: MountEntry[]): boolean => entries.some(isOurs)
+  const connectionEnded =
+    connectionFd === undefined
+      ? async () => !isPresent(await readMountinfo())
+      : async () => (await readlink(`/proc/self/fd/${connectionFd}`).catch(() => '')) !== '/dev/fuse'
 
   let state: 'mounted' | 'unmounting' | 'closed' = 'mounted'
   let resolveClosed!: (kind: 'unmounted' | 'external') => void
@@ -401,25 +421,21 @@ async function watchMount(fuse: FuseInstance, mnt: string, log: (msg: string) =>
     resolveClosed(kind)
   }
 
-  // fs.watch never fires for /proc/self/mountinfo (measured), so poll; a read is cheap.
+  // Nothing signals the end (fs.watch never fires on /proc/self/mountinfo, measured): poll.
   let polling = false
   const timer = setInterval(() => {
     if (polling || state !== 'mounted') return
     polling = true
-    readMountinfo()
-      .then((entries) => {
-        if (state === 'mounted' && !isPresent(entries)) finish('external')
+    connectionEnded()
+      .then((ended) => {
+        if (ended && state === 'mounted') finish('external')
       })
       .catch(() => {}) // a failed read is retried on the next tick
       .finally(() => (polling = false))
   }, POLL_MS)
   timer.unref()
 
-  const unmount = async (): Promise<void> => {
-    if (state !== 'mounted') {
-      await closed
-      return
-    }
+  const detach = async (): Promise<void> => {
     state = 'unmounting'
     try {
       await fusermount(['-u', mnt])
@@ -435,6 +451,12 @@ async function watchMount(fuse: FuseInstance, mnt: string, log: (msg: string) =>
       }
     }
     finish('unmounted')
+  }
+  let unmounting: Promise<void> | undefined
+  const unmount = (): Promise<void> => {
+    if (state === 'closed') return Promise.resolve()
+    unmounting ??= detach().finally(() => (unmounting = undefined))
+    return unmounting
   }
   return { unmount, closed }
 }

@@ -4,7 +4,10 @@
 import { readFile } from 'node:fs/promises'
 
 export interface MountEntry {
+  /** Reused by the kernel as soon as the mount is gone: identify a mount by id and device. */
   mountId: number
+  /** 'major:minor'; FUSE connections get anonymous device numbers (also reused, less eagerly). */
+  device: string
   mountPoint: string
   /** e.g. 'fuse.tsreverse' */
   fsType: string
@@ -48,6 +51,7 @@ export function parseMountinfo(text: string): MountEntry[] {
     if (dash < 0 || fields.length < dash + 4) continue
     entries.push({
       mountId: Number(fields[0]),
+      device: fields[2]!,
       mountPoint: unescapeMountField(fields[4]!),
       fsType: unescapeMountField(fields[dash + 1]!),
       source: unescapeMountField(fields[dash + 2]!),

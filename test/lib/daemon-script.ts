@@ -1,5 +1,6 @@
-// A miniature CLI for daemon tests: `node daemon-script.js MNT [-fg] [-nosyslog]` mounts a
-// MemView through runMount. The file /pid tells tests which process serves the mount.
+// A miniature CLI for daemon tests: `node daemon-script.js MNT [-fg] [-nosyslog] [-hang]` mounts
+// a MemView through runMount (-hang: never finishes mounting). The file /pid tells tests which
+// process serves the mount. READY_TIMEOUT_MS overrides the parent's wait.
 import { runMount } from '../../src/cli/daemon.js'
 import { ExitCode, UserError } from '../../src/exitcodes.js'
 import { mountView } from '../../src/fuse/adapter.js'
@@ -10,8 +11,10 @@ try {
   await runMount({
     fg: flags.includes('-fg'),
     nosyslog: flags.includes('-nosyslog'),
+    readyTimeoutMs: Number(process.env.READY_TIMEOUT_MS) || undefined,
     mount: (log) => {
       log('mounting memview')
+      if (flags.includes('-hang')) return new Promise(() => setInterval(() => {}, 1000)) // like a prompt nobody answers
       const pid = Buffer.from(String(process.pid))
       const view = new MemView({ kind: 'dir', ino: 1, children: { pid: { kind: 'file', ino: 2, data: pid } } })
       return mountView(view, mnt!, { fsname: 'daemon-script', subtype: 'tsreverse', allowOther: false, readOnly: true, log })

@@ -21,8 +21,9 @@ export function tempMountpoint(t: Teardown, prefix = 'tsreverse-mnt-'): string {
   spawnSync('mkdir', [mnt])
   t.teardown(() => {
     // Synchronous and lazy on purpose: never waits on a server, which may be this process.
+    // umount covers what tests stack on top (fusermount refuses non-FUSE mounts).
     while (isMounted(mnt)) {
-      if (spawnSync('fusermount', ['-u', '-z', mnt]).status !== 0) break
+      if (spawnSync('fusermount', ['-u', '-z', mnt]).status !== 0 && spawnSync('umount', ['-l', mnt]).status !== 0) break
     }
     rmSync(dir, { recursive: true, force: true })
   })
