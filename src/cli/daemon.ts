@@ -19,6 +19,8 @@ const FLUSH_LIMIT_MS = 1000
 export interface RunMountOptions {
   fg: boolean
   nosyslog: boolean
+  /** -q: no "Filesystem mounted and ready." line, as gocryptfs. */
+  quiet?: boolean
   /**
    * Does all the work of a mount (password, config, view, mountView) and returns the handle.
    * Runs only in the process that will serve the mount: in daemon mode that is the background
@@ -116,7 +118,7 @@ async function serve(opts: RunMountOptions, daemon: boolean): Promise<never> {
     process.chdir('/')
     await new Promise<void>((resolve) => process.send!({ type: 'ready' }, () => resolve()))
     process.disconnect()
-  } else {
+  } else if (!opts.quiet) {
     process.stdout.write(READY_MESSAGE + '\n')
   }
   notifySystemd(log)
@@ -181,7 +183,7 @@ async function waitForDaemon(opts: RunMountOptions): Promise<never> {
       clearTimeout(timer)
       // The child wrote its last stderr lines before sending "ready"; they are already
       // readable and get forwarded in this loop iteration, before setImmediate runs.
-      setImmediate(() => process.stdout.write(READY_MESSAGE + '\n', () => process.exit(ExitCode.Success)))
+      setImmediate(() => process.stdout.write(opts.quiet ? '' : READY_MESSAGE + '\n', () => process.exit(ExitCode.Success)))
     })
     child.on('exit', (code, signal) => {
       clearTimeout(timer)

@@ -2,6 +2,7 @@
 import { statSync } from 'node:fs'
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
+import { checkLongNameMax } from '../format/config.js'
 import { settingsFromConfig, settingsFromFlags, type FormatSettings } from '../format/settings.js'
 import { mountView, type MountHandle, type MountOptions } from '../fuse/adapter.js'
 import { Excluder } from '../view/exclude.js'
@@ -66,9 +67,6 @@ export function mountOptions(flags: Flags, fsname: string, log: (msg: string) =>
     allowOther: !!(flags.allow_other || flags.force_owner !== undefined),
     readOnly: true,
     nonempty: !!flags.nonempty,
-    // As gocryptfs: the "no" variant wins when both are given.
-    dev: !!flags.dev && !flags.nodev,
-    suid: !!flags.suid && !flags.nosuid,
     exec: !flags.noexec,
     kernelCache: !!flags.kernel_cache,
     debug: !!flags.fusedebug,
@@ -79,6 +77,9 @@ export function mountOptions(flags: Flags, fsname: string, log: (msg: string) =>
 async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (msg: string) => void): Promise<MountHandle> {
   const src = path.resolve(srcArg)
   const mnt = path.resolve(mntArg)
+  // gocryptfs refuses an out-of-range -longnamemax before anything else, even when the
+  // config (which then decides the value) is used.
+  checkLongNameMax(flags.longnamemax)
   checkPaths(src, mnt)
   const forceOwner = flags.force_owner === undefined ? undefined : parseOwner(flags.force_owner)
   const exclude = Excluder.fromOptions({
@@ -115,6 +116,7 @@ export function runReverseMount(flags: Flags, src: string, mnt: string): Promise
   return runMount({
     fg: !!flags.fg,
     nosyslog: !!flags.nosyslog,
+    quiet: !!flags.quiet,
     mount: (log) => mountReverse(flags, src, mnt, log),
   })
 }

@@ -21,8 +21,6 @@ export interface MountOptions {
   defaultPermissions?: boolean
   readOnly: true
   nonempty?: boolean
-  dev?: boolean
-  suid?: boolean
   /** Defaults to true (FUSE default); false mounts noexec. */
   exec?: boolean
   kernelCache?: boolean
@@ -297,8 +295,6 @@ function fuseOptions(o: MountOptions): Record<string, unknown> {
   const entry = formatSeconds('entry timeout', o.entryTimeout)
   const extra = ['ro', 'use_ino', `attr_timeout=${attr}`, `entry_timeout=${entry}`, `negative_timeout=${entry}`]
   if (o.nonempty) extra.push('nonempty')
-  if (o.dev) extra.push('dev')
-  if (o.suid) extra.push('suid')
   if (o.exec === false) extra.push('noexec')
   if (o.directIo) extra.push('direct_io')
   return {
