@@ -24,10 +24,16 @@ const FLAGS = {
   speed: { kind: 'bool', help: 'benchmark the AES-SIV backends' },
   version: { kind: 'bool', help: 'print the version' },
   help: { kind: 'bool', aliases: ['h', 'hh'], help: 'print this help' },
+  restore: { kind: 'bool', help: 'decrypt CIPHERPATH (file or directory of a ciphertext copy) into DEST, no FUSE' },
+  fsck: { kind: 'bool', help: 'check every name, block and symlink of a ciphertext copy (exit 26 on problems)' },
+  'encrypt-paths': { kind: 'bool', help: 'print the ciphertext path of each plaintext path read from stdin' },
+  'decrypt-paths': { kind: 'bool', help: 'print the plaintext path of each ciphertext path read from stdin' },
   // mode
   reverse: { kind: 'bool', help: 'encrypting view of a plaintext tree (the default)' },
+  forward: { kind: 'bool', help: 'decrypted read-only view of a ciphertext copy: -forward CIPHERDIR MOUNTPOINT' },
   // config, keys and passwords
   config: { kind: 'string', help: 'config file (default SOURCEDIR/.gocryptfs.reverse.conf)' },
+  cipherdir: { kind: 'string', help: 'root of the ciphertext copy (-restore, -decrypt-paths; default: found above CIPHERPATH)' },
   passfile: { kind: 'list', help: 'read the password from the first line of FILE' },
   extpass: { kind: 'list', help: 'read the password from the output of CMD' },
   masterkey: { kind: 'string', help: 'use this master key (hex, dashes allowed) instead of the config' },
@@ -52,10 +58,12 @@ const FLAGS = {
   nonempty: { kind: 'bool', help: 'allow mounting over a non-empty directory' },
   ro: { kind: 'bool', help: 'read-only (always the case)' },
   rw: { kind: 'bool', help: 'accepted from fstab; the view stays read-only' },
-  dev: { kind: 'bool', help: 'allow device files' },
-  nodev: { kind: 'bool', help: 'no device files (default)' },
-  suid: { kind: 'bool', help: 'honour set-uid bits' },
-  nosuid: { kind: 'bool', help: 'ignore set-uid bits (default)' },
+  // mount.fuse adds dev,suid for root; libfuse2's auto_unmount helper cannot pass them on,
+  // and a view of ciphertext has no use for either: it is always nodev,nosuid.
+  dev: { kind: 'bool', ignored: true, help: 'accepted; the view is always nodev' },
+  nodev: { kind: 'bool', ignored: true, help: 'accepted; the view is always nodev' },
+  suid: { kind: 'bool', ignored: true, help: 'accepted; the view is always nosuid' },
+  nosuid: { kind: 'bool', ignored: true, help: 'accepted; the view is always nosuid' },
   exec: { kind: 'bool', help: 'allow execution (default)' },
   noexec: { kind: 'bool', help: 'no execution' },
   kernel_cache: { kind: 'bool', help: 'FUSE kernel_cache' },
@@ -176,7 +184,16 @@ export function parseArgs(argv: readonly string[]): ParsedArgs {
 }
 
 export function helpText(): string {
-  const lines = ['Usage: tsreverse [OPTIONS] SOURCEDIR MOUNTPOINT', '       tsreverse -init [OPTIONS] SOURCEDIR', '', 'Options:']
+  const lines = [
+    'Usage: tsreverse [OPTIONS] SOURCEDIR MOUNTPOINT',
+    '       tsreverse -init [OPTIONS] SOURCEDIR',
+    '       tsreverse -forward [OPTIONS] CIPHERDIR MOUNTPOINT',
+    '       tsreverse -restore [OPTIONS] CIPHERPATH DEST',
+    '       tsreverse -fsck [OPTIONS] CIPHERDIR',
+    '       tsreverse -encrypt-paths|-decrypt-paths [OPTIONS] [SOURCEDIR] < PATHS',
+    '',
+    'Options:',
+  ]
   for (const [name, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
     if (spec.ignored) continue
     const names = [name, ...(spec.aliases ?? [])].map((n) => `-${n}`).join(', ')

@@ -2,11 +2,18 @@
 import { ExitCode, UserError } from '../exitcodes.js'
 import { helpText, parseArgs, type Flags } from './args.js'
 import { runDumpMasterKey, runInfo, runInit, runPasswd } from './config-commands.js'
+import { runFsck } from './fsck.js'
+import { runForwardMount } from './forward.js'
 import { runReverseMount } from './mount.js'
+import { runPaths } from './paths.js'
+import { runRestore } from './restore.js'
 import { cpuLine, speedLines } from './speed.js'
 import { versionLine } from './version.js'
 
-const ACTIONS = ['init', 'info', 'passwd', 'dumpmasterkey', 'speed', 'version', 'help'] as const
+const ACTIONS = [
+  'init', 'info', 'passwd', 'dumpmasterkey', 'speed', 'version', 'help',
+  'restore', 'fsck', 'encrypt-paths', 'decrypt-paths',
+] as const
 
 async function run(flags: Flags, positional: string[]): Promise<void> {
   const chosen = ACTIONS.filter((a) => flags[a])
@@ -31,10 +38,21 @@ async function run(flags: Flags, positional: string[]): Promise<void> {
       return runPasswd(flags, positional)
     case 'dumpmasterkey':
       return runDumpMasterKey(flags, positional)
+    case 'restore':
+      return runRestore(flags, positional)
+    case 'fsck':
+      return runFsck(flags, positional)
+    case 'encrypt-paths':
+      return runPaths(flags, positional, 'encrypt')
+    case 'decrypt-paths':
+      return runPaths(flags, positional, 'decrypt')
     case undefined:
+      if (flags.forward && flags.reverse) throw new UserError('-forward and -reverse cannot be used together', ExitCode.Usage)
       if (positional.length !== 2) {
-        throw new UserError(`need SOURCEDIR and MOUNTPOINT, got ${positional.length} arguments`, ExitCode.Usage)
+        const dirs = flags.forward ? 'CIPHERDIR and MOUNTPOINT' : 'SOURCEDIR and MOUNTPOINT'
+        throw new UserError(`need ${dirs}, got ${positional.length} arguments`, ExitCode.Usage)
       }
+      if (flags.forward) return runForwardMount(flags, positional[0]!, positional[1]!)
       return runReverseMount(flags, positional[0]!, positional[1]!)
   }
 }

@@ -8,11 +8,14 @@
 //                                  key opens file contents
 //   Raw64 or padded base64      <- '=' in names, or lengths only one of the two produces
 //   HKDF or not                 <- which key derivation opens file contents
+//   a custom -longnamemax       <- full names shorter than 256 behind a hash (.name files)
 // Flags the user gives win. Where the copy cannot tell, the error names the flag to add.
 import { promises as fsp } from 'node:fs'
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
+import { readNameFile } from '../restore/paths.js'
 import { createAesSiv, type AesSiv } from './aes-siv.js'
+import { MIN_LONG_NAME_MAX } from './config.js'
 import { isHoleBlock, parseHeader } from './content.js'
 import { CorruptError } from './errors.js'
 import { deriveKeys, type DerivedKeys } from './keys.js'
@@ -20,7 +23,6 @@ import {
   CONF_NAME,
   DIRIV_NAME,
   LONGNAME_PREFIX,
-  LONGNAME_SUFFIX,
   NameCipher,
   encodedLength,
   isLongNameFile,
@@ -33,6 +35,7 @@ import { CIPHER_BLOCK, HEADER_LEN } from './sizes.js'
 /** Content of the root gocryptfs.diriv in every reverse view: it does not depend on the key. */
 export const ROOT_DIRIV = derivePathIv('', 'DIRIV')
 const ZERO_IV = Buffer.alloc(16)
+const SLASH = Buffer.from('/')
 /** Entries looked at (breadth first) for name shapes and sample files. */
 const SAMPLE_ENTRIES = 2000
 /** Files whose first block is tried with the key. */
@@ -68,10 +71,13 @@ interface Sample {
   padded: number
   /** Regular files with content (absolute paths). */
   files: Buffer[]
+  /** Longest encrypted-looking name shown in full, shortest full name behind a hash (.name content). */
+  longestShown: number
+  shortestHashed: number
 }
 
 async function sampleTree(root: Buffer): Promise<Sample> {
-  const sample: Sample = { rootNames: [], rootHasDirIv: false, raw: 0, padded: 0, files: [] }
+  const sample: Sample = { rootNames: [], rootHasDirIv: false, raw: 0, padded: 0, files: [], longestShown: 0, shortestHashed: Infinity }
   const queue = [root]
   let seen = 0
   while (queue.length > 0 && seen < SAMPLE_ENTRIES) {
@@ -85,13 +91,18 @@ async function sampleTree(root: Buffer): Promise<Sample> {
     for (const name of names) {
       seen++
       const s = name.toString('latin1')
+      const abs = Buffer.concat([dir, SLASH, name])
       const shape = nameShape(s)
       if (shape === 'raw') sample.raw++
       else if (shape === 'padded') sample.padded++
+      if (shape && !isLongNameHash(s)) sample.longestShown = Math.max(sample.longestShown, s.length)
+      if (isLongNameFile(s)) {
+        const nameFile = await fsp.stat(abs).catch(() => undefined)
+        if (nameFile) sample.shortestHashed = Math.min(sample.shortestHashed, nameFile.size)
+      }
       if (dir === root && s === DIRIV_NAME) sample.rootHasDirIv = true
       if (s === DIRIV_NAME || s === CONF_NAME || isLongNameFile(s)) continue
       if (dir === root) sample.rootNames.push(s)
-      const abs = Buffer.concat([dir, Buffer.from('/'), name])
       const st = await fsp.lstat(abs).catch(() => undefined)
       if (st?.isDirectory()) queue.push(abs)
       else if (st?.isFile() && st.size > HEADER_LEN && sample.files.length < SAMPLE_FILES) sample.files.push(abs)
@@ -142,7 +153,7 @@ async function countDecrypting(root: Buffer, names: NameCipher, rootNames: strin
     try {
       let full = s
       if (isLongNameHash(s)) {
-        full = (await fsp.readFile(Buffer.concat([root, Buffer.from('/' + s + LONGNAME_SUFFIX, 'latin1')]))).toString('latin1')
+        full = await readNameFile(root, Buffer.alloc(0), s)
         if (names.hashLongName(full) !== s) continue
       }
       names.decryptName(full, iv)
@@ -197,20 +208,50 @@ export async function detectSettings(root: string, masterKey: Uint8Array, flags:
     const settings = settingsFromFlags({
       plaintextNames: mode.plaintextNames,
       deterministicNames: !mode.dirIv,
-      longNameMax: flags.longNameMax,
+      longNameMax: flags.longNameMax ?? longNameMaxOf(sample),
       raw64: mode.plaintextNames ? undefined : raw64,
       hkdf,
       longnames: flags.longnames,
       aessiv: true,
     })
     const spelling = settings.plaintextNames ? '' : settings.raw64 ? ', Raw64' : ', padded base64'
-    return { settings, notes: [`settings detected: ${mode.note}${spelling}${hkdf ? ', HKDF' : ', no HKDF'}, AES-SIV`] }
+    const notes = [`settings detected: ${mode.note}${spelling}${hkdf ? ', HKDF' : ', no HKDF'}, AES-SIV`]
+    if (!settings.plaintextNames && flags.longNameMax === undefined) {
+      const limit = longNameLimitNote(sample, settings.raw64)
+      if (limit) notes.push(limit)
+    }
+    return { settings, notes }
   }
   if (undecided) throw new UserError(undecided, ExitCode.Usage)
   if (triedContent) {
     throw new UserError(`the master key does not decrypt the file contents in ${root}: wrong key?`, ExitCode.PasswordIncorrect)
   }
   throw new UserError(`cannot tell how ${root} was encrypted; add -plaintextnames or -deterministic-names`, ExitCode.Usage)
+}
+
+/**
+ * A custom -longnamemax shows as full names of at most 255 characters behind a hash. Names are
+ * hashed when longer than the limit, so it lies in [longestShown, shortestHashed - 1]. Any value
+ * there treats the names of the copy alike; encoded lengths come in steps of about 21, so when
+ * the copy has names of neighbouring lengths the value is exact for all names.
+ */
+function longNameMaxOf(sample: Sample): number | undefined {
+  if (sample.shortestHashed > 255) return undefined
+  return Math.max(MIN_LONG_NAME_MAX, sample.shortestHashed - 1)
+}
+
+/** A note when the copy leaves -longnamemax open for names of lengths it does not contain. */
+function longNameLimitNote(sample: Sample, raw64: boolean): string | undefined {
+  if (sample.shortestHashed > 255) return undefined
+  const low = sample.longestShown
+  const high = sample.shortestHashed - 1
+  for (let k = 1; k <= 16; k++) {
+    const len = encodedLength(16 * k, raw64)
+    if (len > low && len <= high) {
+      return `long names: the copy hashes names longer than some limit between ${low} and ${high}; give -longnamemax to -encrypt-paths names of other lengths`
+    }
+  }
+  return undefined
 }
 
 /** The name mode, or a message saying why the copy cannot tell. */

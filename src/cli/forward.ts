@@ -1,0 +1,113 @@
+// `tsreverse -forward CIPHERDIR MNT`: mounts the decrypted view of a ciphertext copy. Also the
+// step every decrypting command shares (-forward, -restore, -fsck, -decrypt-paths): the master
+// key and the settings of a ciphertext tree, from its config or, with -masterkey and no config,
+// detected from the tree itself.
+import { existsSync, statSync } from 'node:fs'
+import path from 'node:path'
+import { ExitCode, UserError } from '../exitcodes.js'
+import { detectSettings, masterKeyFits } from '../format/detect.js'
+import { deriveKeys, type DerivedKeys } from '../format/keys.js'
+import { settingsFromConfig, type FormatFlags, type FormatSettings } from '../format/settings.js'
+import { mountView, type MountHandle } from '../fuse/adapter.js'
+import { CipherTree } from '../restore/cipher-tree.js'
+import { ForwardView } from '../view/forward.js'
+import type { Flags } from './args.js'
+import { FORWARD_CONF, configLocation, loadExisting, unlock } from './auth.js'
+import { runMount } from './daemon.js'
+import { mountOptions, parseOwner } from './mount.js'
+
+export interface CipherKeys {
+  settings: FormatSettings
+  keys: DerivedKeys
+  /** How the settings were found, for the user. */
+  notes: string[]
+}
+
+/** The format flags the user gave explicitly (they override detection). */
+export function formatFlags(flags: Flags): FormatFlags {
+  return {
+    plaintextNames: flags.plaintextnames,
+    deterministicNames: flags['deterministic-names'],
+    longNameMax: flags.longnamemax,
+    raw64: flags.raw64,
+    hkdf: flags.hkdf,
+    longnames: flags.longnames,
+    aessiv: flags.aessiv,
+  }
+}
+
+/**
+ * Keys and settings for the ciphertext tree at `root`. The config (default ROOT/gocryptfs.conf)
+ * gives the settings whenever it exists, also with -masterkey; otherwise they are detected.
+ * Either way the key is tried on the tree before anything is decrypted.
+ */
+export async function cipherKeys(flags: Flags, root: string): Promise<CipherKeys> {
+  const location = configLocation(flags, root, FORWARD_CONF)
+  const keyGiven = flags.masterkey !== undefined || !!flags.zerokey
+  if (!keyGiven && !existsSync(location.path)) {
+    throw new UserError(`config file ${location.path} not found; give -config FILE, or -masterkey KEY to decrypt without it`, ExitCode.Other)
+  }
+  const unlocked = await unlock(flags, location)
+  try {
+    const config = unlocked.config ?? (existsSync(location.path) ? loadExisting(location, ExitCode.Other) : undefined)
+    let settings: FormatSettings
+    const notes: string[] = []
+    if (config) {
+      settings = settingsFromConfig(config, { longnames: flags.longnames })
+      if (!settings.aessiv) {
+        throw new UserError(`${location.path} is not the config of a reverse view (content encryption is not AES-SIV)`, ExitCode.Usage)
+      }
+    } else {
+      const detected = await detectSettings(root, unlocked.masterKey, formatFlags(flags))
+      settings = detected.settings
+      notes.push(...detected.notes)
+    }
+    const keys = deriveKeys(unlocked.masterKey, { hkdf: settings.hkdf })
+    // Detection already tried the key. A config only authenticates its own key, which may
+    // belong to another tree (-config pointing elsewhere).
+    if (config && (await masterKeyFits(root, settings, keys)) === false) {
+      const which = unlocked.config ? `the key of ${location.path}` : 'the master key'
+      throw new UserError(`${which} does not decrypt ${root}: wrong ${unlocked.config ? 'config' : 'key'}?`, ExitCode.PasswordIncorrect)
+    }
+    return { settings, keys, notes }
+  } finally {
+    unlocked.masterKey.fill(0)
+  }
+}
+
+function isDir(p: string): boolean {
+  try {
+    return statSync(p).isDirectory()
+  } catch {
+    return false
+  }
+}
+
+/** Whether p is dir or lies below it (both absolute). */
+export const isInside = (dir: string, p: string): boolean => {
+  const rel = path.relative(dir, p)
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))
+}
+
+async function mountForward(flags: Flags, cipherDir: string, mnt: string, log: (msg: string) => void): Promise<MountHandle> {
+  const forceOwner = flags.force_owner === undefined ? undefined : parseOwner(flags.force_owner)
+  const { settings, keys, notes } = await cipherKeys(flags, cipherDir)
+  if (!flags.quiet) notes.forEach(log)
+  const tree = await CipherTree.create({ root: cipherDir, settings, keys })
+  const view = await ForwardView.create({ tree, forceOwner, log })
+  const handle = await mountView(view, mnt, mountOptions(flags, cipherDir, log))
+  if (!flags.quiet) log(`tsreverse: serving a decrypted view of ${cipherDir} at ${mnt}`)
+  return handle
+}
+
+export function runForwardMount(flags: Flags, cipherArg: string, mntArg: string): Promise<never> {
+  const cipherDir = path.resolve(cipherArg)
+  const mnt = path.resolve(mntArg)
+  // Checked before any password prompt, with gocryptfs' exit codes.
+  if (!isDir(cipherDir)) throw new UserError(`ciphertext directory ${cipherArg} does not exist or is not a directory`, ExitCode.CipherDir)
+  if (!isDir(mnt)) throw new UserError(`mountpoint ${mntArg} does not exist or is not a directory`, ExitCode.MountPoint)
+  if (isInside(cipherDir, mnt) || isInside(mnt, cipherDir)) {
+    throw new UserError(`mountpoint ${mntArg} must be neither inside nor above the ciphertext directory`, ExitCode.MountPoint)
+  }
+  return runMount({ fg: !!flags.fg, nosyslog: !!flags.nosyslog, mount: (log) => mountForward(flags, cipherDir, mnt, log) })
+}

@@ -1,0 +1,31 @@
+// `tsreverse -fsck CIPHERDIR`: checks a ciphertext copy (every name, block and symlink target)
+// without writing anything. Problems go to stdout one per line; exit code 26 when there are
+// any, as gocryptfs -fsck.
+import { statSync } from 'node:fs'
+import path from 'node:path'
+import { ExitCode, UserError } from '../exitcodes.js'
+import { CipherTree } from '../restore/cipher-tree.js'
+import { fsck } from '../restore/fsck.js'
+import { formatProblem } from '../restore/problems.js'
+import { formatBytes } from '../restore/progress.js'
+import type { Flags } from './args.js'
+import { cipherKeys } from './forward.js'
+
+export async function runFsck(flags: Flags, positional: string[]): Promise<void> {
+  if (positional.length !== 1) throw new UserError(`-fsck needs CIPHERDIR, got ${positional.length} arguments`, ExitCode.Usage)
+  const root = path.resolve(positional[0]!)
+  if (!statSync(root, { throwIfNoEntry: false })?.isDirectory()) {
+    throw new UserError(`ciphertext directory ${positional[0]} does not exist or is not a directory`, ExitCode.CipherDir)
+  }
+  const { settings, keys, notes } = await cipherKeys(flags, root)
+  if (!flags.quiet) for (const n of notes) process.stderr.write(n + '\n')
+  const tree = await CipherTree.create({ root, settings, keys })
+  const r = await fsck(tree, (p) => process.stdout.write(formatProblem(p) + '\n'))
+  const checked = `${r.dirs} directories, ${r.files} files (${formatBytes(r.bytes)} authenticated), ${r.symlinks} symlinks`
+  if (r.problems === 0) {
+    if (!flags.quiet) process.stdout.write(`fsck summary: no problems found (${checked})\n`)
+    return
+  }
+  process.stdout.write(`fsck summary: ${r.problems} problem(s) (${checked})\n`)
+  throw new UserError(`fsck found ${r.problems} problem(s)`, ExitCode.FsckErrors)
+}

@@ -1,0 +1,116 @@
+// The restore side against real gocryptfs: a varied tree encrypted by `gocryptfs -reverse` and
+// copied out with `cp -a` must come back exactly (types, modes, sizes, contents, symlink
+// targets, mtimes, owners), through a -forward mount (with the password, and with -masterkey
+// alone on a copy without config) and through -restore of the whole tree, of a subtree and of
+// single entries; -fsck finds it clean and -encrypt-paths/-decrypt-paths name its entries.
+import t from 'tap'
+import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
+import path from 'node:path'
+import { runCli } from './lib/cli.js'
+import { diffTrees, listTree, mountOurs } from './lib/reverse-mounts.js'
+import { OTHER_OWNER, cpA, gocryptfsCopy } from './lib/restore-fixtures.js'
+
+const copy = await gocryptfsCopy(t)
+const FULL = { hash: true, mtime: true }
+const expected = listTree(copy.plain, FULL)
+// Node sets times from a double number of seconds: exact to about a microsecond.
+const near = (a: number, b: number): boolean => Math.abs(a - b) < 0.001
+const sub = (name: string): string => {
+  const p = path.join(copy.work, name)
+  mkdirSync(p)
+  return p
+}
+
+t.test('the copy is what gocryptfs showed', async (t) => {
+  t.ok(expected.length > 60, `${expected.length} plaintext entries`)
+  t.ok(lstatSync(path.join(copy.view, 'gocryptfs.conf')).isFile(), 'the virtual gocryptfs.conf was copied too')
+  t.ok(lstatSync(path.join(copy.view, copy.cipherPath(copy.fifo))).isFIFO(), 'FIFO copied as a FIFO')
+  t.equal(lstatSync(path.join(copy.view, copy.cipherPath('src/hardlink.bin'))).nlink, 2, 'hard link kept by cp -a')
+})
+
+t.test('-forward with the password reproduces the tree', async (t) => {
+  const mnt = sub('mnt-password')
+  mountOurs(t, ['-forward', '-passfile', copy.passfile, copy.view, mnt])
+  t.same(listTree(mnt, FULL), expected, 'listing with hashes and mtimes')
+  t.equal(diffTrees(copy.plain, mnt, ['--exclude', copy.fifo]), '', 'diff -r --no-dereference')
+  t.equal(lstatSync(path.join(mnt, 'secret.txt')).uid, OTHER_OWNER.uid, 'owners shown')
+})
+
+t.test('-forward with -masterkey alone detects the settings', async (t) => {
+  const view = path.join(copy.work, 'view-without-conf')
+  cpA(copy.view, view)
+  rmSync(path.join(view, 'gocryptfs.conf'))
+  const mnt = sub('mnt-masterkey')
+  mountOurs(t, ['-forward', '-masterkey', copy.key, view, mnt])
+  t.same(listTree(mnt, FULL), expected)
+  t.equal(diffTrees(copy.plain, mnt, ['--exclude', copy.fifo]), '')
+})
+
+t.test('-restore of the whole tree', async (t) => {
+  const dest = path.join(copy.work, 'restored-all')
+  const r = runCli(['-restore', '-passfile', copy.passfile, copy.view, dest])
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stderr, /^restored \d+ files .* 1 special files to /m)
+  t.same(listTree(dest, FULL), expected, 'types, modes, sizes, contents, targets, mtimes')
+  t.equal(diffTrees(copy.plain, dest, ['--exclude', copy.fifo]), '', 'diff -r --no-dereference')
+  const st = lstatSync(path.join(dest, 'secret.txt'))
+  t.same([st.uid, st.gid], [OTHER_OWNER.uid, OTHER_OWNER.gid], 'owners restored (as root)')
+  t.equal(lstatSync(path.join(dest, 'setuid-tool')).mode & 0o7777, 0o4755, 'set-uid bit survives the chown')
+  t.ok(near(lstatSync(dest).mtimeMs, lstatSync(copy.view).mtimeMs), 'the root directory gets the mtime of the copy root')
+})
+
+t.test('-restore of a subtree into an existing directory, with -masterkey', async (t) => {
+  const dest = sub('restored-sub')
+  const r = runCli(['-q', '-restore', '-masterkey', copy.key, path.join(copy.view, copy.cipherPath('docs')), dest])
+  t.equal(r.code, 0, r.stderr)
+  t.equal(r.stderr, '', '-q: nothing on stderr')
+  t.same(listTree(path.join(dest, 'docs'), FULL), listTree(path.join(copy.plain, 'docs'), FULL))
+  t.ok(near(lstatSync(path.join(dest, 'docs')).mtimeMs, lstatSync(path.join(copy.plain, 'docs')).mtimeMs), 'mtime of the subtree root')
+})
+
+t.test('-restore of single entries', async (t) => {
+  const dest = sub('restored-one')
+  const cases: [string, string][] = [
+    ['big.bin', 'a file of 12 restore chunks'],
+    ['N'.repeat(200) + '.txt', 'a file with a hashed long name'],
+    [path.join('L'.repeat(255), readdirSync(path.join(copy.plain, 'L'.repeat(255)))[0]!), 'a file below a hashed directory'],
+    ['docs/link-to-long-name', 'a symlink'],
+    ['readonly-dir', 'a read-only directory'],
+  ]
+  for (const [plain, what] of cases) {
+    const r = runCli(['-q', '-restore', '-passfile', copy.passfile, path.join(copy.view, copy.cipherPath(plain)), dest])
+    t.equal(r.code, 0, `${what}: ${r.stderr}`)
+    const got = path.join(dest, path.basename(plain))
+    const want = path.join(copy.plain, plain)
+    const [a, b] = [lstatSync(got), lstatSync(want)]
+    t.same([a.mode, a.size], [b.mode, b.size], `${what}: mode, size`)
+    t.ok(near(a.mtimeMs, b.mtimeMs), `${what}: mtime`)
+    if (a.isFile()) t.ok(readFileSync(got).equals(readFileSync(want)), `${what}: content`)
+    if (a.isSymbolicLink()) t.equal(readlinkSync(got), readlinkSync(want), `${what}: target`)
+  }
+  // DEST that is not a directory is the new name.
+  const renamed = path.join(dest, 'renamed.bin')
+  const r = runCli(['-q', '-restore', '-passfile', copy.passfile, path.join(copy.view, copy.cipherPath('tool.sh')), renamed])
+  t.equal(r.code, 0, r.stderr)
+  t.equal(readFileSync(renamed, 'utf8'), readFileSync(path.join(copy.plain, 'tool.sh'), 'utf8'))
+})
+
+t.test('-fsck finds the copy clean', async (t) => {
+  const r = runCli(['-fsck', '-passfile', copy.passfile, copy.view])
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stdout, /^fsck summary: no problems found/m)
+})
+
+t.test('-encrypt-paths names what gocryptfs shows; -decrypt-paths inverts it', async (t) => {
+  // PATH is the last field and may contain spaces; every line has exactly one ' ./'.
+  const all = listTree(copy.plain).map((l) => l.slice(l.indexOf(' ./') + 3))
+  const enc = runCli(['-encrypt-paths', '-config', copy.conf, '-passfile', copy.passfile], { input: all.join('\n') + '\n' })
+  t.equal(enc.code, 0, enc.stderr)
+  const cipherPaths = enc.stdout.split('\n').slice(0, -1)
+  t.equal(cipherPaths.length, all.length)
+  const missing = cipherPaths.filter((c) => !lstatSync(path.join(copy.view, c), { throwIfNoEntry: false }))
+  t.same(missing, [], 'every encrypted path exists in the copy')
+  const dec = runCli(['-decrypt-paths', '-cipherdir', copy.view, '-masterkey', copy.key], { input: enc.stdout })
+  t.equal(dec.code, 0, dec.stderr)
+  t.same(dec.stdout.split('\n').slice(0, -1), all)
+})
