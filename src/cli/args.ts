@@ -3,6 +3,7 @@
 // flags (the last -o wins, as in gocryptfs), and `--` ending flag parsing. An fstab line
 // written for `fuse.gocryptfs` must parse unchanged.
 import { ExitCode, UserError } from '../exitcodes.js'
+import type { FormatFlags } from '../format/settings.js'
 
 type Kind = 'bool' | 'string' | 'int' | 'list'
 
@@ -22,6 +23,7 @@ const FLAGS = {
   passwd: { kind: 'bool', help: 'change the password (with -masterkey: reset a forgotten one)' },
   dumpmasterkey: { kind: 'bool', help: 'print the master key of a config (for writing on paper)' },
   speed: { kind: 'bool', help: 'benchmark the AES-SIV backends' },
+  demo: { kind: 'bool', help: 'run the main job once on a sample tree: mount, copy, restore, check' },
   version: { kind: 'bool', help: 'print the version' },
   help: { kind: 'bool', aliases: ['h', 'hh'], help: 'print this help' },
   restore: { kind: 'bool', help: 'decrypt CIPHERPATH (file or directory of a ciphertext copy) into DEST, no FUSE' },
@@ -202,4 +204,17 @@ export function helpText(): string {
   }
   lines.push('', 'Every flag also works in mount-option form: -o reverse,config=FILE,allow_other')
   return lines.join('\n')
+}
+
+/** The format flags the user gave explicitly (they override detection). */
+export function formatFlags(flags: Flags): FormatFlags {
+  return {
+    plaintextNames: flags.plaintextnames,
+    deterministicNames: flags['deterministic-names'],
+    longNameMax: flags.longnamemax,
+    raw64: flags.raw64,
+    hkdf: flags.hkdf,
+    longnames: flags.longnames,
+    aessiv: flags.aessiv,
+  }
 }

@@ -1,11 +1,12 @@
 // -init, -info, -passwd, -dumpmasterkey: the commands that create or read a config.
 import { randomBytes } from 'node:crypto'
-import { linkSync, statSync, unlinkSync, existsSync } from 'node:fs'
+import { linkSync, unlinkSync, existsSync } from 'node:fs'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { createConfig, rewrapMasterKey, writeConfigFile } from '../format/config.js'
 import { formatMasterKey, formatMasterKeyReminder } from '../format/masterkey.js'
 import { configLocation, existingConfigLocation, loadExisting, masterKeyFromFlags, passwordFromFlags, unlock } from './auth.js'
 import type { Flags } from './args.js'
+import { isDir } from './dirs.js'
 import { formatInfo, loadConfigForInfo } from './info.js'
 import { VERSION } from './version.js'
 
@@ -17,13 +18,7 @@ function singleDir(positional: string[], action: string): string {
 }
 
 function requireDir(dir: string): void {
-  let isDir = false
-  try {
-    isDir = statSync(dir).isDirectory()
-  } catch {
-    // reported below
-  }
-  if (!isDir) throw new UserError(`${dir} is not a directory or does not exist`, ExitCode.CipherDir)
+  if (!isDir(dir)) throw new UserError(`${dir} is not a directory or does not exist`, ExitCode.CipherDir)
 }
 
 export async function runInit(flags: Flags, positional: string[]): Promise<void> {

@@ -51,13 +51,15 @@ async function snapshot(root: string): Promise<Map<string, Entry>> {
   return out
 }
 
-function tsreverse(args: string[]): string {
-  const r = spawnSync(process.execPath, [process.argv[1]!, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
+function run(cmd: string, args: string[]): void {
+  const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
   if (r.status !== 0) {
-    throw new UserError(`demo step "tsreverse ${args.join(' ')}" failed (exit ${r.status}): ${r.stderr.trim()}`, ExitCode.Other)
+    const shown = cmd === process.execPath ? 'tsreverse' : cmd
+    throw new UserError(`demo step "${shown} ${args.slice(cmd === process.execPath ? 1 : 0).join(' ')}" failed (exit ${r.status}): ${r.stderr.trim()}`, ExitCode.Other)
   }
-  return r.stdout
 }
+
+const tsreverse = (args: string[]): void => run(process.execPath, [process.argv[1]!, ...args])
 
 const say = (line = ''): void => void process.stdout.write(line + '\n')
 
@@ -77,14 +79,13 @@ async function showView(mnt: string): Promise<void> {
     const kind = st.isDirectory() ? 'dir ' : st.isSymbolicLink() ? 'link' : 'file'
     say(`    ${kind} ${String(st.size).padStart(7)}  ${name}`)
   }
-  const file = names.find((n) => n !== 'gocryptfs.conf' && n !== 'gocryptfs.diriv' && !n.endsWith('.name'))
-  if (file !== undefined) {
-    const st = await fsp.lstat(path.join(mnt, file))
-    if (st.isFile()) {
-      const head = (await fsp.readFile(path.join(mnt, file))).subarray(0, 48)
-      say(`First bytes of ${file}: an 18-byte header (version 2, file ID), then per 4 KiB block a nonce and a tag:`)
-      say(hexdump(head))
-    }
+  for (const name of names) {
+    const st = await fsp.lstat(path.join(mnt, name))
+    if (!st.isFile() || st.size === 0 || name.startsWith('gocryptfs.')) continue
+    const head = (await fsp.readFile(path.join(mnt, name))).subarray(0, 48)
+    say(`First bytes of ${name}: an 18-byte header (version 2, file ID), then per 4 KiB block a nonce and a tag:`)
+    say(hexdump(head))
+    break
   }
   say()
 }
@@ -110,8 +111,8 @@ export async function runDemo(flags: { quiet?: boolean }): Promise<void> {
     say(`3. Mounted: tsreverse -passfile ${pass} ${src} ${mnt}`)
     say()
     await showView(mnt)
-    // What rsync on a backup server would do: copy the view, symlinks as symlinks.
-    await fsp.cp(mnt, backup, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true })
+    // What rsync -a on a backup server would do: symlinks as symlinks, modes and times kept.
+    run('cp', ['-a', mnt, backup])
     say(`4. Copied the view to ${backup}, as a backup server would`)
     tsreverse(['-q', '-passfile', pass, '-restore', backup, restored])
     say(`5. Restored the copy: tsreverse -passfile ${pass} -restore ${backup} ${restored}`)
@@ -122,7 +123,7 @@ export async function runDemo(flags: { quiet?: boolean }): Promise<void> {
     for (const [rel, e] of before) {
       const r = after.get(rel)
       if (!r) problems.push(`missing after restore: ${rel}`)
-      else if (JSON.stringify(r) !== JSON.stringify(e)) problems.push(`differs after restore: ${rel}`)
+      else if (JSON.stringify(r) !== JSON.stringify(e)) problems.push(`differs after restore: ${rel}: ${JSON.stringify(e)} vs ${JSON.stringify(r)}`)
     }
     for (const rel of after.keys()) if (!before.has(rel)) problems.push(`unexpected after restore: ${rel}`)
     if (problems.length > 0) throw new UserError(`demo check failed:\n  ${problems.join('\n  ')}`, ExitCode.Other)

@@ -2,18 +2,19 @@
 // step every decrypting command shares (-forward, -restore, -fsck, -decrypt-paths): the master
 // key and the settings of a ciphertext tree, from its config or, with -masterkey and no config,
 // detected from the tree itself.
-import { existsSync, statSync } from 'node:fs'
+import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { detectSettings, masterKeyFits } from '../format/detect.js'
 import { deriveKeys, type DerivedKeys } from '../format/keys.js'
-import { settingsFromConfig, type FormatFlags, type FormatSettings } from '../format/settings.js'
+import { settingsFromConfig, type FormatSettings } from '../format/settings.js'
 import { mountView, type MountHandle } from '../fuse/adapter.js'
 import { CipherTree } from '../restore/cipher-tree.js'
 import { ForwardView } from '../view/forward.js'
-import type { Flags } from './args.js'
+import { formatFlags, type Flags } from './args.js'
 import { FORWARD_CONF, configLocation, loadExisting, unlock } from './auth.js'
 import { runMount } from './daemon.js'
+import { isDir } from './dirs.js'
 import { mountOptions, parseOwner } from './mount.js'
 
 export interface CipherKeys {
@@ -21,19 +22,6 @@ export interface CipherKeys {
   keys: DerivedKeys
   /** How the settings were found, for the user. */
   notes: string[]
-}
-
-/** The format flags the user gave explicitly (they override detection). */
-export function formatFlags(flags: Flags): FormatFlags {
-  return {
-    plaintextNames: flags.plaintextnames,
-    deterministicNames: flags['deterministic-names'],
-    longNameMax: flags.longnamemax,
-    raw64: flags.raw64,
-    hkdf: flags.hkdf,
-    longnames: flags.longnames,
-    aessiv: flags.aessiv,
-  }
 }
 
 /**
@@ -75,14 +63,6 @@ export async function cipherKeys(flags: Flags, root: string): Promise<CipherKeys
   }
 }
 
-function isDir(p: string): boolean {
-  try {
-    return statSync(p).isDirectory()
-  } catch {
-    return false
-  }
-}
-
 /** Whether p is dir or lies below it (both absolute). */
 export const isInside = (dir: string, p: string): boolean => {
   const rel = path.relative(dir, p)
@@ -109,5 +89,5 @@ export function runForwardMount(flags: Flags, cipherArg: string, mntArg: string)
   if (isInside(cipherDir, mnt) || isInside(mnt, cipherDir)) {
     throw new UserError(`mountpoint ${mntArg} must be neither inside nor above the ciphertext directory`, ExitCode.MountPoint)
   }
-  return runMount({ fg: !!flags.fg, nosyslog: !!flags.nosyslog, mount: (log) => mountForward(flags, cipherDir, mnt, log) })
+  return runMount({ fg: !!flags.fg, nosyslog: !!flags.nosyslog, quiet: !!flags.quiet, mount: (log) => mountForward(flags, cipherDir, mnt, log) })
 }

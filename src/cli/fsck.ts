@@ -1,7 +1,6 @@
 // `tsreverse -fsck CIPHERDIR`: checks a ciphertext copy (every name, block and symlink target)
 // without writing anything. Problems go to stdout one per line; exit code 26 when there are
 // any, as gocryptfs -fsck.
-import { statSync } from 'node:fs'
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { CipherTree } from '../restore/cipher-tree.js'
@@ -10,11 +9,12 @@ import { formatProblem } from '../restore/problems.js'
 import { formatBytes } from '../restore/progress.js'
 import type { Flags } from './args.js'
 import { cipherKeys } from './forward.js'
+import { isDir } from './dirs.js'
 
 export async function runFsck(flags: Flags, positional: string[]): Promise<void> {
   if (positional.length !== 1) throw new UserError(`-fsck needs CIPHERDIR, got ${positional.length} arguments`, ExitCode.Usage)
   const root = path.resolve(positional[0]!)
-  if (!statSync(root, { throwIfNoEntry: false })?.isDirectory()) {
+  if (!isDir(root)) {
     throw new UserError(`ciphertext directory ${positional[0]} does not exist or is not a directory`, ExitCode.CipherDir)
   }
   const { settings, keys, notes } = await cipherKeys(flags, root)

@@ -1,6 +1,7 @@
 // The CLI: parse, pick the action, map every failure to one line on stderr and gocryptfs's exit code.
 import { ExitCode, UserError } from '../exitcodes.js'
 import { helpText, parseArgs, type Flags } from './args.js'
+import { runDemo } from './demo.js'
 import { runDumpMasterKey, runInfo, runInit, runPasswd } from './config-commands.js'
 import { runFsck } from './fsck.js'
 import { runForwardMount } from './forward.js'
@@ -12,7 +13,7 @@ import { versionLine } from './version.js'
 
 const ACTIONS = [
   'init', 'info', 'passwd', 'dumpmasterkey', 'speed', 'version', 'help',
-  'restore', 'fsck', 'encrypt-paths', 'decrypt-paths',
+  'restore', 'fsck', 'encrypt-paths', 'decrypt-paths', 'demo',
 ] as const
 
 async function run(flags: Flags, positional: string[]): Promise<void> {
@@ -27,6 +28,8 @@ async function run(flags: Flags, positional: string[]): Promise<void> {
     case 'version':
       process.stdout.write(versionLine() + '\n')
       return
+    case 'demo':
+      return runDemo(flags)
     case 'speed':
       process.stdout.write([versionLine(), cpuLine(), ...speedLines()].join('\n') + '\n')
       return

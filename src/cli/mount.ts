@@ -1,5 +1,4 @@
 // `tsreverse SRC MNT`: wires flags, keys and the reverse view into the FUSE adapter.
-import { statSync } from 'node:fs'
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { checkLongNameMax } from '../format/config.js'
@@ -7,17 +6,10 @@ import { settingsFromConfig, settingsFromFlags, type FormatSettings } from '../f
 import { mountView, type MountHandle, type MountOptions } from '../fuse/adapter.js'
 import { Excluder } from '../view/exclude.js'
 import { ReverseView } from '../view/reverse.js'
-import type { Flags } from './args.js'
+import { formatFlags, type Flags } from './args.js'
 import { configLocation, unlock, type Unlocked } from './auth.js'
 import { runMount } from './daemon.js'
-
-function isDir(p: string): boolean {
-  try {
-    return statSync(p).isDirectory()
-  } catch {
-    return false
-  }
-}
+import { isDir } from './dirs.js'
 
 /** gocryptfs parses each half with ParseInt(s, 0, 32): decimal, 0x hex or 0 octal. */
 export function parseOwner(text: string): { uid: number; gid: number } {
@@ -45,15 +37,7 @@ function checkPaths(src: string, mnt: string): void {
 export function reverseSettings(flags: Flags, unlocked: Unlocked): FormatSettings {
   const settings = unlocked.config
     ? settingsFromConfig(unlocked.config, { longnames: flags.longnames })
-    : settingsFromFlags({
-        plaintextNames: flags.plaintextnames,
-        deterministicNames: flags['deterministic-names'],
-        longNameMax: flags.longnamemax,
-        raw64: flags.raw64,
-        hkdf: flags.hkdf,
-        longnames: flags.longnames,
-        aessiv: true, // reverse mode implies -aessiv
-      })
+    : settingsFromFlags({ ...formatFlags(flags), aessiv: true }) // reverse mode implies -aessiv
   if (!settings.aessiv) {
     throw new UserError('AES-SIV is required by reverse mode, but this config uses another content encryption', ExitCode.Usage)
   }

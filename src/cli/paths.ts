@@ -9,9 +9,8 @@ import { detectSettings } from '../format/detect.js'
 import { deriveKeys } from '../format/keys.js'
 import { settingsFromConfig, settingsFromFlags, type FormatSettings } from '../format/settings.js'
 import { PathMapper, readNameFile, type NameFileReader } from '../restore/paths.js'
-import type { Flags } from './args.js'
+import { formatFlags, type Flags } from './args.js'
 import { existingConfigLocation, loadExisting, masterKeyFromFlags, unlock, type ConfigLocation } from './auth.js'
-import { formatFlags } from './forward.js'
 
 async function readStdin(): Promise<Buffer> {
   const chunks: Buffer[] = []

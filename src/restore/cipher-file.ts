@@ -6,7 +6,7 @@ import type { AesSiv } from '../format/aes-siv.js'
 import { decryptRange, parseHeader } from '../format/content.js'
 import { CorruptError } from '../format/errors.js'
 import { CIPHER_BLOCK, HEADER_LEN, PLAIN_BLOCK, blockNoToCipherOff } from '../format/sizes.js'
-import { openRegular } from '../view/source.js'
+import { openRegular, preadFully } from '../view/source.js'
 import { MisplacedError } from './problems.js'
 
 /** Blocks per read when streaming: 129 KiB of ciphertext, about one FUSE read. */
@@ -118,16 +118,4 @@ function explainZeros(e: unknown, cipher: Buffer, first: number): unknown {
     `block ${e.block} is all zeros: a hole in the copy (cp and tar --sparse write zeros where a gocryptfs -reverse view reports holes; copy such views with rsync)`,
     e.block,
   )
-}
-
-/** pread until `length` bytes or end of file, into `into` when given. */
-async function preadFully(fh: fsp.FileHandle, position: number, length: number, into?: Buffer): Promise<Buffer> {
-  const buf = into ?? Buffer.allocUnsafe(length)
-  let got = 0
-  while (got < length) {
-    const { bytesRead } = await fh.read(buf, got, length - got, position + got)
-    if (bytesRead === 0) break
-    got += bytesRead
-  }
-  return got === length ? buf : buf.subarray(0, got)
 }

@@ -30,7 +30,7 @@ import type { Excluder } from './exclude.js'
 import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from './fs.js'
 import { InoMap, InoTag } from './inomap.js'
 import { Lru } from './lru.js'
-import { joinPath, listDir, lstat, lstatIfExists, openRegular, readLink, toFsError } from './source.js'
+import { joinPath, listDir, lstat, lstatIfExists, openRegular, preadFully, readLink, toFsError } from './source.js'
 
 export type SealFn = CipherRangeSource['seal']
 
@@ -545,23 +545,11 @@ export class ReverseView implements ViewFs {
       fh,
       fileId: derivePathIv(ivPath, 'FILEID'),
       iv0: derivePathIv(ivPath, 'BLOCK0IV'),
-      readPlain: (position, length) => readFully(fh, position, length),
+      readPlain: (position, length) => preadFully(fh, position, length),
     }
   }
 }
 
 function components(viewPath: string): string[] {
   return viewPath.split('/').filter((c) => c !== '')
-}
-
-/** pread until `length` bytes or end of file. */
-async function readFully(fh: fsp.FileHandle, position: number, length: number): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length)
-  let got = 0
-  while (got < length) {
-    const { bytesRead } = await fh.read(buf, got, length - got, position + got)
-    if (bytesRead === 0) break
-    got += bytesRead
-  }
-  return got === length ? buf : buf.subarray(0, got)
 }

@@ -70,3 +70,15 @@ export async function openRegular(path: Buffer, expected: Stats): Promise<fsp.Fi
     throw e
   }
 }
+
+/** pread until `length` bytes or end of file, into `into` when given. */
+export async function preadFully(fh: fsp.FileHandle, position: number, length: number, into?: Buffer): Promise<Buffer> {
+  const buf = into ?? Buffer.allocUnsafe(length)
+  let got = 0
+  while (got < length) {
+    const { bytesRead } = await fh.read(buf, got, length - got, position + got)
+    if (bytesRead === 0) break
+    got += bytesRead
+  }
+  return got === length ? buf : buf.subarray(0, got)
+}
