@@ -4,7 +4,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
-npx tsc -p tsconfig.json || { echo "0 passed, 1 failed"; exit 1; }
+rm -rf dist && npx tsc -p tsconfig.json || { echo "0 passed, 1 failed"; exit 1; }
 npx tap "$@" dist/test/*.test.js 2>&1 | tee "$out"
 rc=${PIPESTATUS[0]}
 # tap ends with a line like "# { total: 120, pass: 118, fail: 2, skip: 1 }".
