@@ -52,6 +52,7 @@ const FLAGS = {
   exclude: { kind: 'list', aliases: ['e'], help: 'exclude a plaintext path, relative to SOURCEDIR' },
   'exclude-wildcard': { kind: 'list', aliases: ['ew'], help: 'exclude paths matching a gitignore-style pattern' },
   'exclude-from': { kind: 'list', help: 'read exclude patterns from FILE' },
+  'filter-from': { kind: 'list', aliases: ['filter_from'], help: 'include/exclude rules in rsync filter syntax from FILE (docs/filters.md)' },
   'one-file-system': { kind: 'bool', help: 'do not cross filesystem boundaries' },
   force_owner: { kind: 'string', help: 'show every file as owned by UID:GID (implies -allow_other)' },
   // mount

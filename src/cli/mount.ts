@@ -5,6 +5,7 @@ import { checkLongNameMax } from '../format/config.js'
 import { settingsFromConfig, settingsFromFlags, type FormatSettings } from '../format/settings.js'
 import { mountView, type MountHandle, type MountOptions } from '../fuse/adapter.js'
 import { Excluder } from '../view/exclude.js'
+import { Filter } from '../view/filter.js'
 import { ReverseView } from '../view/reverse.js'
 import { formatFlags, type Flags } from './args.js'
 import { configLocation, unlock, type Unlocked } from './auth.js'
@@ -71,6 +72,8 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
     excludeWildcard: flags['exclude-wildcard'] ?? [],
     excludeFrom: flags['exclude-from'] ?? [],
   })
+  const filterFrom = flags['filter-from']
+  const filter = filterFrom ? Filter.fromFiles(filterFrom) : undefined
   const location = configLocation(flags, src)
   const unlocked = await unlock(flags, location)
   const settings = reverseSettings(flags, unlocked)
@@ -82,6 +85,7 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
       masterKey: unlocked.masterKey,
       configPath: location.custom ? location.path : undefined,
       exclude,
+      filter,
       forceOwner,
       oneFileSystem: !!flags['one-file-system'],
       mountpoint: mnt,

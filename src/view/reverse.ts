@@ -27,6 +27,7 @@ import { plainToCipherSize } from '../format/sizes.js'
 import { SYMLINK_TARGET_MAX, encryptSymlinkTarget, encryptedTargetLength } from '../format/symlink.js'
 import { toAttr, type Owner } from './attrs.js'
 import type { Excluder } from './exclude.js'
+import type { Filter, Visibility } from './filter.js'
 import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from './fs.js'
 import { InoMap, InoTag } from './inomap.js'
 import { Lru } from './lru.js'
@@ -52,6 +53,8 @@ export interface ReverseViewOptions {
    */
   configPath?: string
   exclude?: Excluder
+  /** -filter-from rules; hidden paths behave like excluded ones. */
+  filter?: Filter
   forceOwner?: Owner
   /** -one-file-system: directories on other devices are shown empty (spec 6.9). */
   oneFileSystem?: boolean
@@ -71,6 +74,7 @@ interface Dir {
   ino: number
   iv: Buffer // name tweak for entries inside (unused with plaintext names)
   foreign: boolean // -one-file-system and on another device
+  shown: Visibility // under -filter-from: a container lists only what the rules reach
 }
 
 interface RealNode {
@@ -79,6 +83,7 @@ interface RealNode {
   rel: Buffer
   abs: Buffer
   st: Stats
+  shown: Visibility
 }
 
 type Node =
@@ -115,6 +120,7 @@ export class ReverseView implements ViewFs {
   readonly #siv: AesSiv
   readonly #seal: SealFn
   readonly #exclude: Excluder | undefined
+  readonly #filter: Filter | undefined
   readonly #owner: Owner | undefined
   readonly #log: (msg: string) => void
   readonly #sourceAbs: Buffer
@@ -144,6 +150,7 @@ export class ReverseView implements ViewFs {
     this.#siv = opts.siv ?? createAesSiv(keys.siv)
     this.#seal = opts.seal ?? ((plain, first, fileId, iv0) => this.#siv.sealBlocks(plain, first, fileId, iv0))
     this.#exclude = opts.exclude
+    this.#filter = opts.filter
     this.#owner = opts.forceOwner
     this.#log = opts.log ?? (() => {})
     this.#sourceAbs = Buffer.from(sourceAbs)
@@ -160,6 +167,7 @@ export class ReverseView implements ViewFs {
       ino: rootSt.ino,
       iv: this.#dirIv(''),
       foreign: false,
+      shown: 'included',
     }
     this.#oneFileSystem = opts.oneFileSystem ?? false
     this.#hasDirIv = opts.settings.dirIv && !opts.settings.plaintextNames
@@ -294,7 +302,8 @@ export class ReverseView implements ViewFs {
   async #resolve(viewPath: string): Promise<Node> {
     const comps = components(viewPath)
     if (comps.length === 0) {
-      return { kind: 'real', cPath: '', rel: this.#root.rel, abs: this.#root.abs, st: await lstat(this.#root.abs) }
+      const st = await lstat(this.#root.abs)
+      return { kind: 'real', cPath: '', rel: this.#root.rel, abs: this.#root.abs, st, shown: 'included' }
     }
     const dir = await this.#dir(comps.slice(0, -1))
     return this.#lookup(dir, comps[comps.length - 1]!)
@@ -321,6 +330,7 @@ export class ReverseView implements ViewFs {
       ino: node.st.ino,
       iv: this.#dirIv(node.cPath),
       foreign: this.#oneFileSystem && node.st.dev !== this.#root.dev,
+      shown: node.shown,
     }
     this.#dirs.set(key, dir)
     return dir
@@ -372,12 +382,19 @@ export class ReverseView implements ViewFs {
     if (this.#hidden(rel)) throw new FsError('EPERM')
     const abs = joinPath(this.#sourceAbs, rel)
     const st = await lstat(abs)
+    const shown = this.#shown(dir, rel, st)
+    if (shown === undefined) throw new FsError('EPERM')
     const cPath = dir.cPath === '' ? name : `${dir.cPath}/${name}`
-    return { node: { kind: 'real', cPath, rel, abs, st }, full: found.full, st }
+    return { node: { kind: 'real', cPath, rel, abs, st, shown }, full: found.full, st }
   }
 
   #hidden(rel: Buffer): boolean {
     return (this.#mountRel !== undefined && rel.equals(this.#mountRel)) || (this.#exclude?.isExcluded(rel) ?? false)
+  }
+
+  /** How an entry of `dir` shows under -filter-from (it needs the type); undefined: hidden. */
+  #shown(dir: Dir, rel: Buffer, st: Stats): Visibility | undefined {
+    return this.#filter ? this.#filter.visibility(rel, st.isDirectory(), dir.shown) : 'included'
   }
 
   /**
@@ -474,43 +491,50 @@ export class ReverseView implements ViewFs {
     const isRoot = dir.cPath === ''
     const confAbs = isRoot ? this.#confAbs : undefined
     if (confAbs && plain.equals(REVERSE_CONF_BYTES)) {
-      return this.#statEntry(() => fsp.stat(confAbs), (st) => ({ name: CONF_NAME, node: { kind: 'conf', st } }))
+      return this.#statEntry(
+        () => fsp.stat(confAbs),
+        (st) => (this.#shown(dir, rel, st) ? { name: CONF_NAME, node: { kind: 'conf', st } } : undefined),
+      )
     }
-    let name: string
-    let full: string | undefined
-    if (!this.#names) {
-      name = plain.toString('utf8')
-      if (confAbs && name === CONF_NAME) {
-        this.#log(`readdir /: not listing the plaintext file ${CONF_NAME}, the config file is shown under that name`)
-        return undefined
-      }
-    } else {
-      try {
-        const v = this.#names.viewName(plain, dir.iv)
-        name = v.name
-        if (v.name !== v.full) {
-          full = v.full
-          // Spares the directory scan when the hashed entry is looked up next.
-          this.#longNames.set(`${dir.cPath}/${v.name}`, { plain, full })
-        }
-      } catch (e) {
-        this.#log(`readdir /${dir.cPath}: cannot encrypt an entry name: ${(e as Error).message}`)
-        return undefined
-      }
+    if (!this.#names && confAbs && plain.toString('utf8') === CONF_NAME) {
+      this.#log(`readdir /: not listing the plaintext file ${CONF_NAME}, the config file is shown under that name`)
+      return undefined
     }
     const abs = joinPath(this.#sourceAbs, rel)
-    const cPath = isRoot ? name : `${dir.cPath}/${name}`
+    // The name is encrypted only once the filter (which needs the type) shows the entry.
     return this.#statEntry(
       () => lstat(abs),
-      (st): Listed => ({
-        name,
-        node: { kind: 'real', cPath, rel, abs, st },
-        nameFile: full === undefined ? undefined : { kind: 'longname', full, st },
-      }),
+      (st): Listed | undefined => {
+        const shown = this.#shown(dir, rel, st)
+        if (!shown) return undefined
+        const view = this.#entryName(dir, plain)
+        if (!view) return undefined
+        const cPath = isRoot ? view.name : `${dir.cPath}/${view.name}`
+        return {
+          name: view.name,
+          node: { kind: 'real', cPath, rel, abs, st, shown },
+          nameFile: view.full === undefined ? undefined : { kind: 'longname', full: view.full, st },
+        }
+      },
     )
   }
 
-  async #statEntry(stat: () => Promise<Stats>, make: (st: Stats) => Listed): Promise<Listed | undefined> {
+  /** The view name of a listed entry (full: the name behind a hashed one), undefined if it has none. */
+  #entryName(dir: Dir, plain: Buffer): { name: string; full?: string } | undefined {
+    if (!this.#names) return { name: plain.toString('utf8') }
+    try {
+      const v = this.#names.viewName(plain, dir.iv)
+      if (v.name === v.full) return { name: v.name }
+      // Spares the directory scan when the hashed entry is looked up next.
+      this.#longNames.set(`${dir.cPath}/${v.name}`, { plain, full: v.full })
+      return { name: v.name, full: v.full }
+    } catch (e) {
+      this.#log(`readdir /${dir.cPath}: cannot encrypt an entry name: ${(e as Error).message}`)
+      return undefined
+    }
+  }
+
+  async #statEntry(stat: () => Promise<Stats>, make: (st: Stats) => Listed | undefined): Promise<Listed | undefined> {
     try {
       return make(await stat())
     } catch (e) {
