@@ -185,8 +185,12 @@ async function writeAll(out: fsp.FileHandle, data: Buffer): Promise<void> {
 }
 
 /** atime and mtime in seconds: finer than the Date form (milliseconds). */
+// libuv truncates fractional seconds to whole nanoseconds: X.497 s arrives as X.496999999, a
+// millisecond early. Half a microsecond on top rounds to the nearest microsecond instead.
+const seconds = (ms: number): number => ms / 1000 + 5e-7
+
 function times(st: Stats): [number, number] {
-  return [st.atimeMs / 1000, st.mtimeMs / 1000]
+  return [seconds(st.atimeMs), seconds(st.mtimeMs)]
 }
 
 function baseName(p: Buffer): Buffer {
