@@ -38,9 +38,48 @@ export function passwordFromFlags(flags: Flags, prompt: string, twice = false): 
 export async function masterKeyFromFlags(flags: Flags): Promise<Buffer | undefined> {
   if (flags.zerokey) return Buffer.alloc(32)
   if (flags.masterkey === undefined) return undefined
-  if (flags.masterkey === 'stdin') return parseMasterKey(await readStdinLine())
+  if (flags.masterkey === 'stdin') {
+    const line = await readStdinLine()
+    if (line === '') throw new UserError('-masterkey=stdin: got an empty line from stdin', ExitCode.ReadPassword)
+    return parseMasterKey(line)
+  }
   if (!flags.quiet) process.stderr.write(MASTERKEY_CLI_WARNING + '\n')
   return parseMasterKey(flags.masterkey)
+}
+
+/** A command line for the background child, plus what it reads on stdin instead. */
+export interface ChildHandoff {
+  argv: string[]
+  stdin: string
+}
+
+/**
+ * For a daemonizing mount given `-masterkey KEY`: the arguments with the key replaced by
+ * "stdin", and the key for the child's stdin. The daemon then never shows the key in its
+ * /proc/PID/cmdline (readable by every user) for as long as the mount lives; gocryptfs keeps it
+ * there. The warning is printed here, since the child no longer sees a key on its command line.
+ * Undefined when there is nothing to move, or when the child is bound to fail anyway.
+ */
+export function masterKeyHandoff(flags: Flags, argv: readonly string[]): ChildHandoff | undefined {
+  const key = flags.masterkey
+  if (key === undefined || key === 'stdin' || flags.fg || flags.passfile || flags.extpass || flags.zerokey) return undefined
+  try {
+    parseMasterKey(key).fill(0)
+  } catch {
+    return undefined // the child reports it with gocryptfs' exit code
+  }
+  // Every spelling parseArgs accepts: `-masterkey KEY`, `--masterkey=KEY`, `-o a,masterkey=KEY`.
+  const withValue = new RegExp(`^((?:--?)?masterkey=)${key}$`)
+  const redacted = argv.map((arg, i) => {
+    if (arg === key && /^--?masterkey$/.test(argv[i - 1] ?? '')) return 'stdin'
+    return arg
+      .split(',')
+      .map((item) => item.replace(withValue, '$1stdin'))
+      .join(',')
+  })
+  if (redacted.some((arg) => arg.includes(key))) return undefined
+  if (!flags.quiet) process.stderr.write(MASTERKEY_CLI_WARNING + '\n')
+  return { argv: redacted, stdin: key + '\n' }
 }
 
 async function readStdinLine(): Promise<string> {

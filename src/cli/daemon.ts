@@ -30,6 +30,11 @@ export interface RunMountOptions {
   mount: (log: (msg: string) => void) => Promise<MountHandle>
   /** How long the parent waits for "ready" when stdin is not a terminal (no one is typing). */
   readyTimeoutMs?: number
+  /**
+   * Arguments for the background child in place of the caller's, and what it reads on a pipe
+   * as stdin in place of the caller's stdin: keeps a secret out of the daemon's command line.
+   */
+  handoff?: { argv: string[]; stdin: string }
 }
 
 /** Never resolves: the process exits when the mount ends. Rejects if mounting fails. */
@@ -152,13 +157,19 @@ function notifySystemd(log: (msg: string) => void): void {
 }
 
 async function waitForDaemon(opts: RunMountOptions): Promise<never> {
-  const child = spawn(process.execPath, [...process.execArgv, ...process.argv.slice(1)], {
+  const handoff = opts.handoff
+  const args = handoff?.argv ?? process.argv.slice(2)
+  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...args], {
     detached: true,
     env: { ...process.env, [CHILD_MARKER]: '1' },
-    // stdin stays the caller's (password prompts, -masterkey=stdin); stdout never is, so
-    // command substitution returns when we do.
-    stdio: ['inherit', 'pipe', opts.nosyslog ? 'inherit' : 'pipe', 'ipc'],
+    // stdin stays the caller's (password prompts, -masterkey=stdin) unless a handoff replaces
+    // it; stdout never is, so command substitution returns when we do.
+    stdio: [handoff ? 'pipe' : 'inherit', 'pipe', opts.nosyslog ? 'inherit' : 'pipe', 'ipc'],
   })
+  if (handoff) {
+    child.stdin!.on('error', () => {}) // a child that died early is reported by 'exit'
+    child.stdin!.end(handoff.stdin)
+  }
   child.stdout!.on('data', (d: Buffer) => process.stdout.write(d))
   child.stderr?.on('data', (d: Buffer) => process.stderr.write(d))
 

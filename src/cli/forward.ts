@@ -12,7 +12,7 @@ import { mountView, type MountHandle } from '../fuse/adapter.js'
 import { CipherTree } from '../restore/cipher-tree.js'
 import { ForwardView } from '../view/forward.js'
 import { formatFlags, type Flags } from './args.js'
-import { FORWARD_CONF, configLocation, loadExisting, unlock } from './auth.js'
+import { FORWARD_CONF, configLocation, loadExisting, masterKeyHandoff, unlock } from './auth.js'
 import { runMount } from './daemon.js'
 import { isDir } from './dirs.js'
 import { mountOptions, parseOwner } from './mount.js'
@@ -81,6 +81,10 @@ async function mountForward(flags: Flags, cipherDir: string, mnt: string, log: (
 }
 
 export function runForwardMount(flags: Flags, cipherArg: string, mntArg: string): Promise<never> {
+  // As gocryptfs: an exclusion the decrypted view would silently ignore is an error.
+  if (flags.exclude || flags['exclude-wildcard'] || flags['exclude-from']) {
+    throw new UserError('-exclude, -exclude-wildcard and -exclude-from only work in reverse mode', ExitCode.ExcludeError)
+  }
   const cipherDir = path.resolve(cipherArg)
   const mnt = path.resolve(mntArg)
   // Checked before any password prompt, with gocryptfs' exit codes.
@@ -89,5 +93,11 @@ export function runForwardMount(flags: Flags, cipherArg: string, mntArg: string)
   if (isInside(cipherDir, mnt) || isInside(mnt, cipherDir)) {
     throw new UserError(`mountpoint ${mntArg} must be neither inside nor above the ciphertext directory`, ExitCode.MountPoint)
   }
-  return runMount({ fg: !!flags.fg, nosyslog: !!flags.nosyslog, quiet: !!flags.quiet, mount: (log) => mountForward(flags, cipherDir, mnt, log) })
+  return runMount({
+    fg: !!flags.fg,
+    nosyslog: !!flags.nosyslog,
+    quiet: !!flags.quiet,
+    mount: (log) => mountForward(flags, cipherDir, mnt, log),
+    handoff: masterKeyHandoff(flags, process.argv.slice(2)),
+  })
 }

@@ -60,13 +60,18 @@ async function run(flags: Flags, positional: string[]): Promise<void> {
   }
 }
 
+/** Control characters (quoted from a config file or a path) would split the line or drive the terminal. */
+function oneLine(message: string): string {
+  return message.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`)
+}
+
 export async function main(argv: string[]): Promise<void> {
   try {
     const { flags, positional } = parseArgs(argv)
     await run(flags, positional)
   } catch (err) {
     if (err instanceof UserError) {
-      process.stderr.write(`tsreverse: ${err.message}\n`)
+      process.stderr.write(`tsreverse: ${oneLine(err.message)}\n`)
       process.exit(err.exitCode)
     }
     process.stderr.write(`tsreverse: internal error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`)

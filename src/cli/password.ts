@@ -139,7 +139,10 @@ function readExtpass(extpass: string[]): Promise<Buffer> {
       }
     })
     child.on('close', (code, signal) => {
-      if (!error && code !== 0) {
+      // Closing the pipe after the first line kills a program that prints more (`pass show`
+      // prints the whole entry): that SIGPIPE is our doing, not a failure of the program.
+      const ownSigpipe = complete && signal === 'SIGPIPE'
+      if (!error && code !== 0 && !ownSigpipe) {
         const status = code === null ? `was killed by ${signal}` : `exited with status ${code}`
         error = new UserError(`extpass: the program ${JSON.stringify(program)} ${status}`, ExitCode.ReadPassword)
       }
