@@ -32,6 +32,7 @@ import { settingsFromConfig, type FormatSettings } from '../src/format/settings.
 import { Excluder } from '../src/view/exclude.js'
 import type { Attr } from '../src/view/fs.js'
 import { ReverseView, type ReverseViewOptions } from '../src/view/reverse.js'
+import { Prng } from './lib/prng.js'
 import { VECTORS } from './lib/vectors.js'
 
 const S_IFMT = 0o170000
@@ -107,16 +108,6 @@ async function readAll(view: ReverseView, p: string, chunk = 131072): Promise<Bu
   }
 }
 
-/** Deterministic pseudo-random numbers (mulberry32), so a failure can be reproduced. */
-function rng(seed: number): () => number {
-  return () => {
-    seed = (seed + 0x6d2b79f5) | 0
-    let x = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x
-    return ((x ^ (x >>> 14)) >>> 0) / 2 ** 32
-  }
-}
-
 /** The whole filesystem subtree of an extracted view.tar, as view paths. */
 function extractedPaths(root: string, rel = ''): string[] {
   const out: string[] = []
@@ -149,7 +140,8 @@ for (const name of ['A', 'B', 'C']) {
     }
 
     const listing: string[] = []
-    const rand = rng(name.charCodeAt(0))
+    const prng = new Prng(name.charCodeAt(0))
+    const rand = (): number => prng.float()
     for (const [p, attr] of entries) {
       const want = lstatSync(join(expected, p))
       const type = attr.mode & S_IFMT
