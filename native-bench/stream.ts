@@ -2,7 +2,7 @@
 // source with the same config side by side, and `cat` reads the same view file through each in
 // alternating order (ABBA), so load from other processes on the machine hits both alike.
 // Not part of the test suite. Needs root or a working fusermount, and gocryptfs (else it skips).
-// Usage: node dist/native-bench/stream.js [--size-mib 512] [--runs 5] [--parallel 4]
+// Usage: node dist/native-bench/stream.js [--size-mib 512] [--runs 5] [--parallel 4] [--tsreverse-flags '-threads 0']
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { randomBytes, randomFillSync } from 'node:crypto'
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs'
@@ -46,12 +46,14 @@ let cleaning: Promise<void> | undefined
 /** Set on SIGINT/SIGTERM/SIGHUP: reads failing because the mounts went away are then expected. */
 let interrupted = false
 
-function parseOptions(): { sizeMib: number; runs: number; parallel: number } {
+function parseOptions(): { sizeMib: number; runs: number; parallel: number; tsFlags: string[] } {
   const { values } = parseArgs({
     options: {
       'size-mib': { type: 'string', default: '512' },
       runs: { type: 'string', default: '5' },
       parallel: { type: 'string', default: '4' },
+      // Extra flags for the tsreverse server, e.g. '-threads 1', to compare its settings.
+      'tsreverse-flags': { type: 'string', default: '' },
     },
   })
   const int = (name: string, v: string, min: number): number => {
@@ -64,7 +66,8 @@ function parseOptions(): { sizeMib: number; runs: number; parallel: number } {
   const parallel = int('parallel', values.parallel!, 0)
   if (parallel === 1) throw new Error('--parallel must be 0 (off) or at least 2')
   if (parallel > 0 && sizeMib % parallel !== 0) throw new Error('--size-mib must be a multiple of --parallel')
-  return { sizeMib, runs, parallel }
+  const tsFlags = values['tsreverse-flags']!.split(/\s+/).filter((f) => f !== '')
+  return { sizeMib, runs, parallel, tsFlags }
 }
 
 /** Why the benchmark cannot run here, or undefined. */
@@ -258,7 +261,7 @@ async function main(): Promise<void> {
   if (init.status !== 0) throw new Error(`tsreverse -init failed: ${init.stderr.trim()}`)
 
   const go = await startServer('gocryptfs', 'gocryptfs', ['-fg', '-reverse', '-passfile', pass, src, mnts.gocryptfs], mnts.gocryptfs)
-  const ts = await startServer('tsreverse', process.execPath, [BIN, '-fg', '-passfile', pass, src, mnts.tsreverse], mnts.tsreverse)
+  const ts = await startServer('tsreverse', process.execPath, [BIN, '-fg', ...opts.tsFlags, '-passfile', pass, src, mnts.tsreverse], mnts.tsreverse)
   const byTool = new Map<Tool, Server>([['gocryptfs', go], ['tsreverse', ts]])
 
   // Comparing every view file byte for byte also warms both servers (JIT, caches) before timing.
@@ -284,7 +287,7 @@ async function main(): Promise<void> {
   console.log(`${os.cpus().length} cores, node ${process.version}, ${gocryptfsVersion}, tsreverse from ${path.dirname(BIN)}`)
   console.log(`source ${src}: ${opts.sizeMib} MiB random in stream.bin${opts.parallel ? `, ${opts.parallel} x ${opts.sizeMib / opts.parallel} MiB in part-*.bin` : ''}`)
   console.log(`plaintext read once before the runs: ${pageCacheShare(plainFiles)}`)
-  console.log(`servers: gocryptfs -fg -reverse (pid ${go.child.pid}), tsreverse -fg (pid ${ts.child.pid}); same config`)
+  console.log(`servers: gocryptfs -fg -reverse (pid ${go.child.pid}), tsreverse -fg${opts.tsFlags.map((f) => ` ${f}`).join('')} (pid ${ts.child.pid}); same config`)
   console.log(`kernel read_ahead_kb: gocryptfs ${readAheadKb(go.mnt)}, tsreverse ${readAheadKb(ts.mnt)}; views opened without keep_cache, so every run reads through FUSE`)
   console.log(`views byte-identical: ${compared} files compared with cmp`)
   console.log('MB/s = 10^6 bytes of view (ciphertext) per second; CPU s = user+system time of the server process during the run')

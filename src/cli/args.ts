@@ -70,6 +70,7 @@ const FLAGS = {
   exec: { kind: 'bool', help: 'allow execution (default)' },
   noexec: { kind: 'bool', help: 'no execution' },
   kernel_cache: { kind: 'bool', help: 'FUSE kernel_cache' },
+  threads: { kind: 'int', help: 'worker threads that encrypt file contents (default: CPUs - 1; 0: none)' },
   fg: { kind: 'bool', aliases: ['f'], help: 'stay in the foreground' },
   nosyslog: { kind: 'bool', help: 'log to stderr instead of syslog after daemonizing' },
   quiet: { kind: 'bool', aliases: ['q'], help: 'quiet' },

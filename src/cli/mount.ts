@@ -2,15 +2,19 @@
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { checkLongNameMax } from '../format/config.js'
+import { deriveKeys, type DerivedKeys } from '../format/keys.js'
 import { settingsFromConfig, settingsFromFlags, type FormatSettings } from '../format/settings.js'
 import { mountView, type MountHandle, type MountOptions } from '../fuse/adapter.js'
 import { Excluder } from '../view/exclude.js'
 import { Filter } from '../view/filter.js'
 import { ReverseView } from '../view/reverse.js'
+import { SealPool } from '../view/seal-pool.js'
 import { formatFlags, type Flags } from './args.js'
-import { configLocation, unlock, type Unlocked } from './auth.js'
+import { configLocation, masterKeyHandoff, unlock, type Unlocked } from './auth.js'
 import { runMount } from './daemon.js'
 import { isDir } from './dirs.js'
+
+const MAX_THREADS = 256
 
 /** gocryptfs parses each half with ParseInt(s, 0, 32): decimal, 0x hex or 0 octal. */
 export function parseOwner(text: string): { uid: number; gid: number } {
@@ -66,6 +70,7 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
   // config (which then decides the value) is used.
   checkLongNameMax(flags.longnamemax)
   checkPaths(src, mnt)
+  const threads = threadCount(flags.threads)
   const forceOwner = flags.force_owner === undefined ? undefined : parseOwner(flags.force_owner)
   const exclude = Excluder.fromOptions({
     exclude: flags.exclude ?? [],
@@ -77,12 +82,20 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
   const location = configLocation(flags, src)
   const unlocked = await unlock(flags, location)
   const settings = reverseSettings(flags, unlocked)
-  let view: ReverseView
+  let keys: DerivedKeys
   try {
-    view = await ReverseView.create({
+    keys = deriveKeys(unlocked.masterKey, { hkdf: settings.hkdf })
+  } finally {
+    // The view and the seal workers keep only the derived keys.
+    unlocked.masterKey.fill(0)
+  }
+  const pool = threads === 0 ? undefined : new SealPool(keys.siv, { threads, log })
+  try {
+    const view = await ReverseView.create({
       source: src,
       settings,
-      masterKey: unlocked.masterKey,
+      keys,
+      seal: pool?.seal,
       configPath: location.custom ? location.path : undefined,
       exclude,
       filter,
@@ -91,13 +104,22 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
       mountpoint: mnt,
       log,
     })
-  } finally {
-    // The view keeps only the derived keys.
-    unlocked.masterKey.fill(0)
+    const handle = await mountView(view, mnt, mountOptions(flags, src, log))
+    if (pool) void handle.closed.then(() => pool.close())
+    if (!flags.quiet) log(`tsreverse: serving an encrypted view of ${src} at ${mnt}`)
+    return handle
+  } catch (e) {
+    await pool?.close()
+    throw e
   }
-  const handle = await mountView(view, mnt, mountOptions(flags, src, log))
-  if (!flags.quiet) log(`tsreverse: serving an encrypted view of ${src} at ${mnt}`)
-  return handle
+}
+
+/** -threads: seal workers; undefined leaves the default to SealPool. */
+function threadCount(flag: number | undefined): number | undefined {
+  if (flag !== undefined && (flag < 0 || flag > MAX_THREADS)) {
+    throw new UserError(`-threads=${flag}: expected 0 to ${MAX_THREADS}`, ExitCode.Usage)
+  }
+  return flag
 }
 
 export function runReverseMount(flags: Flags, src: string, mnt: string): Promise<never> {
@@ -106,5 +128,6 @@ export function runReverseMount(flags: Flags, src: string, mnt: string): Promise
     nosyslog: !!flags.nosyslog,
     quiet: !!flags.quiet,
     mount: (log) => mountReverse(flags, src, mnt, log),
+    handoff: masterKeyHandoff(flags, process.argv.slice(2)),
   })
 }

@@ -99,7 +99,10 @@ export interface CipherRangeSource {
   iv0: Uint8Array
   /** Reads plaintext at position; may return fewer bytes only at end of file. */
   readPlain(position: number, length: number): Promise<Buffer>
-  /** Seals `plain` (whole blocks except maybe the last) starting at block firstBlock, e.g. AesSiv.sealBlocks. */
+  /**
+   * Seals `plain` (whole blocks except maybe the last) starting at block firstBlock, e.g.
+   * AesSiv.sealBlocks. May take ownership of `plain` (a worker pool transfers its memory).
+   */
   seal(plain: Buffer, firstBlock: number, fileId: Uint8Array, iv0: Uint8Array): Buffer | Promise<Buffer>
 }
 
