@@ -3,10 +3,11 @@
 // spelled out (the container rule); hidden entries are unreachable by their exact encrypted
 // names, .name files of hashed names included; bad rule files stop the mount.
 import t from 'tap'
-import { lstatSync, mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { ExitCode } from '../src/exitcodes.js'
 import { runCli } from './lib/cli.js'
+import { lstatCode } from './lib/mounts.js'
 import { diffTrees, initSource, mountDir, mountOurs, run, scratchDir, viewPath } from './lib/reverse-mounts.js'
 
 const dir = scratchDir(t)
@@ -27,15 +28,6 @@ writeFileSync(rulesFile, RULES.join('\n') + '\n')
 
 const mnt = mountOurs(t, ['-filter-from', rulesFile, '-passfile', passfile, src, mountDir(dir, 'mnt')]).mnt
 const enc = (...plain: string[]): string => path.join(mnt, ...viewPath(masterKey, plain))
-
-function lstatCode(p: string): string {
-  try {
-    lstatSync(p)
-    return 'ok'
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code ?? 'unknown'
-  }
-}
 
 t.test('the view holds what rsync copies with the parents spelled out', async (t) => {
   const restored = path.join(dir, 'restored')

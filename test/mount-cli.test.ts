@@ -9,7 +9,7 @@ import path from 'node:path'
 import { findMount, parseMountinfo } from '../src/fuse/mountinfo.js'
 import { ExitCode } from '../src/exitcodes.js'
 import { BIN, runCli } from './lib/cli.js'
-import { isMounted, processGone, waitFor } from './lib/mounts.js'
+import { isMounted, lstatCode, processGone, waitFor } from './lib/mounts.js'
 import {
   diffTrees,
   initSource,
@@ -31,16 +31,6 @@ const { src, passfile } = base
 /** A fresh empty mount point, inside a scratch dir of the subtest. */
 function mountpoint(t: Test): string {
   return mountDir(scratchDir(t), 'mnt')
-}
-
-/** lstat's error code, or 'ok'. */
-function lstatCode(p: string): string {
-  try {
-    lstatSync(p)
-    return 'ok'
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code ?? 'unknown'
-  }
 }
 
 const inView = (mnt: string, plain: string[]): string => path.join(mnt, ...viewPath(base.masterKey, plain))

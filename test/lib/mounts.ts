@@ -1,7 +1,7 @@
 // Helpers for tests that make real FUSE mounts: temporary mount points that are always cleaned
 // up, shell commands that never block the event loop (the mount is served by it), waiting.
 import { execFile, spawnSync } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { lstatSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { findMount, parseMountinfo } from '../../src/fuse/mountinfo.js'
@@ -84,3 +84,13 @@ export function cmdline(pid: number): string[] {
 
 /** Directory of the compiled test helpers (scripts run as child processes). */
 export const libDir = path.dirname(new URL(import.meta.url).pathname)
+
+/** lstat's error code, or 'ok'. */
+export function lstatCode(p: string): string {
+  try {
+    lstatSync(p)
+    return 'ok'
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code ?? 'unknown'
+  }
+}
