@@ -12,10 +12,9 @@ import { mountView, type MountHandle } from '../fuse/adapter.js'
 import { CipherTree } from '../restore/cipher-tree.js'
 import { ForwardView } from '../view/forward.js'
 import { formatFlags, type Flags } from './args.js'
-import { FORWARD_CONF, configLocation, loadExisting, masterKeyHandoff, unlock } from './auth.js'
-import { runMount } from './daemon.js'
+import { FORWARD_CONF, configLocation, loadExisting, unlock } from './auth.js'
 import { isDir } from './dirs.js'
-import { mountOptions, parseOwner } from './mount.js'
+import { mountOptions, parseOwner, serveMount } from './mount.js'
 
 export interface CipherKeys {
   settings: FormatSettings
@@ -93,11 +92,5 @@ export function runForwardMount(flags: Flags, cipherArg: string, mntArg: string)
   if (isInside(cipherDir, mnt) || isInside(mnt, cipherDir)) {
     throw new UserError(`mountpoint ${mntArg} must be neither inside nor above the ciphertext directory`, ExitCode.MountPoint)
   }
-  return runMount({
-    fg: !!flags.fg,
-    nosyslog: !!flags.nosyslog,
-    quiet: !!flags.quiet,
-    mount: (log) => mountForward(flags, cipherDir, mnt, log),
-    handoff: masterKeyHandoff(flags, process.argv.slice(2)),
-  })
+  return serveMount(flags, (log) => mountForward(flags, cipherDir, mnt, log))
 }

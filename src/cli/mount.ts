@@ -122,12 +122,17 @@ function threadCount(flag: number | undefined): number | undefined {
   return flag
 }
 
-export function runReverseMount(flags: Flags, src: string, mnt: string): Promise<never> {
+/** Serves a mount, in the foreground or daemonized, as the flags say (reverse and forward alike). */
+export function serveMount(flags: Flags, mount: (log: (msg: string) => void) => Promise<MountHandle>): Promise<never> {
   return runMount({
     fg: !!flags.fg,
     nosyslog: !!flags.nosyslog,
     quiet: !!flags.quiet,
-    mount: (log) => mountReverse(flags, src, mnt, log),
+    mount,
     handoff: masterKeyHandoff(flags, process.argv.slice(2)),
   })
+}
+
+export function runReverseMount(flags: Flags, src: string, mnt: string): Promise<never> {
+  return serveMount(flags, (log) => mountReverse(flags, src, mnt, log))
 }
