@@ -3,36 +3,35 @@
 // alternating order (ABBA), so load from other processes on the machine hits both alike.
 // Not part of the test suite. Needs root or a working fusermount, and gocryptfs (else it skips).
 // Usage: node dist/native-bench/stream.js [--size-mib 512] [--runs 5] [--parallel 4] [--tsreverse-flags '-threads 0']
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { spawnSync } from 'node:child_process'
 import { randomBytes, randomFillSync } from 'node:crypto'
-import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync, writeSync } from 'node:fs'
+import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync, writeSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { cpuLine } from '../src/cli/speed.js'
 import { plainToCipherSize } from '../src/format/sizes.js'
-import { findMount, parseMountinfo } from '../src/fuse/mountinfo.js'
+import {
+  BIN,
+  TOOLS,
+  clockTicks,
+  cpuSeconds,
+  gocryptfsVersion,
+  missingPrerequisite,
+  pageCacheShare,
+  run,
+  runBenchmark,
+  startServer,
+  statusField,
+  type Server,
+  type Tool,
+} from './servers.js'
 import { median, spread } from './stats.js'
 
-const BIN = fileURLToPath(new URL('../../bin/tsreverse', import.meta.url))
 const MIB = 1 << 20
 const WRITE_CHUNK = 8 * MIB
-const MOUNT_WAIT_MS = 30_000
-const EXIT_WAIT_MS = 5_000
 // Page cache, not tmpfs: the plaintext is read the way a backup reads a real disk.
 const BASE_PARENT = '/var/tmp'
-
-type Tool = 'gocryptfs' | 'tsreverse'
-const TOOLS: readonly Tool[] = ['gocryptfs', 'tsreverse']
-
-interface Server {
-  tool: Tool
-  mnt: string
-  child: ChildProcess
-  output: string
-  exited: Promise<void>
-}
 
 /** One timed read pass per tool. */
 interface Sample {
@@ -42,9 +41,6 @@ interface Sample {
 
 const servers: Server[] = []
 let base: string | undefined
-let cleaning: Promise<void> | undefined
-/** Set on SIGINT/SIGTERM/SIGHUP: reads failing because the mounts went away are then expected. */
-let interrupted = false
 
 function parseOptions(): { sizeMib: number; runs: number; parallel: number; tsFlags: string[] } {
   const { values } = parseArgs({
@@ -70,31 +66,6 @@ function parseOptions(): { sizeMib: number; runs: number; parallel: number; tsFl
   return { sizeMib, runs, parallel, tsFlags }
 }
 
-/** Why the benchmark cannot run here, or undefined. */
-function missingPrerequisite(): string | undefined {
-  if (spawnSync('gocryptfs', ['-version']).error) return 'gocryptfs not found in PATH'
-  if (spawnSync('fusermount', ['-V']).error) return 'fusermount not found in PATH'
-  if (!existsSync('/dev/fuse')) return '/dev/fuse does not exist'
-  return undefined
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
-
-function isMounted(mnt: string): boolean {
-  return findMount(parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')), mnt) !== undefined
-}
-
-/** Runs a command to completion; rejects with its stderr on a non-zero exit. */
-function run(cmd: string, args: string[], stdout: 'ignore' | number = 'ignore'): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', stdout, 'pipe'] })
-    let err = ''
-    child.stderr!.setEncoding('utf8').on('data', (s: string) => (err += s))
-    child.on('error', reject)
-    child.on('close', (code) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')}: ${err.trim() || `exit ${code}`}`))))
-  })
-}
-
 function writeRandomFile(file: string, bytes: number): void {
   const fd = openSync(file, 'w')
   const chunk = Buffer.allocUnsafe(WRITE_CHUNK)
@@ -109,43 +80,6 @@ function writeRandomFile(file: string, bytes: number): void {
   }
 }
 
-/**
- * Starts a server in the foreground as our child (so its PID is known exactly) in its own
- * session (so a Ctrl-C reaches only us and we unmount in order), and waits for its mount.
- */
-async function startServer(tool: Tool, cmd: string, args: string[], mnt: string): Promise<Server> {
-  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
-  const exited = new Promise<void>((resolve) => {
-    child.on('exit', () => resolve())
-    child.on('error', () => resolve())
-  })
-  const server: Server = { tool, mnt, child, output: '', exited }
-  servers.push(server)
-  for (const s of [child.stdout!, child.stderr!]) s.setEncoding('utf8').on('data', (d: string) => (server.output += d))
-  const deadline = Date.now() + MOUNT_WAIT_MS
-  while (!isMounted(mnt)) {
-    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) {
-      throw new Error(`${tool} exited before mounting: ${server.output.trim()}`)
-    }
-    if (Date.now() > deadline) throw new Error(`${tool} did not mount within ${MOUNT_WAIT_MS / 1000} s: ${server.output.trim()}`)
-    await sleep(50)
-  }
-  return server
-}
-
-/** user + system CPU seconds the process has used so far (all its threads). */
-function cpuSeconds(pid: number, ticksPerSecond: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  // Fields after the ")" that ends the command name start at field 3; utime and stime are 14, 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond
-}
-
-function statusField(pid: number, field: string): string {
-  const m = new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  return m?.[1]?.trim() ?? '?'
-}
-
 /** The kernel read-ahead of a FUSE mount: its backing device info is named after st_dev. */
 function readAheadKb(mnt: string): string {
   const dev = statSync(mnt).dev
@@ -156,20 +90,6 @@ function readAheadKb(mnt: string): string {
   } catch {
     return '?'
   }
-}
-
-/** Resident share of files in the page cache per fincore(1), or a note that it is unavailable. */
-function pageCacheShare(files: string[]): string {
-  const r = spawnSync('fincore', ['--bytes', '--noheadings', '--raw', '--output', 'RES,SIZE', ...files], { encoding: 'utf8' })
-  if (r.status !== 0) return 'fincore unavailable'
-  let res = 0
-  let size = 0
-  for (const line of r.stdout.trim().split('\n')) {
-    const [a, b] = line.split(' ').map(Number)
-    res += a!
-    size += b!
-  }
-  return `${((100 * res) / size).toFixed(1)}% resident per fincore`
 }
 
 /** View file names by size; the views must list the same names. */
@@ -240,7 +160,7 @@ async function main(): Promise<void> {
     console.log(`stream benchmark skipped: ${missing}`)
     return
   }
-  const ticks = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100
+  const ticks = clockTicks()
   // mountinfo shows canonical paths; /var/tmp may be a symlink elsewhere.
   base = realpathSync(mkdtempSync(path.join(BASE_PARENT, 'tsreverse-stream-')))
   const src = path.join(base, 'src')
@@ -262,6 +182,7 @@ async function main(): Promise<void> {
 
   const go = await startServer('gocryptfs', 'gocryptfs', ['-fg', '-reverse', '-passfile', pass, src, mnts.gocryptfs], mnts.gocryptfs)
   const ts = await startServer('tsreverse', process.execPath, [BIN, '-fg', ...opts.tsFlags, '-passfile', pass, src, mnts.tsreverse], mnts.tsreverse)
+  servers.push(go, ts)
   const byTool = new Map<Tool, Server>([['gocryptfs', go], ['tsreverse', ts]])
 
   // Comparing every view file byte for byte also warms both servers (JIT, caches) before timing.
@@ -282,9 +203,8 @@ async function main(): Promise<void> {
   const devNull = openSync('/dev/null', 'w')
   for (const f of plainFiles) await run('cat', [f], devNull)
 
-  const gocryptfsVersion = spawnSync('gocryptfs', ['-version'], { encoding: 'utf8' }).stdout.split(';')[0]!.trim()
   console.log(cpuLine())
-  console.log(`${os.cpus().length} cores, node ${process.version}, ${gocryptfsVersion}, tsreverse from ${path.dirname(BIN)}`)
+  console.log(`${os.cpus().length} cores, node ${process.version}, ${gocryptfsVersion()}, tsreverse from ${path.dirname(BIN)}`)
   console.log(`source ${src}: ${opts.sizeMib} MiB random in stream.bin${opts.parallel ? `, ${opts.parallel} x ${opts.sizeMib / opts.parallel} MiB in part-*.bin` : ''}`)
   console.log(`plaintext read once before the runs: ${pageCacheShare(plainFiles)}`)
   console.log(`servers: gocryptfs -fg -reverse (pid ${go.child.pid}), tsreverse -fg${opts.tsFlags.map((f) => ` ${f}`).join('')} (pid ${ts.child.pid}); same config`)
@@ -302,38 +222,4 @@ async function main(): Promise<void> {
   closeSync(devNull)
 }
 
-/** Unmounts both views, waits for the servers, removes the source. Safe to call more than once. */
-function cleanup(): Promise<void> {
-  cleaning ??= (async () => {
-    for (const s of servers) {
-      if (!isMounted(s.mnt)) continue
-      if (spawnSync('fusermount', ['-u', s.mnt]).status !== 0) spawnSync('fusermount', ['-u', '-z', s.mnt])
-    }
-    for (const s of servers) {
-      const gone = await Promise.race([s.exited.then(() => true), sleep(EXIT_WAIT_MS).then(() => false)])
-      if (!gone) {
-        process.stderr.write(`${s.tool} (pid ${s.child.pid}) still running after unmount; killing it\n`)
-        s.child.kill('SIGKILL')
-      }
-    }
-    if (base) rmSync(base, { recursive: true, force: true })
-  })()
-  return cleaning
-}
-
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
-  process.on(sig, () => {
-    interrupted = true
-    process.stderr.write(`\n${sig}: cleaning up\n`)
-    void cleanup().finally(() => process.exit(128 + os.constants.signals[sig]))
-  })
-}
-
-try {
-  await main()
-} catch (err) {
-  process.exitCode = 1
-  if (!interrupted) process.stderr.write(`stream benchmark failed: ${(err as Error).message}\n`)
-} finally {
-  await cleanup()
-}
+await runBenchmark('stream', main, () => [base])

@@ -80,6 +80,29 @@ async function call(t: Test, ops: ReturnType<typeof fuseOps>, op: string, ...arg
   return answers[0] ?? []
 }
 
+t.test('getattr answers from the last listing for the timeout, as READDIRPLUS would', async (t) => {
+  const view = new MemView(tree())
+  let asked = 0
+  const counting: ViewFs = Object.assign(Object.create(view) as ViewFs, {
+    getattr: (p: string) => {
+      asked++
+      return view.getattr(p)
+    },
+  })
+  const ops = fuseOps(counting, () => {}, 60_000)
+  const listing = (await call(t, ops, 'readdir', '/')) as [number, string[], object[]]
+  const [err, st] = await call(t, ops, 'getattr', '/hello')
+  t.equal(err, 0)
+  t.same(st, listing[2][listing[1].indexOf('hello')], 'the attributes of the listing')
+  t.equal(asked, 0, 'the view is not asked again')
+  await call(t, ops, 'getattr', '/sub/inner')
+  t.equal(asked, 1, 'entries of unlisted directories go to the view')
+  const plain = fuseOps(counting, () => {})
+  await call(t, plain, 'readdir', '/')
+  await call(t, plain, 'getattr', '/hello')
+  t.equal(asked, 2, 'without a timeout every getattr goes to the view')
+})
+
 t.test('handlers: errno mapping, read-only, xattrs, never throwing', async (t) => {
   const log: string[] = []
   let opened = 0

@@ -186,7 +186,7 @@ for (const name of ['A', 'B', 'C']) {
 
 t.test('lookups, exclusion and changes of the source (vector B)', async (t) => {
   const v = loadVector('B')
-  const { src } = makeSource(t, v)
+  const { work, src } = makeSource(t, v)
   const keys = deriveKeys(v.masterKey, { hkdf: true })
   const names = new NameCipher(keys.eme, { raw64: true, longNameMax: 255, longNames: true })
   const rootIv = derivePathIv('', 'DIRIV')
@@ -285,6 +285,29 @@ t.test('lookups, exclusion and changes of the source (vector B)', async (t) => {
     )
     writeFileSync(join(src, 'empty-dir'), 'x')
     await t.rejects(view.readdir('/' + enc('empty-dir')), { code: 'ENOTDIR' })
+
+    // Open right after a listing starts from the listing's lstat: a file replaced meanwhile
+    // (the old one kept, so its inode number cannot be reused) is served as it is now.
+    const readAll = async (fs: ReverseView, p: string, size: number): Promise<Buffer> => {
+      const h = await fs.open(p)
+      const buf = Buffer.alloc(size + 1)
+      const n = await fs.read(h, buf, buf.length, 0)
+      await fs.release(h)
+      return buf.subarray(0, n)
+    }
+    const q = '/' + enc('file-0')
+    t.ok((await view.readdir('/')).names.includes(enc('file-0')))
+    renameSync(join(src, 'file-0'), join(work, 'file-0-old'))
+    writeFileSync(join(src, 'file-0'), 'replaced after the listing')
+    const uncached = await makeView(v, src)
+    const size = (await uncached.getattr(q)).size
+    const got = await readAll(view, q, size)
+    t.equal(got.length, size, 'the new file is served, not the listed one')
+    t.same(got, await readAll(uncached, q, size), 'same bytes as a view without caches')
+    t.ok((await view.readdir('/')).names.includes(enc('file-0')))
+    rmSync(join(src, 'file-0'))
+    mkdirSync(join(src, 'file-0'))
+    await t.rejects(view.open(q), { code: 'EISDIR' }, 'a file that became a directory after the listing')
   })
 
   t.test('special files, symlink limits, bad handles', async (t) => {

@@ -9,6 +9,7 @@ import { createRequire } from 'node:module'
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { FsError, type Attr, type FsStats, type ViewFs } from '../view/fs.js'
+import { ListedAttrs } from './listed-attrs.js'
 import { findMount, readMountinfo, type MountEntry } from './mountinfo.js'
 
 export interface MountOptions {
@@ -163,9 +164,11 @@ function describe(err: unknown): string {
 
 /**
  * The fuse-native handler table. Each handler answers exactly once and never throws: FsError
- * becomes its errno; anything else EIO plus one log line naming op and path.
+ * becomes its errno; anything else EIO plus one log line naming op and path. getattr answers
+ * from the last listing for `listedTtlMs` (see ListedAttrs; 0 asks the view every time).
  */
-export function fuseOps(view: ViewFs, log: (msg: string) => void): FuseOps {
+export function fuseOps(view: ViewFs, log: (msg: string) => void, listedTtlMs = 0): FuseOps {
+  const listed = new ListedAttrs<Record<string, number>>(listedTtlMs)
   const fail = (op: string, p: string, err: unknown): number => {
     if (err instanceof FsError) return errnoOf(err.code)
     try {
@@ -197,9 +200,19 @@ export function fuseOps(view: ViewFs, log: (msg: string) => void): FuseOps {
   const readOnly: Handler = (...args) => (args[args.length - 1] as Callback)(EROFS)
 
   return {
-    getattr: (p: string, cb: Callback) => serve('getattr', p, cb, () => view.getattr(p), (a) => cb(0, toFuseStat(a))),
-    readdir: (p: string, cb: Callback) =>
-      serve('readdir', p, cb, () => view.readdir(p), (d) => cb(0, d.names, d.attrs.map(toFuseStat))),
+    getattr: (p: string, cb: Callback) => {
+      const known = listed.get(p)
+      if (known) return cb(0, known)
+      serve('getattr', p, cb, () => view.getattr(p), (a) => cb(0, toFuseStat(a)))
+    },
+    readdir: (p: string, cb: Callback) => {
+      const at = listed.now()
+      serve('readdir', p, cb, () => view.readdir(p), (d) => {
+        const stats = d.attrs.map(toFuseStat)
+        listed.add(p, d.names, stats, at)
+        cb(0, d.names, stats)
+      })
+    },
     readlink: (p: string, cb: Callback) =>
       serve('readlink', p, cb, () => view.readlink(p), (target) => {
         if (Buffer.byteLength(target) <= MAX_LINK_BYTES) return cb(0, target)
@@ -360,7 +373,9 @@ export async function mountView(view: ViewFs, mountpoint: string, opts: MountOpt
   await recoverStaleMount(mnt, log)
   await checkMountpoint(mnt, !!opts.nonempty)
 
-  const fuse = new Fuse(mnt, fuseOps(view, log), fuseOpts)
+  // Listed attributes stand in for READDIRPLUS only while the kernel would trust them too.
+  const listedTtlMs = 1000 * Math.min(opts.attrTimeout ?? 1, opts.entryTimeout ?? 1)
+  const fuse = new Fuse(mnt, fuseOps(view, log, listedTtlMs), fuseOpts)
   // The binding copies both strings into 1024-byte buffers and would silently cut them.
   if (Buffer.byteLength(mnt) > MAX_NATIVE_STRING || Buffer.byteLength(fuse._fuseOptions()) > MAX_NATIVE_STRING) {
     throw new UserError('mountpoint or fsname too long for fuse-native (1023 bytes)', ExitCode.Usage)

@@ -112,6 +112,8 @@ interface Listed {
 const ZERO_IV = Buffer.alloc(16)
 const S_IFREG_0444 = constants.S_IFREG | 0o444
 const DEFAULT_CACHE = 4096
+/** How long open may start from the lstat a listing or getattr made (the kernel's LOOKUP, then OPEN). */
+const LOOKED_UP_MS = 1000
 const REVERSE_CONF_BYTES = Buffer.from(REVERSE_CONF_NAME)
 
 export class ReverseView implements ViewFs {
@@ -133,6 +135,13 @@ export class ReverseView implements ViewFs {
   readonly #inos: InoMap
   readonly #dirs: Lru<string, Dir>
   readonly #longNames: Lru<string, { plain: Buffer; full: string }>
+  /**
+   * Files a listing or getattr just resolved, by view path, for the open that follows: it
+   * spares open the walk (parent lstat, name decryption, lstat). Open checks the file it opens
+   * against this lstat (openRegular) and resolves afresh when that fails, so a stale entry
+   * never serves another file's bytes.
+   */
+  readonly #lookedUp: Lru<string, { node: RealNode; at: number }>
   readonly #handles = new Map<number, Handle>()
   #nextHandle = 1
 
@@ -174,6 +183,7 @@ export class ReverseView implements ViewFs {
     const cap = opts.cacheSize ?? DEFAULT_CACHE
     this.#dirs = new Lru(cap)
     this.#longNames = new Lru(cap)
+    this.#lookedUp = new Lru(cap)
   }
 
   /**
@@ -204,7 +214,10 @@ export class ReverseView implements ViewFs {
 
   async getattr(viewPath: string): Promise<Attr> {
     try {
-      return await this.#attr(await this.#resolve(viewPath))
+      const at = performance.now()
+      const node = await this.#resolve(viewPath)
+      this.#remember(viewPath, node, at)
+      return await this.#attr(node)
     } catch (e) {
       throw this.#fail(e, 'getattr', viewPath)
     }
@@ -235,7 +248,7 @@ export class ReverseView implements ViewFs {
 
   async open(viewPath: string): Promise<number> {
     try {
-      const handle = await this.#open(viewPath, await this.#resolve(viewPath))
+      const handle = (await this.#openRecent(viewPath)) ?? (await this.#open(viewPath, await this.#resolve(viewPath)))
       const id = this.#nextHandle++
       this.#handles.set(id, handle)
       return id
@@ -334,6 +347,26 @@ export class ReverseView implements ViewFs {
     }
     this.#dirs.set(key, dir)
     return dir
+  }
+
+  #remember(viewPath: string, node: Node, at: number): void {
+    if (node.kind === 'real' && node.st.isFile()) this.#lookedUp.set(viewPath, { node, at })
+  }
+
+  /**
+   * Opens the file a listing or getattr resolved within LOOKED_UP_MS. Undefined when there is
+   * none or it failed (gone, or another file by now): the caller then resolves afresh, exactly
+   * as without this shortcut.
+   */
+  async #openRecent(viewPath: string): Promise<Handle | undefined> {
+    const recent = this.#lookedUp.get(viewPath)
+    if (recent === undefined || performance.now() - recent.at >= LOOKED_UP_MS) return undefined
+    try {
+      return await this.#open(viewPath, recent.node)
+    } catch {
+      this.#lookedUp.delete(viewPath)
+      return undefined
+    }
   }
 
   #dirIv(cPath: string): Buffer {
@@ -460,6 +493,7 @@ export class ReverseView implements ViewFs {
 
   /** Spec 6.2: entries in getdents order minus hidden ones, then gocryptfs.diriv, then .name files. */
   async #readdir(dir: Dir): Promise<DirListing> {
+    const at = performance.now()
     const entries: Listed[] = []
     if (!dir.foreign) {
       const pending: Promise<Listed | undefined>[] = []
@@ -471,6 +505,7 @@ export class ReverseView implements ViewFs {
     }
     const names = entries.map((e) => e.name)
     const nodes = entries.map((e) => e.node)
+    for (const n of nodes) if (n.kind === 'real') this.#remember(`/${n.cPath}`, n, at)
     if (this.#hasDirIv) {
       names.push(DIRIV_NAME)
       nodes.push({ kind: 'diriv', dir, st: await lstat(dir.abs) })
