@@ -26,6 +26,7 @@ import type { FormatSettings } from '../format/settings.js'
 import { plainToCipherSize } from '../format/sizes.js'
 import { SYMLINK_TARGET_MAX, encryptSymlinkTarget, encryptedTargetLength } from '../format/symlink.js'
 import { toAttr, type Owner } from './attrs.js'
+import { byteString, bytesOf, readable } from './byte-string.js'
 import type { Excluder } from './exclude.js'
 import type { Filter, Visibility } from './filter.js'
 import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from './fs.js'
@@ -223,7 +224,7 @@ export class ReverseView implements ViewFs {
       const node = await this.#resolve(viewPath)
       if (node.kind !== 'real' || !node.st.isSymbolicLink()) throw new FsError('EINVAL')
       const target = await readLink(node.abs)
-      if (this.#settings.plaintextNames) return target.toString('utf8')
+      if (this.#settings.plaintextNames) return byteString(target)
       if (encryptedTargetLength(target.length, this.#settings.raw64) > SYMLINK_TARGET_MAX) {
         throw new FsError('ENAMETOOLONG')
       }
@@ -296,7 +297,7 @@ export class ReverseView implements ViewFs {
   // ---- resolution ----
 
   #fail(e: unknown, op: string, viewPath: string): FsError {
-    return toFsError(e, `${op} ${viewPath}`, this.#log)
+    return toFsError(e, `${op} ${readable(viewPath)}`, this.#log)
   }
 
   async #resolve(viewPath: string): Promise<Node> {
@@ -351,7 +352,7 @@ export class ReverseView implements ViewFs {
     const names = this.#names
     let plain: Buffer
     if (!names) {
-      plain = Buffer.from(name, 'utf8')
+      plain = bytesOf(name)
       if (!validPlainName(plain)) throw new FsError('ENOENT')
     } else if (isLongNameFile(name)) {
       const target = longNameFileTarget(name)
@@ -496,7 +497,7 @@ export class ReverseView implements ViewFs {
         (st) => (this.#shown(dir, rel, st) ? { name: CONF_NAME, node: { kind: 'conf', st } } : undefined),
       )
     }
-    if (!this.#names && confAbs && plain.toString('utf8') === CONF_NAME) {
+    if (!this.#names && confAbs && byteString(plain) === CONF_NAME) {
       this.#log(`readdir /: not listing the plaintext file ${CONF_NAME}, the config file is shown under that name`)
       return undefined
     }
@@ -521,7 +522,7 @@ export class ReverseView implements ViewFs {
 
   /** The view name of a listed entry (full: the name behind a hashed one), undefined if it has none. */
   #entryName(dir: Dir, plain: Buffer): { name: string; full?: string } | undefined {
-    if (!this.#names) return { name: plain.toString('utf8') }
+    if (!this.#names) return { name: byteString(plain) }
     try {
       const v = this.#names.viewName(plain, dir.iv)
       if (v.name === v.full) return { name: v.name }
@@ -529,7 +530,7 @@ export class ReverseView implements ViewFs {
       this.#longNames.set(`${dir.cPath}/${v.name}`, { plain, full: v.full })
       return { name: v.name, full: v.full }
     } catch (e) {
-      this.#log(`readdir /${dir.cPath}: cannot encrypt an entry name: ${(e as Error).message}`)
+      this.#log(`readdir /${readable(dir.cPath)}: cannot encrypt an entry name: ${(e as Error).message}`)
       return undefined
     }
   }

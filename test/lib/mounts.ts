@@ -86,7 +86,7 @@ export function cmdline(pid: number): string[] {
 export const libDir = path.dirname(new URL(import.meta.url).pathname)
 
 /** lstat's error code, or 'ok'. */
-export function lstatCode(p: string): string {
+export function lstatCode(p: string | Buffer): string {
   try {
     lstatSync(p)
     return 'ok'

@@ -102,19 +102,32 @@ export async function stopMount(m: Mounted): Promise<void> {
   }
 }
 
-function mountWith(t: Teardown, what: string, cmd: string, args: string[], isServer: (argv: string[]) => boolean): Mounted {
+export interface MountWithOptions {
+  env?: NodeJS.ProcessEnv
+  /** Keep stderr (with -nosyslog, also the daemon's log) in this file; removed otherwise. */
+  logFile?: string
+}
+
+function mountWith(
+  t: Teardown,
+  what: string,
+  cmd: string,
+  args: string[],
+  isServer: (argv: string[]) => boolean,
+  opts: MountWithOptions = {},
+): Mounted {
   const mnt = args[args.length - 1]!
   // stdout/stderr go to /dev/null and a file: a daemon that keeps them must not hold us.
-  const logFile = path.join(os.tmpdir(), `tsreverse-e2e-log-${process.pid}-${Date.now()}`)
+  const logFile = opts.logFile ?? path.join(os.tmpdir(), `tsreverse-e2e-log-${process.pid}-${Date.now()}`)
   const fd = openSync(logFile, 'w+')
   let r: SpawnSyncReturns<Buffer>
   try {
-    r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', fd], timeout: 60_000 })
+    r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', fd], timeout: 60_000, env: opts.env ?? process.env })
   } finally {
     closeSync(fd)
   }
   const stderr = readFileSync(logFile, 'utf8')
-  rmSync(logFile, { force: true })
+  if (opts.logFile === undefined) rmSync(logFile, { force: true })
   const pid = r.status === 0 ? serverPid(mnt, isServer) : undefined
   if (pid !== undefined) t.teardown(() => stopMount({ mnt, pid }))
   if (r.status !== 0 || pid === undefined || !isMounted(mnt)) {
@@ -124,8 +137,8 @@ function mountWith(t: Teardown, what: string, cmd: string, args: string[], isSer
 }
 
 /** `tsreverse ARGS` (daemonized, as users run it); the last argument must be the mount point. */
-export function mountOurs(t: Teardown, args: string[]): Mounted {
-  return mountWith(t, 'tsreverse', process.execPath, [BIN, ...args], isTsreverse)
+export function mountOurs(t: Teardown, args: string[], opts?: MountWithOptions): Mounted {
+  return mountWith(t, 'tsreverse', process.execPath, [BIN, ...args], isTsreverse, opts)
 }
 
 /** `gocryptfs -reverse ARGS`; the last argument must be the mount point. */
