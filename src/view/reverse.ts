@@ -202,6 +202,9 @@ export class ReverseView implements ViewFs {
       throw new UserError(`Invalid source directory ${opts.source}: ${(e as Error).message}`, ExitCode.CipherDir)
     }
     if (!rootSt.isDirectory()) throw new UserError(`${opts.source} is not a directory`, ExitCode.CipherDir)
+    if (!(await SourceTree.usable())) {
+      throw new UserError('/proc/self/fd is not available: the view walks the source through it (mount /proc)', ExitCode.Other)
+    }
     let mountRel: string | undefined
     if (opts.mountpoint !== undefined) {
       // A mount point that does not exist (yet) is compared as given.

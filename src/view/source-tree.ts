@@ -58,7 +58,8 @@ function split(rel: Buffer): Buffer[] {
   return parts
 }
 
-const fdPath = (fd: number): Buffer => Buffer.from(`/proc/self/fd/${fd}`)
+const PROC_FD = '/proc/self/fd'
+const fdPath = (fd: number): Buffer => Buffer.from(`${PROC_FD}/${fd}`)
 
 /** The last component of a path relative to SOURCE. */
 const baseName = (rel: Buffer): Buffer => rel.subarray(rel.lastIndexOf(SLASH) + 1)
@@ -74,6 +75,14 @@ function release(d: DirFd): void {
 export class SourceTree {
   readonly #root: Buffer
   readonly #fds: Lru<string, DirFd>
+
+  /** Whether /proc/self/fd, which the walk goes through, is there. */
+  static async usable(): Promise<boolean> {
+    return fsp.access(PROC_FD).then(
+      () => true,
+      () => false,
+    )
+  }
 
   /** `root`: SOURCE's absolute real path. */
   constructor(root: Buffer, cacheSize = DEFAULT_FDS) {
