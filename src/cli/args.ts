@@ -54,6 +54,7 @@ const FLAGS = {
   'exclude-from': { kind: 'list', help: 'read exclude patterns from FILE' },
   'filter-from': { kind: 'list', aliases: ['filter_from'], help: 'include/exclude rules in rsync filter syntax from FILE (docs/filters.md)' },
   'one-file-system': { kind: 'bool', help: 'do not cross filesystem boundaries' },
+  'strict-consistency': { kind: 'bool', help: 'reads of a source file that changes while open fail with EIO (rsync retries it next run)' },
   force_owner: { kind: 'string', help: 'show every file as owned by UID:GID (implies -allow_other)' },
   // mount
   fsname: { kind: 'string', help: 'name shown in the first column of df and /proc/mounts' },

@@ -101,6 +101,7 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
       filter,
       forceOwner,
       oneFileSystem: !!flags['one-file-system'],
+      strictConsistency: !!flags['strict-consistency'],
       mountpoint: mnt,
       log,
     })

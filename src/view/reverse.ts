@@ -32,7 +32,9 @@ import type { Filter, Visibility } from './filter.js'
 import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from './fs.js'
 import { InoMap, InoTag } from './inomap.js'
 import { Lru } from './lru.js'
-import { joinPath, listDir, lstat, lstatIfExists, openRegular, preadFully, readLink, toFsError } from './source.js'
+import { ConsistencyWatch } from './consistency.js'
+import { joinPath, listDir, lstat, lstatIfExists, preadFully, toFsError } from './source.js'
+import { SourceTree, sameDir } from './source-tree.js'
 
 export type SealFn = CipherRangeSource['seal']
 
@@ -62,6 +64,8 @@ export interface ReverseViewOptions {
   /** Never list or enter this directory when it lies inside the source (our own mount point). */
   mountpoint?: string
   log?: (msg: string) => void
+  /** -strict-consistency: reads of a file that changed since open fail with EIO (consistency.ts). */
+  strictConsistency?: boolean
   /** Entries per cache (directories, long names). */
   cacheSize?: number
 }
@@ -73,6 +77,7 @@ interface Dir {
   abs: Buffer
   dev: number
   ino: number
+  birth: number
   iv: Buffer // name tweak for entries inside (unused with plaintext names)
   foreign: boolean // -one-file-system and on another device
   shown: Visibility // under -filter-from: a container lists only what the rules reach
@@ -80,6 +85,7 @@ interface Dir {
 
 interface RealNode {
   kind: 'real'
+  dir: Dir // the directory it was found in
   cPath: string
   rel: Buffer
   abs: Buffer
@@ -99,6 +105,7 @@ interface FileHandleState {
   fileId: Buffer
   iv0: Buffer
   readPlain: (position: number, length: number) => Promise<Buffer>
+  watch: ConsistencyWatch
 }
 
 type Handle = FileHandleState | { data: Buffer }
@@ -125,6 +132,8 @@ export class ReverseView implements ViewFs {
   readonly #owner: Owner | undefined
   readonly #log: (msg: string) => void
   readonly #sourceAbs: Buffer
+  readonly #tree: SourceTree
+  readonly #strict: boolean
   readonly #confAbs: Buffer | undefined
   readonly #mountRel: Buffer | undefined
   readonly #oneFileSystem: boolean
@@ -155,6 +164,8 @@ export class ReverseView implements ViewFs {
     this.#owner = opts.forceOwner
     this.#log = opts.log ?? (() => {})
     this.#sourceAbs = Buffer.from(sourceAbs)
+    this.#tree = new SourceTree(this.#sourceAbs)
+    this.#strict = opts.strictConsistency ?? false
     const defaultConf = path.join(sourceAbs, REVERSE_CONF_NAME)
     const servesConf = opts.configPath === undefined || path.resolve(opts.configPath) === defaultConf
     this.#confAbs = servesConf ? Buffer.from(defaultConf) : undefined
@@ -166,6 +177,7 @@ export class ReverseView implements ViewFs {
       abs: this.#sourceAbs,
       dev: rootSt.dev,
       ino: rootSt.ino,
+      birth: rootSt.birthtimeMs,
       iv: this.#dirIv(''),
       foreign: false,
       shown: 'included',
@@ -191,6 +203,9 @@ export class ReverseView implements ViewFs {
       throw new UserError(`Invalid source directory ${opts.source}: ${(e as Error).message}`, ExitCode.CipherDir)
     }
     if (!rootSt.isDirectory()) throw new UserError(`${opts.source} is not a directory`, ExitCode.CipherDir)
+    if (!(await SourceTree.usable())) {
+      throw new UserError('/proc/self/fd is not available: the view walks the source through it (mount /proc)', ExitCode.Other)
+    }
     let mountRel: string | undefined
     if (opts.mountpoint !== undefined) {
       // A mount point that does not exist (yet) is compared as given.
@@ -223,7 +238,7 @@ export class ReverseView implements ViewFs {
     try {
       const node = await this.#resolve(viewPath)
       if (node.kind !== 'real' || !node.st.isSymbolicLink()) throw new FsError('EINVAL')
-      const target = await readLink(node.abs)
+      const target = await this.#tree.readLink(node.dir, node.rel)
       if (this.#settings.plaintextNames) return byteString(target)
       if (encryptedTargetLength(target.length, this.#settings.raw64) > SYMLINK_TARGET_MAX) {
         throw new FsError('ENAMETOOLONG')
@@ -253,10 +268,12 @@ export class ReverseView implements ViewFs {
       return h.data.copy(target, 0, position, Math.min(h.data.length, position + length))
     }
     try {
-      return await readCipherRange(
+      const n = await readCipherRange(
         { offset: position, length, fileId: h.fileId, iv0: h.iv0, readPlain: h.readPlain, seal: this.#seal },
         target,
       )
+      await h.watch.afterRead()
+      return n
     } catch (e) {
       throw this.#fail(e, 'read', h.viewPath)
     }
@@ -268,7 +285,7 @@ export class ReverseView implements ViewFs {
     this.#handles.delete(handle)
     if ('fh' in h) {
       try {
-        await h.fh.close()
+        await h.watch.atRelease().finally(() => h.fh.close())
       } catch (e) {
         throw this.#fail(e, 'release', h.viewPath)
       }
@@ -304,7 +321,7 @@ export class ReverseView implements ViewFs {
     const comps = components(viewPath)
     if (comps.length === 0) {
       const st = await lstat(this.#root.abs)
-      return { kind: 'real', cPath: '', rel: this.#root.rel, abs: this.#root.abs, st, shown: 'included' }
+      return { kind: 'real', dir: this.#root, cPath: '', rel: this.#root.rel, abs: this.#root.abs, st, shown: 'included' }
     }
     const dir = await this.#dir(comps.slice(0, -1))
     return this.#lookup(dir, comps[comps.length - 1]!)
@@ -317,7 +334,7 @@ export class ReverseView implements ViewFs {
     const cached = this.#dirs.get(key)
     if (cached) {
       const st = await lstatIfExists(cached.abs)
-      if (st && st.isDirectory() && st.ino === cached.ino && st.dev === cached.dev) return cached
+      if (st && st.isDirectory() && sameDir({ dev: st.dev, ino: st.ino, birth: st.birthtimeMs }, cached)) return cached
       this.#dirs.delete(key)
     }
     const parent = await this.#dir(comps.slice(0, -1))
@@ -329,6 +346,7 @@ export class ReverseView implements ViewFs {
       abs: node.abs,
       dev: node.st.dev,
       ino: node.st.ino,
+      birth: node.st.birthtimeMs,
       iv: this.#dirIv(node.cPath),
       foreign: this.#oneFileSystem && node.st.dev !== this.#root.dev,
       shown: node.shown,
@@ -382,11 +400,11 @@ export class ReverseView implements ViewFs {
     const rel = joinPath(dir.rel, found.plain)
     if (this.#hidden(rel)) throw new FsError('EPERM')
     const abs = joinPath(this.#sourceAbs, rel)
-    const st = await lstat(abs)
+    const st = await this.#tree.lstat(dir, rel)
     const shown = this.#shown(dir, rel, st)
     if (shown === undefined) throw new FsError('EPERM')
     const cPath = dir.cPath === '' ? name : `${dir.cPath}/${name}`
-    return { node: { kind: 'real', cPath, rel, abs, st, shown }, full: found.full, st }
+    return { node: { kind: 'real', dir, cPath, rel, abs, st, shown }, full: found.full, st }
   }
 
   #hidden(rel: Buffer): boolean {
@@ -408,7 +426,7 @@ export class ReverseView implements ViewFs {
     if (cached) return cached
     const names = this.#names!
     let hit: { plain: Buffer; full: string } | undefined
-    for (const plain of await listDir(dir.abs)) {
+    for (const plain of await this.#tree.listDir(dir)) {
       if (!names.isLongPlainLength(plain.length)) continue
       const v = names.viewName(plain, dir.iv)
       const entry = { plain, full: v.full }
@@ -447,7 +465,7 @@ export class ReverseView implements ViewFs {
     if (!st.isSymbolicLink() || this.#settings.plaintextNames) return st.size
     // Linux reports a symlink's target length as its size; gocryptfs reads the link instead,
     // which costs a syscall and touches the link's atime. Read it only where the size is 0.
-    const plainLen = st.size > 0 ? st.size : (await readLink(node.abs)).length
+    const plainLen = st.size > 0 ? st.size : (await this.#tree.readLink(node.dir, node.rel)).length
     const len = encryptedTargetLength(plainLen, this.#settings.raw64)
     return len > SYMLINK_TARGET_MAX ? 0 : len
   }
@@ -463,12 +481,15 @@ export class ReverseView implements ViewFs {
   async #readdir(dir: Dir): Promise<DirListing> {
     const entries: Listed[] = []
     if (!dir.foreign) {
-      const pending: Promise<Listed | undefined>[] = []
-      for (const plain of await listDir(dir.abs)) {
-        const entry = this.#listEntry(dir, plain)
-        if (entry) pending.push(entry)
-      }
-      for (const e of await Promise.all(pending)) if (e) entries.push(e)
+      // Names and types come from the directory the walk reached, never through a swapped symlink.
+      await this.#tree.inDir(dir, async (at) => {
+        const pending: Promise<Listed | undefined>[] = []
+        for (const plain of await listDir(at)) {
+          const entry = this.#listEntry(dir, plain, at)
+          if (entry) pending.push(entry)
+        }
+        for (const e of await Promise.all(pending)) if (e) entries.push(e)
+      })
     }
     const names = entries.map((e) => e.name)
     const nodes = entries.map((e) => e.node)
@@ -485,8 +506,8 @@ export class ReverseView implements ViewFs {
     return { names, attrs: await Promise.all(nodes.map((n) => this.#attr(n))) }
   }
 
-  /** One plaintext entry as listed, or undefined when it is hidden or vanished meanwhile. */
-  #listEntry(dir: Dir, plain: Buffer): Promise<Listed | undefined> | undefined {
+  /** One plaintext entry of the directory walked to at `at`, or undefined when hidden or vanished meanwhile. */
+  #listEntry(dir: Dir, plain: Buffer, at: Buffer): Promise<Listed | undefined> | undefined {
     const rel = joinPath(dir.rel, plain)
     if (this.#hidden(rel)) return undefined
     const isRoot = dir.cPath === ''
@@ -504,7 +525,7 @@ export class ReverseView implements ViewFs {
     const abs = joinPath(this.#sourceAbs, rel)
     // The name is encrypted only once the filter (which needs the type) shows the entry.
     return this.#statEntry(
-      () => lstat(abs),
+      () => lstat(joinPath(at, plain)),
       (st): Listed | undefined => {
         const shown = this.#shown(dir, rel, st)
         if (!shown) return undefined
@@ -513,7 +534,7 @@ export class ReverseView implements ViewFs {
         const cPath = isRoot ? view.name : `${dir.cPath}/${view.name}`
         return {
           name: view.name,
-          node: { kind: 'real', cPath, rel, abs, st, shown },
+          node: { kind: 'real', dir, cPath, rel, abs, st, shown },
           nameFile: view.full === undefined ? undefined : { kind: 'longname', full: view.full, st },
         }
       },
@@ -563,11 +584,13 @@ export class ReverseView implements ViewFs {
     if (st.isSymbolicLink()) throw new FsError('ELOOP')
     // gocryptfs refuses everything but regular files; FIFOs and devices are opened by the kernel.
     if (!st.isFile()) throw new FsError('EACCES')
-    const fh = await openRegular(node.abs, st)
+    const fh = await this.#tree.openRegular(node.dir, node.rel, st)
     const ivPath = this.#settings.plaintextNames ? node.rel : node.cPath
+    const what = `${readable(viewPath)} (plaintext ${readable(node.rel)})`
     return {
       viewPath,
       fh,
+      watch: new ConsistencyWatch(fh, st, what, { strict: this.#strict, log: this.#log }),
       fileId: derivePathIv(ivPath, 'FILEID'),
       iv0: derivePathIv(ivPath, 'BLOCK0IV'),
       readPlain: (position, length) => preadFully(fh, position, length),
