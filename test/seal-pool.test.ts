@@ -114,6 +114,20 @@ t.test('close: jobs in flight fail, workers stop, later reads are sealed inline'
   t.ok(Buffer.isBuffer(after) && after.equals(expected(c)))
 })
 
+t.test('inline and in the workers, the pool uses the backend asked for', async (t) => {
+  const pool = new SealPool(key, { threads: 1, inlineBelow: 64 * 1024, backend: 'noble' })
+  t.teardown(() => pool.close())
+  const [small, big] = [randomCase(), randomCase()]
+  small.plain = Buffer.from(randomBytes(4096))
+  small.copy = Buffer.from(small.plain)
+  big.plain = Buffer.from(randomBytes(128 * 1024))
+  big.copy = Buffer.from(big.plain)
+  const inline = pool.seal(small.plain, small.first, small.fileId, small.iv0)
+  t.ok(Buffer.isBuffer(inline) && inline.equals(expected(small)), 'inline')
+  const queued = pool.seal(big.plain, big.first, big.fileId, big.iv0)
+  t.ok(queued instanceof Promise && (await queued).equals(expected(big)), 'on a worker')
+})
+
 t.test('by default one worker fewer than CPUs: the main thread seals the overflow', async (t) => {
   const pool = new SealPool(key)
   t.teardown(() => pool.close())

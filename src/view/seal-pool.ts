@@ -6,7 +6,7 @@
 // worker fewer than CPUs by default: the main thread is the last sealer.
 import os from 'node:os'
 import { Worker } from 'node:worker_threads'
-import { createAesSiv, type AesSiv } from '../format/aes-siv.js'
+import { createAesSiv, type AesSiv, type AesSivBackend } from '../format/aes-siv.js'
 
 /** A message to a worker: the plaintext (transferred when possible) and fileId || iv0. */
 export interface SealJob {
@@ -18,6 +18,8 @@ export interface SealJob {
 export interface SealPoolOptions {
   /** Worker threads; 0 seals everything inline. Default: one fewer than the CPUs. */
   threads?: number
+  /** Cipher implementation, inline and in the workers (default: fast). */
+  backend?: AesSivBackend
   /** Reads of fewer plaintext bytes are sealed inline. */
   inlineBelow?: number
   /** Jobs a worker may have queued before reads are sealed inline instead. */
@@ -60,12 +62,13 @@ export class SealPool {
 
   /** `key` is the 64-byte content key; each worker gets its own copy, which it zeroes. */
   constructor(key: Uint8Array, opts: SealPoolOptions = {}) {
-    this.#inline = createAesSiv(key)
+    const backend = opts.backend ?? 'fast'
+    this.#inline = createAesSiv(key, backend)
     this.#inlineBelow = opts.inlineBelow ?? DEFAULT_INLINE_BELOW
     this.#depth = opts.depth ?? DEFAULT_DEPTH
     this.#log = opts.log ?? (() => {})
     const threads = opts.threads ?? os.availableParallelism() - 1
-    for (let i = 0; i < threads; i++) this.#spawn(key)
+    for (let i = 0; i < threads; i++) this.#spawn(key, backend)
   }
 
   get threads(): number {
@@ -108,10 +111,10 @@ export class SealPool {
     return best
   }
 
-  #spawn(key: Uint8Array): void {
+  #spawn(key: Uint8Array, backend: AesSivBackend): void {
     const copy = Uint8Array.from(key)
     const worker = new Worker(WORKER_URL, {
-      workerData: { key: copy },
+      workerData: { key: copy, backend },
       transferList: [copy.buffer],
       resourceLimits: WORKER_LIMITS,
     })

@@ -1,11 +1,11 @@
 // The thread side of SealPool: seals whole reads with its own cipher object (the fast backend
 // keeps per-object state) and hands the ciphertext back by transfer, not by copy.
 import { parentPort, workerData } from 'node:worker_threads'
-import { createAesSiv } from '../format/aes-siv.js'
+import { createAesSiv, type AesSivBackend } from '../format/aes-siv.js'
 import { ownsBuffer, type SealJob } from './seal-pool.js'
 
-const key = (workerData as { key: Uint8Array }).key
-const siv = createAesSiv(key)
+const { key, backend } = workerData as { key: Uint8Array; backend: AesSivBackend }
+const siv = createAesSiv(key, backend)
 // The cipher objects hold their own copies; this one came by transfer and is ours alone.
 key.fill(0)
 
