@@ -98,7 +98,7 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
       settings,
       keys,
       siv: createAesSiv(keys.siv, backend),
-      seal: pool?.seal,
+      readSealed: pool?.readSealed,
       configPath: location.custom ? location.path : undefined,
       exclude,
       filter,

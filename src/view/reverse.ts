@@ -31,9 +31,8 @@ import type { Filter, Visibility } from './filter.js'
 import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from './fs.js'
 import { InoMap, InoTag } from './inomap.js'
 import { Lru } from './lru.js'
+import type { ReadSealFn } from './seal-pool.js'
 import { joinPath, listDir, lstat, lstatIfExists, openRegular, preadFully, readLink, toFsError } from './source.js'
-
-export type SealFn = CipherRangeSource['seal']
 
 export interface ReverseViewOptions {
   /** The plaintext directory (SOURCEDIR). */
@@ -44,8 +43,8 @@ export interface ReverseViewOptions {
   keys?: DerivedKeys
   /** Content cipher; created from the keys when absent. */
   siv?: AesSiv
-  /** Seals content blocks, e.g. on worker threads; siv.sealBlocks when absent. */
-  seal?: SealFn
+  /** Reads and seals large reads elsewhere (SealPool); when absent or declining, siv.sealBlocks here. */
+  readSealed?: ReadSealFn
   /**
    * The config file in use. The virtual gocryptfs.conf is served only when this is absent or
    * SOURCE/.gocryptfs.reverse.conf; with any other (-config) path that file is an ordinary
@@ -98,6 +97,7 @@ interface FileHandleState {
   fileId: Buffer
   iv0: Buffer
   readPlain: (position: number, length: number) => Promise<Buffer>
+  readSealed?: (firstBlock: number, length: number) => Promise<Buffer> | undefined
 }
 
 type Handle = FileHandleState | { data: Buffer }
@@ -118,7 +118,8 @@ export class ReverseView implements ViewFs {
   readonly #settings: FormatSettings
   readonly #names: NameCipher | undefined
   readonly #siv: AesSiv
-  readonly #seal: SealFn
+  readonly #seal: CipherRangeSource['seal']
+  readonly #readSealed: ReadSealFn | undefined
   readonly #exclude: Excluder | undefined
   readonly #filter: Filter | undefined
   readonly #owner: Owner | undefined
@@ -148,7 +149,8 @@ export class ReverseView implements ViewFs {
           longNames: opts.settings.longNames,
         })
     this.#siv = opts.siv ?? createAesSiv(keys.siv)
-    this.#seal = opts.seal ?? ((plain, first, fileId, iv0) => this.#siv.sealBlocks(plain, first, fileId, iv0))
+    this.#seal = (plain, first, fileId, iv0) => this.#siv.sealBlocks(plain, first, fileId, iv0)
+    this.#readSealed = opts.readSealed
     this.#exclude = opts.exclude
     this.#filter = opts.filter
     this.#owner = opts.forceOwner
@@ -253,7 +255,15 @@ export class ReverseView implements ViewFs {
     }
     try {
       return await readCipherRange(
-        { offset: position, length, fileId: h.fileId, iv0: h.iv0, readPlain: h.readPlain, seal: this.#seal },
+        {
+          offset: position,
+          length,
+          fileId: h.fileId,
+          iv0: h.iv0,
+          readPlain: h.readPlain,
+          readSealed: h.readSealed,
+          seal: this.#seal,
+        },
         target,
       )
     } catch (e) {
@@ -564,12 +574,16 @@ export class ReverseView implements ViewFs {
     if (!st.isFile()) throw new FsError('EACCES')
     const fh = await openRegular(node.abs, st)
     const ivPath = this.#settings.plaintextNames ? node.rel : node.cPath
+    const fileId = derivePathIv(ivPath, 'FILEID')
+    const iv0 = derivePathIv(ivPath, 'BLOCK0IV')
+    const readSealed = this.#readSealed
     return {
       viewPath,
       fh,
-      fileId: derivePathIv(ivPath, 'FILEID'),
-      iv0: derivePathIv(ivPath, 'BLOCK0IV'),
+      fileId,
+      iv0,
       readPlain: (position, length) => preadFully(fh, position, length),
+      readSealed: readSealed && ((first, length) => readSealed(fh.fd, first, length, fileId, iv0)),
     }
   }
 }
