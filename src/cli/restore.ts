@@ -77,9 +77,9 @@ export async function runRestore(flags: Flags, positional: string[]): Promise<vo
     throw new UserError(`the destination ${destArg} lies inside the ciphertext tree ${root}`, ExitCode.Usage)
   }
 
-  const { settings, keys, notes } = await cipherKeys(flags, root)
+  const { settings, keys, siv, notes } = await cipherKeys(flags, root)
   if (!flags.quiet) for (const n of notes) process.stderr.write(n + '\n')
-  const tree = await CipherTree.create({ root, settings, keys })
+  const tree = await CipherTree.create({ root, settings, keys, siv })
   let from: TreeNode
   try {
     from = await tree.locate(Buffer.from(path.relative(root, cipherPath)))

@@ -35,8 +35,7 @@ import { Lru } from './lru.js'
 import { ConsistencyWatch } from './consistency.js'
 import { joinPath, listDir, lstat, lstatIfExists, preadFully, toFsError } from './source.js'
 import { SourceTree, sameDir } from './source-tree.js'
-
-export type SealFn = CipherRangeSource['seal']
+import type { ReadSealFn } from './seal-pool.js'
 
 export interface ReverseViewOptions {
   /** The plaintext directory (SOURCEDIR). */
@@ -47,8 +46,8 @@ export interface ReverseViewOptions {
   keys?: DerivedKeys
   /** Content cipher; created from the keys when absent. */
   siv?: AesSiv
-  /** Seals content blocks, e.g. on worker threads; siv.sealBlocks when absent. */
-  seal?: SealFn
+  /** Reads and seals large reads elsewhere (SealPool); when absent or declining, siv.sealBlocks here. */
+  readSealed?: ReadSealFn
   /**
    * The config file in use. The virtual gocryptfs.conf is served only when this is absent or
    * SOURCE/.gocryptfs.reverse.conf; with any other (-config) path that file is an ordinary
@@ -106,6 +105,7 @@ interface FileHandleState {
   iv0: Buffer
   readPlain: (position: number, length: number) => Promise<Buffer>
   watch: ConsistencyWatch
+  readSealed?: (firstBlock: number, length: number) => Promise<Buffer> | undefined
 }
 
 type Handle = FileHandleState | { data: Buffer }
@@ -126,7 +126,8 @@ export class ReverseView implements ViewFs {
   readonly #settings: FormatSettings
   readonly #names: NameCipher | undefined
   readonly #siv: AesSiv
-  readonly #seal: SealFn
+  readonly #seal: CipherRangeSource['seal']
+  readonly #readSealed: ReadSealFn | undefined
   readonly #exclude: Excluder | undefined
   readonly #filter: Filter | undefined
   readonly #owner: Owner | undefined
@@ -158,7 +159,8 @@ export class ReverseView implements ViewFs {
           longNames: opts.settings.longNames,
         })
     this.#siv = opts.siv ?? createAesSiv(keys.siv)
-    this.#seal = opts.seal ?? ((plain, first, fileId, iv0) => this.#siv.sealBlocks(plain, first, fileId, iv0))
+    this.#seal = (plain, first, fileId, iv0) => this.#siv.sealBlocks(plain, first, fileId, iv0)
+    this.#readSealed = opts.readSealed
     this.#exclude = opts.exclude
     this.#filter = opts.filter
     this.#owner = opts.forceOwner
@@ -269,7 +271,15 @@ export class ReverseView implements ViewFs {
     }
     try {
       const n = await readCipherRange(
-        { offset: position, length, fileId: h.fileId, iv0: h.iv0, readPlain: h.readPlain, seal: this.#seal },
+        {
+          offset: position,
+          length,
+          fileId: h.fileId,
+          iv0: h.iv0,
+          readPlain: h.readPlain,
+          readSealed: h.readSealed,
+          seal: this.#seal,
+        },
         target,
       )
       await h.watch.afterRead()
@@ -586,14 +596,18 @@ export class ReverseView implements ViewFs {
     if (!st.isFile()) throw new FsError('EACCES')
     const fh = await this.#tree.openRegular(node.dir, node.rel, st)
     const ivPath = this.#settings.plaintextNames ? node.rel : node.cPath
+    const fileId = derivePathIv(ivPath, 'FILEID')
+    const iv0 = derivePathIv(ivPath, 'BLOCK0IV')
+    const readSealed = this.#readSealed
     const what = `${readable(viewPath)} (plaintext ${readable(node.rel)})`
     return {
       viewPath,
       fh,
       watch: new ConsistencyWatch(fh, st, what, { strict: this.#strict, log: this.#log }),
-      fileId: derivePathIv(ivPath, 'FILEID'),
-      iv0: derivePathIv(ivPath, 'BLOCK0IV'),
+      fileId,
+      iv0,
       readPlain: (position, length) => preadFully(fh, position, length),
+      readSealed: readSealed && ((first, length) => readSealed(fh.fd, first, length, fileId, iv0)),
     }
   }
 }
