@@ -54,8 +54,8 @@ export function run(cmd: string, args: string[], stdout: 'ignore' | number = 'ig
  * Starts a server in the foreground as our child (so its PID is known exactly) in its own
  * session (so a Ctrl-C reaches only us and we unmount in order), and waits for its mount.
  */
-export async function startServer(tool: Tool, cmd: string, args: string[], mnt: string): Promise<Server> {
-  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+export async function startServer(tool: Tool, cmd: string, args: string[], mnt: string, env?: NodeJS.ProcessEnv): Promise<Server> {
+  const child = spawn(cmd, args, { detached: true, stdio: ['ignore', 'pipe', 'pipe'], env })
   const exited = new Promise<void>((resolve) => {
     child.on('exit', () => resolve())
     child.on('error', () => resolve())

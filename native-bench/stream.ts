@@ -177,11 +177,12 @@ async function main(): Promise<void> {
   writeRandomFile(plainFiles[0]!, bigBytes)
   for (const f of plainFiles.slice(1)) writeRandomFile(f, partBytes)
 
-  const init = spawnSync(process.execPath, [BIN, '-init', '-scryptn', '10', '-passfile', pass, src], { encoding: 'utf8' })
+  const init = spawnSync(BIN, ['-init', '-scryptn', '10', '-passfile', pass, src], { encoding: 'utf8' })
   if (init.status !== 0) throw new Error(`tsreverse -init failed: ${init.stderr.trim()}`)
 
   const go = await startServer('gocryptfs', 'gocryptfs', ['-fg', '-reverse', '-passfile', pass, src, mnts.gocryptfs], mnts.gocryptfs)
-  const ts = await startServer('tsreverse', process.execPath, [BIN, '-fg', ...opts.tsFlags, '-passfile', pass, src, mnts.tsreverse], mnts.tsreverse)
+  // Run as a program, so that its #! line sets node's flags as for users (src/cli/runtime.ts).
+  const ts = await startServer('tsreverse', BIN, ['-fg', ...opts.tsFlags, '-passfile', pass, src, mnts.tsreverse], mnts.tsreverse)
   servers.push(go, ts)
   const byTool = new Map<Tool, Server>([['gocryptfs', go], ['tsreverse', ts]])
 

@@ -13,6 +13,7 @@ import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, 
 import os from 'node:os'
 import path from 'node:path'
 import { parseArgs } from 'node:util'
+import { serverEnv, serverExecArgv } from '../src/cli/runtime.js'
 import { cpuLine } from '../src/cli/speed.js'
 import * as mounts from './servers.js'
 import { BIN, TOOLS, type Server, type Tool } from './servers.js'
@@ -83,7 +84,7 @@ function parseOptions(): Options {
       // tmpfs by default: the destination's disk is not what is measured.
       dest: { type: 'string', default: existsSync('/dev/shm') ? '/dev/shm' : BASE_PARENT },
       'tsreverse-flags': { type: 'string', default: '' },
-      // Flags for node running tsreverse, e.g. '--max-semi-space-size=1' or '--cpu-prof'.
+      // Flags for node running tsreverse, e.g. '--cpu-prof', on top of the server's own.
       'node-flags': { type: 'string', default: '' },
     },
   })
@@ -166,7 +167,10 @@ function startTool(ctx: Context, tool: Tool): Promise<Server> {
   const mnt = ctx.mnts[tool]
   const common = ['-config', ctx.conf, '-passfile', ctx.pass]
   if (tool === 'gocryptfs') return mounts.startServer(tool, 'gocryptfs', ['-fg', '-reverse', ...common, ctx.src, mnt], mnt)
-  return mounts.startServer(tool, process.execPath, [...ctx.opts.nodeFlags, BIN, '-fg', ...common, ...ctx.opts.tsFlags, ctx.src, mnt], mnt)
+  const args = ['-fg', ...common, ...ctx.opts.tsFlags, ctx.src, mnt]
+  // As a program, its #! line sets node's flags as for users; extra node flags keep those too.
+  if (ctx.opts.nodeFlags.length === 0) return mounts.startServer(tool, BIN, args, mnt)
+  return mounts.startServer(tool, process.execPath, [...serverExecArgv(ctx.opts.nodeFlags), BIN, ...args], mnt, serverEnv(process.env))
 }
 
 /** The command of a phase as [cmd, args]. */
@@ -327,7 +331,7 @@ async function main(): Promise<void> {
   console.log(`plaintext read once before the runs: ${mounts.pageCacheShare(plainFiles(ctx.src))}; on the plaintext itself ls -lR took ${plainLs.toFixed(2)} s, find -exec cat ${plainCat.toFixed(2)} s`)
   console.log(
     `servers: gocryptfs -fg -reverse, tsreverse -fg${opts.tsFlags.map((f) => ` ${f}`).join('')}` +
-      `${opts.nodeFlags.length ? ` (node ${opts.nodeFlags.join(' ')})` : ''}${process.env.MALLOC_ARENA_MAX ? `, MALLOC_ARENA_MAX=${process.env.MALLOC_ARENA_MAX}` : ''}; same config by -config, encrypted names`,
+      `${opts.nodeFlags.length ? ` (node ${serverExecArgv(opts.nodeFlags).join(' ')})` : ' (bin/tsreverse with its own node settings)'}; same config by -config, encrypted names`,
   )
   console.log('cache state: every timed run starts a fresh server on a fresh mount (no dentry/attribute/page cache of the view, no server cache carries over); the plaintext stays in the page cache')
   console.log(`rsync destination: ${destBase} (emptied before each first pull); times are wall-clock seconds of the command, CPU s = user+system of the server process during it`)

@@ -3,7 +3,7 @@ import { stat, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { ExitCode, UserError } from '../src/exitcodes.js'
-import { foldIno, fuseOps, mountView, scaleStatfs, toFuseStat, type MountOptions } from '../src/fuse/adapter.js'
+import { bindingPathEncoding, foldIno, fuseOps, mountView, scaleStatfs, toFuseStat, type MountOptions } from '../src/fuse/adapter.js'
 import { findMount, parseMountinfo, unescapeMountField } from '../src/fuse/mountinfo.js'
 import type { Attr, ViewFs } from '../src/view/fs.js'
 import { MemView, type MemNode } from './lib/memview.js'
@@ -89,7 +89,7 @@ t.test('getattr answers from the last listing for the timeout, as READDIRPLUS wo
       return view.getattr(p)
     },
   })
-  const ops = fuseOps(counting, () => {}, 60_000)
+  const ops = fuseOps(counting, () => {}, undefined, 60_000)
   const listing = (await call(t, ops, 'readdir', '/')) as [number, string[], object[]]
   const [err, st] = await call(t, ops, 'getattr', '/hello')
   t.equal(err, 0)
@@ -164,6 +164,45 @@ t.test('handlers: errno mapping, read-only, xattrs, never throwing', async (t) =
     throw new Error('logger down')
   })
   t.equal((await call(t, throwingLog, 'getattr', '/hello'))[0], EIO, 'a throwing logger does not stop the answer')
+})
+
+t.test('paths cross as bytes with the build npm ci made; the stock encoding hides what it cannot carry', async (t) => {
+  t.equal(bindingPathEncoding, 'latin1', 'the patched fuse-native build is the one loaded')
+  // View names are byte strings: 'caf\xc3\xa9' is café in UTF-8.
+  const file = (data: string, ino: number): MemNode => ({ kind: 'file', ino, data: Buffer.from(data) })
+  const children: Record<string, MemNode> = {
+    'a\xffb': file('ff', 2),
+    'a\xfeb': file('fe', 3),
+    'caf\xc3\xa9': file('cafe', 4),
+    'x\xef\xbf\xbdy': file('fffd', 5),
+    'bad-link': { kind: 'symlink', ino: 6, target: 't\xff' },
+    'good-link': { kind: 'symlink', ino: 7, target: 'caf\xc3\xa9' },
+  }
+  const view = new MemView({ kind: 'dir', ino: 1, children })
+  const log: string[] = []
+  const bytes = fuseOps(view, (m) => log.push(m), 'latin1')
+  t.same((await call(t, bytes, 'readdir', '/'))[1], Object.keys(children), 'latin1: every name as is')
+  t.equal((await call(t, bytes, 'getattr', '/a\xfeb'))[0], 0, 'latin1: a\\xfeb found')
+  t.same(await call(t, bytes, 'readlink', '/bad-link'), [0, 't\xff'], 'latin1: the target as is')
+
+  const utf8 = fuseOps(view, (m) => log.push(m), 'utf8')
+  for (let i = 0; i < 2; i++) {
+    const [err, names, attrs] = await call(t, utf8, 'readdir', '/')
+    t.equal(err, 0)
+    t.same(names, ['café', 'bad-link', 'good-link'], 'utf8: only names that survive the round trip, decoded')
+    t.equal((attrs as unknown[]).length, 3, 'utf8: the attributes stay aligned with the names')
+  }
+  t.same(log.filter((l) => l.startsWith('readdir /: not listing')), [
+    'readdir /: not listing a\\xffb: the stock fuse-native build carries only UTF-8 without U+FFFD (npm ci builds the patched one)',
+    'readdir /: not listing a\\xfeb: the stock fuse-native build carries only UTF-8 without U+FFFD (npm ci builds the patched one)',
+    'readdir /: not listing x\uFFFDy: the stock fuse-native build carries only UTF-8 without U+FFFD (npm ci builds the patched one)',
+  ], 'each hidden name logged once, readably')
+  t.equal((await call(t, utf8, 'getattr', '/café'))[0], 0, 'utf8: café is found')
+  t.equal((await call(t, utf8, 'getattr', '/a\uFFFDb'))[0], -2, 'utf8: U+FFFD might be any byte: ENOENT')
+  t.equal((await call(t, utf8, 'getattr', '/x\uFFFDy'))[0], -2, 'utf8: even where a name really holds U+FFFD')
+  t.same(await call(t, utf8, 'readlink', '/good-link'), [0, 'café'], 'utf8: a UTF-8 target decoded')
+  t.equal((await call(t, utf8, 'readlink', '/bad-link'))[0], EIO, 'utf8: a target it cannot carry is EIO')
+  t.match(log[log.length - 1], /^readlink \/bad-link: target t\\xff: /, 'and logged')
 })
 
 t.test('mountinfo parsing unescapes fields and finds the topmost mount', async (t) => {

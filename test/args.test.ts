@@ -1,5 +1,5 @@
 import t from 'tap'
-import { parseArgs } from '../src/cli/args.js'
+import { parseArgs, sivBackend } from '../src/cli/args.js'
 
 t.test('one or two dashes, = or separate value, mixed positionals', async (t) => {
   const { flags, positional } = parseArgs(['/src', '--config=/c', '-passfile', '/p', '-fg', '/mnt', '-q'])
@@ -51,4 +51,14 @@ t.test('errors are usage errors (exit 1)', async (t) => {
   for (const argv of [['-nosuchflag'], ['-o', 'nosuchoption'], ['-config'], ['-scryptn', 'x'], ['-fg=maybe'], ['-o', 'o'], ['-o']]) {
     t.throws(() => parseArgs(argv), { name: 'UserError', exitCode: 1 }, argv.join(' '))
   }
+})
+
+t.test('-openssl as gocryptfs spells it: auto or a boolean; false picks the pure-TypeScript backend', async (t) => {
+  const backend = (...argv: string[]): string => sivBackend(parseArgs(argv).flags)
+  t.equal(backend(), 'fast')
+  t.equal(backend('-openssl=auto'), 'fast')
+  t.equal(backend('-openssl', 'true'), 'fast')
+  t.equal(backend('-o', 'openssl=false'), 'noble')
+  t.equal(backend('-openssl=0'), 'noble')
+  t.throws(() => backend('-openssl=maybe'), { name: 'UserError', exitCode: 1 })
 })

@@ -9,6 +9,7 @@ import path from 'node:path'
 import { deriveKeys } from '../src/format/keys.js'
 import { parseMasterKey } from '../src/format/masterkey.js'
 import { CipherTree } from '../src/restore/cipher-tree.js'
+import { bytesOf } from '../src/view/byte-string.js'
 import { ForwardView } from '../src/view/forward.js'
 import { FsError } from '../src/view/fs.js'
 import { blockOffset, flipBit, plainListing, vectorCopy, zeroBlock, type Copy } from './lib/restore-fixtures.js'
@@ -33,24 +34,25 @@ async function readAll(view: ForwardView, p: string, size: number): Promise<Buff
   }
 }
 
-/** The listing format of the vectors, from the view's own answers. */
+/** The listing format of the vectors (UTF-8), from the view's own answers (byte strings). */
 async function listing(view: ForwardView): Promise<string[]> {
   const lines: string[] = []
+  const utf8 = (s: string): string => bytesOf(s).toString('utf8')
   const walk = async (dir: string): Promise<void> => {
     const { names, attrs } = await view.readdir(dir)
     for (const [i, name] of names.entries()) {
       const p = dir === '/' ? `/${name}` : `${dir}/${name}`
       const a = attrs[i]!
-      t.same(await view.getattr(p), a, `getattr ${p} agrees with readdir`)
+      t.same(await view.getattr(p), a, `getattr ${utf8(p)} agrees with readdir`)
       const type = TYPES[a.mode & S_IFMT] ?? '?'
       const mode = (a.mode & 0o7777).toString(8)
       if (type === 'f') {
         const sha = createHash('sha256').update(await readAll(view, p, a.size)).digest('hex')
-        lines.push(`f ${mode} ${a.size} ${sha} .${p}`)
+        lines.push(`f ${mode} ${a.size} ${sha} .${utf8(p)}`)
       } else if (type === 'l') {
-        lines.push(`l ${mode} ${a.size} ${await view.readlink(p)} .${p}`)
+        lines.push(`l ${mode} ${a.size} ${utf8(await view.readlink(p))} .${utf8(p)}`)
       } else {
-        lines.push(`d ${mode} - - .${p}`)
+        lines.push(`d ${mode} - - .${utf8(p)}`)
         await walk(p)
       }
     }

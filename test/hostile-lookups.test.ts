@@ -12,7 +12,7 @@ import { deriveKeys } from '../src/format/keys.js'
 import { encode64, isLongNameHash, pad16 } from '../src/format/names.js'
 import { derivePathIv } from '../src/format/pathiv.js'
 import { runCli } from './lib/cli.js'
-import { isMounted, processGone } from './lib/mounts.js'
+import { fdCount, isMounted, processGone, status } from './lib/mounts.js'
 import { Prng, seedFrom } from './lib/prng.js'
 import { initSource, listTree, mountDir, mountGocryptfs, mountOurs, scratchDir } from './lib/reverse-mounts.js'
 
@@ -61,14 +61,6 @@ function errorCode(fn: () => void): string {
     return (e as NodeJS.ErrnoException).code ?? String(e)
   }
 }
-
-function status(pid: number, field: 'VmRSS'): number {
-  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  if (!m) throw new Error(`no ${field} for ${pid}`)
-  return Number(m[1])
-}
-
-const fdCount = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length
 
 /** raw64 base64url of bytes, canonical. */
 const b64 = (data: Uint8Array): string => encode64(data, true)

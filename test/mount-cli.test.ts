@@ -9,7 +9,8 @@ import path from 'node:path'
 import { findMount, parseMountinfo } from '../src/fuse/mountinfo.js'
 import { ExitCode } from '../src/exitcodes.js'
 import { BIN, runCli } from './lib/cli.js'
-import { isMounted, lstatCode, processGone, waitFor } from './lib/mounts.js'
+import { cmdline, isMounted, lstatCode, processGone, waitFor } from './lib/mounts.js'
+import { SERVER_ENV, SERVER_NODE_FLAGS } from '../src/cli/runtime.js'
 import {
   diffTrees,
   initSource,
@@ -31,6 +32,15 @@ const { src, passfile } = base
 /** A fresh empty mount point, inside a scratch dir of the subtest. */
 function mountpoint(t: Test): string {
   return mountDir(scratchDir(t), 'mnt')
+}
+
+/** The server at pid got node's memory flags (before the script) and malloc setting (src/cli/runtime.ts). */
+function checkServerRuntime(t: Test, pid: number): void {
+  const argv = cmdline(pid)
+  const script = argv.findIndex((a) => path.basename(a) === 'tsreverse')
+  for (const f of SERVER_NODE_FLAGS) t.ok(argv.indexOf(f) > 0 && argv.indexOf(f) < script, `node runs with ${f}: ${argv.join(' ')}`)
+  const env = readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0')
+  for (const [k, v] of Object.entries(SERVER_ENV)) t.ok(env.includes(`${k}=${v}`), `with ${k}=${v} in its environment`)
 }
 
 const inView = (mnt: string, plain: string[]): string => path.join(mnt, ...viewPath(base.masterKey, plain))
@@ -286,6 +296,17 @@ t.test('a mount point inside the source: the view leaves itself out', async (t) 
   t.equal(diffTrees(mnt, reference), '', 'same as the view of the tree without it')
 })
 
+t.test('the daemon runs with the memory settings, started as a program or as `node bin/tsreverse`', async (t) => {
+  checkServerRuntime(t, mountOurs(t, ['-passfile', passfile, src, mountpoint(t)]).pid)
+  const mnt = mountpoint(t)
+  const r = run(BIN, ['-passfile', passfile, src, mnt])
+  const pid = serverPid(mnt, isTsreverse)
+  if (pid !== undefined) t.teardown(() => stopMount({ mnt, pid }))
+  t.equal(r.status, 0, r.stderr)
+  t.ok(pid !== undefined, 'served by tsreverse')
+  if (pid !== undefined) checkServerRuntime(t, pid)
+})
+
 t.test('mount(8) with an fstab line of type fuse.tsreverse; umount ends the daemon', async (t) => {
   // mount.fuse finds the program through PATH; /usr/local/sbin is on it.
   const link = '/usr/local/sbin/tsreverse'
@@ -305,6 +326,7 @@ t.test('mount(8) with an fstab line of type fuse.tsreverse; umount ends the daem
   if (pid !== undefined) t.teardown(() => stopMount({ mnt, pid }))
   t.equal(r.status, 0, `mount: ${r.stderr}`)
   t.ok(pid !== undefined, 'served by tsreverse')
+  if (pid !== undefined) checkServerRuntime(t, pid)
   const line = readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.split(' ')[1] === mnt)
   t.match(line ?? '', /^from-fstab \S+ fuse\.tsreverse ro,/, 'fsname and type')
   t.equal(lstatCode(inView(mnt, ['file-15'])), 'EPERM', 'exclude= applies')

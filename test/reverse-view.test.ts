@@ -29,6 +29,7 @@ import { parseMasterKey } from '../src/format/masterkey.js'
 import { NameCipher } from '../src/format/names.js'
 import { derivePathIv } from '../src/format/pathiv.js'
 import { settingsFromConfig, type FormatSettings } from '../src/format/settings.js'
+import { byteString, bytesOf } from '../src/view/byte-string.js'
 import { Excluder } from '../src/view/exclude.js'
 import type { Attr } from '../src/view/fs.js'
 import { ReverseView, type ReverseViewOptions } from '../src/view/reverse.js'
@@ -108,13 +109,18 @@ async function readAll(view: ReverseView, p: string, chunk = 131072): Promise<Bu
   }
 }
 
+/** A view path (a byte string) below a directory on disk. */
+const onDisk = (root: string, p: string): Buffer => Buffer.concat([Buffer.from(root), bytesOf(p)])
+/** A view path as the vectors' listings spell it. */
+const utf8 = (p: string): string => bytesOf(p).toString('utf8')
+
 /** The whole filesystem subtree of an extracted view.tar, as view paths. */
-function extractedPaths(root: string, rel = ''): string[] {
+function extractedPaths(root: string, dir = ''): string[] {
   const out: string[] = []
-  for (const name of readdirSync(join(root, rel))) {
-    const r = rel === '' ? name : `${rel}/${name}`
-    out.push('/' + r)
-    if (lstatSync(join(root, r)).isDirectory()) out.push(...extractedPaths(root, r))
+  for (const name of readdirSync(onDisk(root, dir), { encoding: 'buffer' })) {
+    const p = `${dir}/${byteString(name)}`
+    out.push(p)
+    if (lstatSync(onDisk(root, p)).isDirectory()) out.push(...extractedPaths(root, p))
   }
   return out
 }
@@ -143,25 +149,25 @@ for (const name of ['A', 'B', 'C']) {
     const prng = new Prng(name.charCodeAt(0))
     const rand = (): number => prng.float()
     for (const [p, attr] of entries) {
-      const want = lstatSync(join(expected, p))
+      const want = lstatSync(onDisk(expected, p))
       const type = attr.mode & S_IFMT
       t.equal(type, want.mode & S_IFMT, `type of ${p}`)
       t.equal(attr.mode & 0o7777, want.mode & 0o7777, `mode of ${p}`)
       const perm = (attr.mode & 0o7777).toString(8)
       if (type === S_IFDIR) {
-        listing.push(`d ${perm} - - .${p}`)
+        listing.push(`d ${perm} - - .${utf8(p)}`)
         continue
       }
       t.equal(attr.size, want.size, `size of ${p}`)
       if (type === S_IFLNK) {
         const target = await view.readlink(p)
-        t.equal(target, readlinkSync(join(expected, p)), `target of ${p}`)
-        listing.push(`l ${perm} ${attr.size} ${target} .${p}`)
+        t.equal(target, byteString(readlinkSync(onDisk(expected, p), { encoding: 'buffer' })), `target of ${p}`)
+        listing.push(`l ${perm} ${attr.size} ${utf8(target)} .${utf8(p)}`)
         continue
       }
       const content = await readAll(view, p)
-      t.ok(content.equals(readFileSync(join(expected, p))), `content of ${p}`)
-      listing.push(`f ${perm} ${attr.size} ${createHash('sha256').update(content).digest('hex')} .${p}`)
+      t.ok(content.equals(readFileSync(onDisk(expected, p))), `content of ${p}`)
+      listing.push(`f ${perm} ${attr.size} ${createHash('sha256').update(content).digest('hex')} .${utf8(p)}`)
       // Random ranges, including ones across block boundaries and past the end.
       const h = await view.open(p)
       for (let i = 0; i < 6; i++) {

@@ -1,6 +1,7 @@
-import t from 'tap'
+import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
-import { randomBytes, randomFillSync, randomInt } from 'node:crypto'
+import { randomBytes, randomInt } from 'node:crypto'
+import { closeSync, openSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -11,95 +12,91 @@ const key = randomBytes(64)
 const reference = createAesSiv(key)
 const POOL_MODULE = fileURLToPath(new URL('../src/view/seal-pool.js', import.meta.url))
 
+/** A plaintext file with these bytes, open for reading; closed on teardown. */
+function openFile(t: Test, bytes: Buffer): number {
+  const file = path.join(t.testdir(), 'plain')
+  writeFileSync(file, bytes)
+  const fd = openSync(file, 'r')
+  t.teardown(() => closeSync(fd))
+  return fd
+}
+
 interface Case {
-  plain: Buffer
-  copy: Buffer
   first: number
+  length: number
   fileId: Buffer
   iv0: Buffer
 }
 
-/** Random read: 0..128 KiB + a partial block, firstBlock anywhere incl. around the 2^32 carry. */
-function randomCase(): Case {
-  const len = randomInt(0, 33) * 4096 + (randomInt(0, 3) === 0 ? randomInt(1, 4096) : 0)
-  const plain = randomFillSync(Buffer.from(new ArrayBuffer(len))) // own memory, as a pread buffer has
-  const first = [randomInt(0, 1000), 2 ** 32 - randomInt(1, 40), randomInt(0, 2 ** 48 - 1)][randomInt(0, 3)]!
+/** Random read of 0..128 KiB (+ a partial block) starting at a block of a file of `blocks` blocks. */
+function randomCase(blocks: number): Case {
+  const length = randomInt(0, 33) * 4096 + (randomInt(0, 3) === 0 ? randomInt(1, 4096) : 0)
   const iv0 = randomBytes(16)
   if (randomInt(0, 4) === 0) iv0.fill(0xff, 8) // the 64-bit block counter wraps
-  return { plain, copy: Buffer.from(plain), first, fileId: randomBytes(16), iv0 }
+  return { first: randomInt(0, blocks + 2), length, fileId: randomBytes(16), iv0 }
 }
 
-const expected = (c: Case): Buffer => reference.sealBlocks(c.copy, c.first, c.fileId, c.iv0)
+/** What inline reading and sealing gives: short at end of file, empty past it. */
+const expected = (file: Buffer, c: Case): Buffer =>
+  reference.sealBlocks(file.subarray(c.first * 4096, c.first * 4096 + c.length), c.first, c.fileId, c.iv0)
 
-t.test('pool output equals inline sealBlocks, many reads at once', async (t) => {
+const readSealed = (pool: SealPool, fd: number, c: Case): Promise<Buffer> | undefined =>
+  pool.readSealed(fd, c.first, c.length, c.fileId, c.iv0)
+
+t.test('pool output equals inline reading and sealing, many reads at once', async (t) => {
   const pool = new SealPool(key, { threads: 2, inlineBelow: 0, depth: 1000 })
   t.teardown(() => pool.close())
-  const cases = Array.from({ length: 150 }, randomCase)
-  const outs = await Promise.all(cases.map((c) => pool.seal(c.plain, c.first, c.fileId, c.iv0)))
+  const file = randomBytes(100 * 4096 + 1234)
+  const fd = openFile(t, file)
+  const cases = Array.from({ length: 150 }, () => randomCase(101))
+  const jobs = cases.map((c) => readSealed(pool, fd, c))
+  t.ok(jobs.every((j) => j instanceof Promise), 'every read went to a worker')
+  const outs = await Promise.all(jobs)
   let mismatches = 0
-  for (const [i, c] of cases.entries()) if (!outs[i]!.equals(expected(c))) mismatches++
+  for (const [i, c] of cases.entries()) if (!outs[i]!.equals(expected(file, c))) mismatches++
   t.equal(mismatches, 0, 'every read sealed identically')
-  // A plaintext that went to a worker was transferred, which leaves the caller's view empty.
-  const moved = cases.filter((c) => c.copy.length > 0 && c.plain.length === 0).length
-  t.equal(moved, cases.filter((c) => c.copy.length > 0).length, 'every non-empty read went to a worker')
+  t.ok(cases.some((c) => c.first * 4096 + c.length > file.length), 'some reads crossed the end of file')
 })
 
-t.test('small reads and reads beyond the queue depth are sealed inline, synchronously', async (t) => {
+t.test('small reads and reads beyond the queue depth are left to the caller', async (t) => {
   const pool = new SealPool(key, { threads: 1, depth: 1 })
   t.teardown(() => pool.close())
-  const small = randomCase()
-  small.plain = Buffer.from(randomBytes(8192))
-  small.copy = Buffer.from(small.plain)
-  const r = pool.seal(small.plain, small.first, small.fileId, small.iv0)
-  t.ok(Buffer.isBuffer(r), 'an 8 KiB read is sealed inline')
-  t.ok((r as Buffer).equals(expected(small)))
-
-  const big = Array.from({ length: 5 }, () => {
-    const c = randomCase()
-    c.plain = Buffer.from(randomBytes(128 * 1024))
-    c.copy = Buffer.from(c.plain)
-    return c
-  })
-  const results = big.map((c) => pool.seal(c.plain, c.first, c.fileId, c.iv0))
-  t.same(results.map((x) => x instanceof Promise), [true, false, false, false, false], 'one job queued, the rest inline')
-  const outs = await Promise.all(results)
-  t.ok(outs.every((o, i) => o.equals(expected(big[i]!))))
-  t.same(big.map((c) => c.plain.length), [0, ...Array(4).fill(128 * 1024)], 'only the queued plaintext was transferred')
+  const file = randomBytes(64 * 4096)
+  const fd = openFile(t, file)
+  t.equal(pool.readSealed(fd, 0, 8192, randomBytes(16), randomBytes(16)), undefined, 'an 8 KiB read')
+  const big = Array.from({ length: 5 }, (_, i) => ({ ...randomCase(0), first: 8 * i, length: 128 * 1024 }))
+  const results = big.map((c) => readSealed(pool, fd, c))
+  t.same(results.map((x) => x instanceof Promise), [true, false, false, false, false], 'one job queued')
+  t.ok((await results[0])!.equals(expected(file, big[0]!)))
 })
 
-t.test('a plaintext that shares its memory is copied, not taken', async (t) => {
+t.test('a failing read rejects with its errno', async (t) => {
   const pool = new SealPool(key, { threads: 1, inlineBelow: 0 })
   t.teardown(() => pool.close())
-  const whole = randomBytes(64 * 1024 + 100)
-  const before = Buffer.from(whole)
-  const c = randomCase()
-  const part = whole.subarray(100)
-  const out = await pool.seal(part, c.first, c.fileId, c.iv0)
-  t.ok(out.equals(reference.sealBlocks(before.subarray(100), c.first, c.fileId, c.iv0)))
-  t.ok(whole.equals(before), 'the caller still has its bytes')
+  const fd = openSync(t.testdir(), 'r')
+  t.teardown(() => closeSync(fd))
+  await t.rejects(readSealed(pool, fd, { ...randomCase(0), length: 4096 })!, { code: 'EISDIR', syscall: 'read' })
+  const file = randomBytes(3 * 4096)
+  const c = { ...randomCase(0), first: 0, length: 3 * 4096 }
+  t.ok((await readSealed(pool, openFile(t, file), c))!.equals(expected(file, c)), 'the worker goes on serving')
 })
 
-t.test('threads: 0 seals everything inline; the caller keeps its key', async (t) => {
+t.test('threads: 0 leaves every read to the caller; the caller keeps its key', async (t) => {
   const k = Buffer.from(key)
   const pool = new SealPool(k, { threads: 0, inlineBelow: 0 })
   t.equal(pool.threads, 0)
-  const c = randomCase()
-  const r = pool.seal(c.plain, c.first, c.fileId, c.iv0)
-  t.ok(Buffer.isBuffer(r) && r.equals(expected(c)))
+  t.equal(readSealed(pool, 0, randomCase(0)), undefined)
   t.ok(k.equals(key), 'key untouched')
   await pool.close()
 })
 
-t.test('close: jobs in flight fail, workers stop, later reads are sealed inline', async (t) => {
+t.test('close: jobs in flight fail, workers stop, later reads are left to the caller', async (t) => {
   const pool = new SealPool(key, { threads: 2, inlineBelow: 0, depth: 8 })
   t.equal(pool.threads, 2)
-  const cases = Array.from({ length: 16 }, () => {
-    const c = randomCase()
-    c.plain = Buffer.from(randomBytes(128 * 1024))
-    c.copy = Buffer.from(c.plain)
-    return c
-  })
-  const outcomes = Promise.allSettled(cases.map((c) => pool.seal(c.plain, c.first, c.fileId, c.iv0)))
+  const file = randomBytes(16 * 32 * 4096)
+  const fd = openFile(t, file)
+  const cases = Array.from({ length: 16 }, (_, i) => ({ ...randomCase(0), first: 32 * i, length: 128 * 1024 }))
+  const outcomes = Promise.allSettled(cases.map((c) => readSealed(pool, fd, c)!))
   await pool.close()
   t.equal(pool.threads, 0)
   const settled = await outcomes
@@ -107,11 +104,17 @@ t.test('close: jobs in flight fail, workers stop, later reads are sealed inline'
   t.ok(rejected.length > 0, 'some jobs were still in flight')
   for (const r of rejected) t.match((r as PromiseRejectedResult).reason, { message: 'seal pool closed' })
   for (const [i, s] of settled.entries()) {
-    if (s.status === 'fulfilled') t.ok(s.value.equals(expected(cases[i]!)), 'a finished job is correct')
+    if (s.status === 'fulfilled') t.ok(s.value.equals(expected(file, cases[i]!)), 'a finished job is correct')
   }
-  const c = randomCase()
-  const after = pool.seal(c.plain, c.first, c.fileId, c.iv0)
-  t.ok(Buffer.isBuffer(after) && after.equals(expected(c)))
+  t.equal(readSealed(pool, fd, cases[0]!), undefined)
+})
+
+t.test('the workers use the backend asked for', async (t) => {
+  const pool = new SealPool(key, { threads: 1, inlineBelow: 0, backend: 'noble' })
+  t.teardown(() => pool.close())
+  const file = randomBytes(5 * 4096 + 7)
+  const c = { ...randomCase(0), first: 0, length: 6 * 4096 }
+  t.ok((await readSealed(pool, openFile(t, file), c))!.equals(expected(file, c)))
 })
 
 t.test('by default one worker fewer than CPUs: the main thread seals the overflow', async (t) => {
@@ -127,11 +130,13 @@ t.test('a bad key fails in the constructor, before any worker starts', async (t)
 t.test('an idle pool that nobody closes does not keep the process alive', async (t) => {
   const script = `
     const { SealPool } = await import(${JSON.stringify(POOL_MODULE)})
+    const { openSync } = await import('node:fs')
     const pool = new SealPool(Buffer.alloc(64, 7), { threads: 2, inlineBelow: 0 })
-    const out = await pool.seal(Buffer.alloc(65536), 3, Buffer.alloc(16, 1), Buffer.alloc(16, 2))
+    const fd = openSync(new URL('plain', import.meta.url), 'r')
+    const out = await pool.readSealed(fd, 0, 65536, Buffer.alloc(16, 1), Buffer.alloc(16, 2))
     console.log(out.length)
   `
-  const dir = t.testdir({ 'idle.mjs': script })
+  const dir = t.testdir({ 'idle.mjs': script, plain: Buffer.alloc(65536, 9) })
   const r = spawnSync(process.execPath, [path.join(dir, 'idle.mjs')], { encoding: 'utf8', timeout: 20_000 })
   t.equal(r.signal, null, 'exited by itself')
   t.equal(r.status, 0, r.stderr)

@@ -3,6 +3,7 @@
 // flags (the last -o wins, as in gocryptfs), and `--` ending flag parsing. An fstab line
 // written for `fuse.gocryptfs` must parse unchanged.
 import { ExitCode, UserError } from '../exitcodes.js'
+import type { AesSivBackend } from '../format/aes-siv.js'
 import type { FormatFlags } from '../format/settings.js'
 
 type Kind = 'bool' | 'string' | 'int' | 'list'
@@ -54,6 +55,7 @@ const FLAGS = {
   'exclude-from': { kind: 'list', help: 'read exclude patterns from FILE' },
   'filter-from': { kind: 'list', aliases: ['filter_from'], help: 'include/exclude rules in rsync filter syntax from FILE (docs/filters.md)' },
   'one-file-system': { kind: 'bool', help: 'do not cross filesystem boundaries' },
+  'strict-consistency': { kind: 'bool', help: 'reads of a source file that changes while open fail with EIO (rsync retries it next run)' },
   force_owner: { kind: 'string', help: 'show every file as owned by UID:GID (implies -allow_other)' },
   // mount
   fsname: { kind: 'string', help: 'name shown in the first column of df and /proc/mounts' },
@@ -71,6 +73,7 @@ const FLAGS = {
   noexec: { kind: 'bool', help: 'no execution' },
   kernel_cache: { kind: 'bool', help: 'FUSE kernel_cache' },
   threads: { kind: 'int', help: 'worker threads that encrypt file contents (default: CPUs - 1; 0: none)' },
+  openssl: { kind: 'string', help: 'AES-SIV through node:crypto, i.e. OpenSSL (auto, true: the default) or pure TypeScript (false: ~10x slower)' },
   fg: { kind: 'bool', aliases: ['f'], help: 'stay in the foreground' },
   nosyslog: { kind: 'bool', help: 'log to stderr instead of syslog after daemonizing' },
   quiet: { kind: 'bool', aliases: ['q'], help: 'quiet' },
@@ -206,6 +209,12 @@ export function helpText(): string {
   }
   lines.push('', 'Every flag also works in mount-option form: -o reverse,config=FILE,allow_other')
   return lines.join('\n')
+}
+
+/** -openssl as gocryptfs spells it (auto or a boolean): false selects the pure-TypeScript backend. */
+export function sivBackend(flags: Flags): AesSivBackend {
+  const v = flags.openssl
+  return v === undefined || v === 'auto' || parseBool('openssl', v) ? 'fast' : 'noble'
 }
 
 /** The format flags the user gave explicitly (they override detection). */

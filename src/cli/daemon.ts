@@ -10,6 +10,7 @@ import { isatty } from 'node:tty'
 import type { Writable } from 'node:stream'
 import { ExitCode, UserError } from '../exitcodes.js'
 import type { MountHandle } from '../fuse/adapter.js'
+import { serverEnv, serverExecArgv } from './runtime.js'
 
 const READY_MESSAGE = 'Filesystem mounted and ready.'
 const CHILD_MARKER = 'TSREVERSE_DAEMON_CHILD'
@@ -159,9 +160,9 @@ function notifySystemd(log: (msg: string) => void): void {
 async function waitForDaemon(opts: RunMountOptions): Promise<never> {
   const handoff = opts.handoff
   const args = handoff?.argv ?? process.argv.slice(2)
-  const child = spawn(process.execPath, [...process.execArgv, process.argv[1]!, ...args], {
+  const child = spawn(process.execPath, [...serverExecArgv(process.execArgv), process.argv[1]!, ...args], {
     detached: true,
-    env: { ...process.env, [CHILD_MARKER]: '1' },
+    env: { ...serverEnv(process.env), [CHILD_MARKER]: '1' },
     // stdin stays the caller's (password prompts, -masterkey=stdin) unless a handoff replaces
     // it; stdout never is, so command substitution returns when we do.
     stdio: [handoff ? 'pipe' : 'inherit', 'pipe', opts.nosyslog ? 'inherit' : 'pipe', 'ipc'],

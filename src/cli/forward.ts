@@ -5,13 +5,14 @@
 import { existsSync } from 'node:fs'
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
+import { createAesSiv, type AesSiv } from '../format/aes-siv.js'
 import { detectSettings, masterKeyFits } from '../format/detect.js'
 import { deriveKeys, type DerivedKeys } from '../format/keys.js'
 import { settingsFromConfig, type FormatSettings } from '../format/settings.js'
 import { mountView, type MountHandle } from '../fuse/adapter.js'
 import { CipherTree } from '../restore/cipher-tree.js'
 import { ForwardView } from '../view/forward.js'
-import { formatFlags, type Flags } from './args.js'
+import { formatFlags, sivBackend, type Flags } from './args.js'
 import { FORWARD_CONF, configLocation, loadExisting, unlock } from './auth.js'
 import { isDir } from './dirs.js'
 import { mountOptions, parseOwner, serveMount } from './mount.js'
@@ -19,6 +20,8 @@ import { mountOptions, parseOwner, serveMount } from './mount.js'
 export interface CipherKeys {
   settings: FormatSettings
   keys: DerivedKeys
+  /** Content cipher (-openssl picks the backend). */
+  siv: AesSiv
   /** How the settings were found, for the user. */
   notes: string[]
 }
@@ -29,6 +32,7 @@ export interface CipherKeys {
  * Either way the key is tried on the tree before anything is decrypted.
  */
 export async function cipherKeys(flags: Flags, root: string): Promise<CipherKeys> {
+  const backend = sivBackend(flags)
   const location = configLocation(flags, root, FORWARD_CONF)
   const keyGiven = flags.masterkey !== undefined || !!flags.zerokey
   if (!keyGiven && !existsSync(location.path)) {
@@ -56,7 +60,7 @@ export async function cipherKeys(flags: Flags, root: string): Promise<CipherKeys
       const which = unlocked.config ? `the key of ${location.path}` : 'the master key'
       throw new UserError(`${which} does not decrypt ${root}: wrong ${unlocked.config ? 'config' : 'key'}?`, ExitCode.PasswordIncorrect)
     }
-    return { settings, keys, notes }
+    return { settings, keys, siv: createAesSiv(keys.siv, backend), notes }
   } finally {
     unlocked.masterKey.fill(0)
   }
@@ -70,9 +74,9 @@ export const isInside = (dir: string, p: string): boolean => {
 
 async function mountForward(flags: Flags, cipherDir: string, mnt: string, log: (msg: string) => void): Promise<MountHandle> {
   const forceOwner = flags.force_owner === undefined ? undefined : parseOwner(flags.force_owner)
-  const { settings, keys, notes } = await cipherKeys(flags, cipherDir)
+  const { settings, keys, siv, notes } = await cipherKeys(flags, cipherDir)
   if (!flags.quiet) notes.forEach(log)
-  const tree = await CipherTree.create({ root: cipherDir, settings, keys })
+  const tree = await CipherTree.create({ root: cipherDir, settings, keys, siv })
   const view = await ForwardView.create({ tree, forceOwner, log })
   const handle = await mountView(view, mnt, mountOptions(flags, cipherDir, log))
   if (!flags.quiet) log(`tsreverse: serving a decrypted view of ${cipherDir} at ${mnt}`)

@@ -17,9 +17,9 @@ export async function runFsck(flags: Flags, positional: string[]): Promise<void>
   if (!isDir(root)) {
     throw new UserError(`ciphertext directory ${positional[0]} does not exist or is not a directory`, ExitCode.CipherDir)
   }
-  const { settings, keys, notes } = await cipherKeys(flags, root)
+  const { settings, keys, siv, notes } = await cipherKeys(flags, root)
   if (!flags.quiet) for (const n of notes) process.stderr.write(n + '\n')
-  const tree = await CipherTree.create({ root, settings, keys })
+  const tree = await CipherTree.create({ root, settings, keys, siv })
   const r = await fsck(tree, (p) => process.stdout.write(formatProblem(p) + '\n'))
   const checked = `${r.dirs} directories, ${r.files} files (${formatBytes(r.bytes)} authenticated), ${r.symlinks} symlinks`
   if (r.problems === 0) {

@@ -1,6 +1,7 @@
 // `tsreverse SRC MNT`: wires flags, keys and the reverse view into the FUSE adapter.
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
+import { createAesSiv } from '../format/aes-siv.js'
 import { checkLongNameMax } from '../format/config.js'
 import { deriveKeys, type DerivedKeys } from '../format/keys.js'
 import { settingsFromConfig, settingsFromFlags, type FormatSettings } from '../format/settings.js'
@@ -9,7 +10,7 @@ import { Excluder } from '../view/exclude.js'
 import { Filter } from '../view/filter.js'
 import { ReverseView } from '../view/reverse.js'
 import { SealPool } from '../view/seal-pool.js'
-import { formatFlags, type Flags } from './args.js'
+import { formatFlags, sivBackend, type Flags } from './args.js'
 import { configLocation, masterKeyHandoff, unlock, type Unlocked } from './auth.js'
 import { runMount } from './daemon.js'
 import { isDir } from './dirs.js'
@@ -71,6 +72,7 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
   checkLongNameMax(flags.longnamemax)
   checkPaths(src, mnt)
   const threads = threadCount(flags.threads)
+  const backend = sivBackend(flags)
   const forceOwner = flags.force_owner === undefined ? undefined : parseOwner(flags.force_owner)
   const exclude = Excluder.fromOptions({
     exclude: flags.exclude ?? [],
@@ -89,18 +91,20 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
     // The view and the seal workers keep only the derived keys.
     unlocked.masterKey.fill(0)
   }
-  const pool = threads === 0 ? undefined : new SealPool(keys.siv, { threads, log })
+  const pool = threads === 0 ? undefined : new SealPool(keys.siv, { threads, backend, log })
   try {
     const view = await ReverseView.create({
       source: src,
       settings,
       keys,
-      seal: pool?.seal,
+      siv: createAesSiv(keys.siv, backend),
+      readSealed: pool?.readSealed,
       configPath: location.custom ? location.path : undefined,
       exclude,
       filter,
       forceOwner,
       oneFileSystem: !!flags['one-file-system'],
+      strictConsistency: !!flags['strict-consistency'],
       mountpoint: mnt,
       log,
     })

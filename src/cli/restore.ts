@@ -6,11 +6,12 @@ import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { CorruptError } from '../format/errors.js'
 import { CONF_NAME, DIRIV_NAME } from '../format/names.js'
-import { CipherTree, show, type TreeNode } from '../restore/cipher-tree.js'
+import { CipherTree, type TreeNode } from '../restore/cipher-tree.js'
 import { formatProblem } from '../restore/problems.js'
 import { Progress, formatBytes } from '../restore/progress.js'
 import { measure, restore, type RestoreResult } from '../restore/restore.js'
 import { findTreeRoot } from '../restore/root.js'
+import { readable } from '../view/byte-string.js'
 import { joinPath } from '../view/source.js'
 import type { Flags } from './args.js'
 import { cipherKeys, isInside } from './forward.js'
@@ -76,9 +77,9 @@ export async function runRestore(flags: Flags, positional: string[]): Promise<vo
     throw new UserError(`the destination ${destArg} lies inside the ciphertext tree ${root}`, ExitCode.Usage)
   }
 
-  const { settings, keys, notes } = await cipherKeys(flags, root)
+  const { settings, keys, siv, notes } = await cipherKeys(flags, root)
   if (!flags.quiet) for (const n of notes) process.stderr.write(n + '\n')
-  const tree = await CipherTree.create({ root, settings, keys })
+  const tree = await CipherTree.create({ root, settings, keys, siv })
   let from: TreeNode
   try {
     from = await tree.locate(Buffer.from(path.relative(root, cipherPath)))
@@ -100,7 +101,7 @@ export async function runRestore(flags: Flags, positional: string[]): Promise<vo
   progress?.finish()
 
   const problems = result.problems
-  if (!flags.quiet || problems.length > 0) process.stderr.write(`${summary(result)} to ${show(to)}\n`)
+  if (!flags.quiet || problems.length > 0) process.stderr.write(`${summary(result)} to ${readable(to)}\n`)
   if (problems.length === 0) return
   process.stderr.write(`${problems.length} problem(s):\n`)
   for (const p of problems) process.stderr.write(`  ${formatProblem(p)}\n`)

@@ -31,8 +31,13 @@ export interface AesSiv {
  * (AES-128/192 halves) are accepted too, which is what the RFC 5297 test vectors use.
  */
 export function createAesSiv(key: Uint8Array, backend: AesSivBackend = 'fast'): AesSiv {
+  checkSivKey(key)
+  return backend === 'fast' ? new FastAesSiv(key) : new NobleAesSiv(key)
+}
+
+/** Throws RangeError unless `key` has a length createAesSiv accepts. */
+export function checkSivKey(key: Uint8Array): void {
   if (key.length !== 32 && key.length !== 48 && key.length !== 64) {
     throw new RangeError(`AES-SIV needs a 32, 48 or 64-byte key, got ${key.length}`)
   }
-  return backend === 'fast' ? new FastAesSiv(key) : new NobleAesSiv(key)
 }

@@ -99,11 +99,13 @@ export interface CipherRangeSource {
   iv0: Uint8Array
   /** Reads plaintext at position; may return fewer bytes only at end of file. */
   readPlain(position: number, length: number): Promise<Buffer>
-  /**
-   * Seals `plain` (whole blocks except maybe the last) starting at block firstBlock, e.g.
-   * AesSiv.sealBlocks. May take ownership of `plain` (a worker pool transfers its memory).
-   */
+  /** Seals `plain` (whole blocks except maybe the last) starting at block firstBlock, e.g. AesSiv.sealBlocks. */
   seal(plain: Buffer, firstBlock: number, fileId: Uint8Array, iv0: Uint8Array): Buffer | Promise<Buffer>
+  /**
+   * Reads and seals `length` plaintext bytes from block firstBlock in one step (e.g. on a
+   * worker), with readPlain's end-of-file rule; undefined: use readPlain and seal instead.
+   */
+  readSealed?(firstBlock: number, length: number): Promise<Buffer> | undefined
 }
 
 /**
@@ -125,13 +127,18 @@ export async function readCipherRange(src: CipherRangeSource, target: Buffer): P
 
   const first = cipherOffToBlockNo(offset)
   const last = cipherOffToBlockNo(offset + length - 1)
-  const plain = await src.readPlain(first * PLAIN_BLOCK, (last - first + 1) * PLAIN_BLOCK)
-  if (plain.length === 0) return 0
-  const cipher = await src.seal(plain, first, src.fileId, src.iv0)
+  const plainLen = (last - first + 1) * PLAIN_BLOCK
+  const cipher = await (src.readSealed?.(first, plainLen) ?? readAndSeal(src, first, plainLen))
+  if (cipher.length === 0) return 0
   const skip = offset - blockNoToCipherOff(first)
   const end = Math.min(cipher.length, skip + length)
   if (end <= skip) return done
   return done + cipher.copy(target, done, skip, end)
+}
+
+async function readAndSeal(src: CipherRangeSource, first: number, length: number): Promise<Buffer> {
+  const plain = await src.readPlain(first * PLAIN_BLOCK, length)
+  return plain.length === 0 ? plain : src.seal(plain, first, src.fileId, src.iv0)
 }
 
 /** Decrypts a whole view file (header + blocks); an empty or header-only file is empty. */

@@ -3,14 +3,18 @@
 // /work/shared/docs/fuse-native-notes.md. In short: options it lacks go through `fsname`,
 // every numeric field crossing into C is 32 bits wide, a handler that throws or never answers
 // hurts the whole mount, and an external unmount leaves the process running unless we notice.
+// Paths cross as byte strings with the patched build `npm ci` makes; path-codec.ts covers the
+// stock prebuild.
 import { spawn } from 'node:child_process'
 import { readdir, readlink, realpath, stat } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
+import { readable } from '../view/byte-string.js'
 import { FsError, type Attr, type FsStats, type ViewFs } from '../view/fs.js'
 import { ListedAttrs } from './listed-attrs.js'
 import { findMount, readMountinfo, type MountEntry } from './mountinfo.js'
+import { pathCodec, type PathEncoding } from './path-codec.js'
 
 export interface MountOptions {
   /** Source column of /proc/mounts and df (commas and backslashes are allowed). */
@@ -65,7 +69,10 @@ const Fuse = require('fuse-native') as FuseModule
 // unreferences the loop handle, which fuse-native skips when the kernel mount is already gone.
 const binding = createRequire(require.resolve('fuse-native'))('node-gyp-build')(
   path.dirname(require.resolve('fuse-native')),
-) as { fuse_native_unmount(mnt: string, thread: Buffer): void }
+) as { fuse_native_unmount(mnt: string, thread: Buffer): void; path_encoding_latin1?: number }
+
+/** Set by the patch; absent from the stock prebuild (e.g. under PREBUILDS_ONLY=1). */
+export const bindingPathEncoding: PathEncoding = binding.path_encoding_latin1 === 1 ? 'latin1' : 'utf8'
 
 const errnoOf = (code: string): number => (Fuse[code] as number | undefined) ?? (Fuse.EIO as number)
 const EIO = errnoOf('EIO')
@@ -73,6 +80,7 @@ const EROFS = errnoOf('EROFS')
 const ENODATA = errnoOf('ENODATA')
 const EACCES = errnoOf('EACCES')
 const ENAMETOOLONG = errnoOf('ENAMETOOLONG')
+const ENOENT = errnoOf('ENOENT')
 
 const U32 = 0xffffffff
 const O_ACCMODE = 3
@@ -164,24 +172,33 @@ function describe(err: unknown): string {
 
 /**
  * The fuse-native handler table. Each handler answers exactly once and never throws: FsError
- * becomes its errno; anything else EIO plus one log line naming op and path. getattr answers
- * from the last listing for `listedTtlMs` (see ListedAttrs; 0 asks the view every time).
+ * becomes its errno; anything else EIO plus one log line naming op and path. `encoding` is the
+ * loaded binding's; a path it cannot carry is ENOENT, a name it cannot carry is not listed.
+ * getattr answers from the last listing for `listedTtlMs` (see ListedAttrs; 0 asks the view
+ * every time).
  */
-export function fuseOps(view: ViewFs, log: (msg: string) => void, listedTtlMs = 0): FuseOps {
+export function fuseOps(view: ViewFs, log: (msg: string) => void, encoding = bindingPathEncoding, listedTtlMs = 0): FuseOps {
   const listed = new ListedAttrs<Record<string, number>>(listedTtlMs)
-  const fail = (op: string, p: string, err: unknown): number => {
-    if (err instanceof FsError) return errnoOf(err.code)
+  const safeLog = (msg: string): void => {
     try {
-      log(`${op} ${p}: ${describe(err)}`)
+      log(msg)
     } catch {
       // a broken logger must not keep the kernel waiting
     }
+  }
+  const codec = pathCodec(encoding, safeLog)
+  const fail = (op: string, p: string, err: unknown): number => {
+    if (err instanceof FsError) return errnoOf(err.code)
+    safeLog(`${op} ${readable(p)}: ${describe(err)}`)
     return EIO
   }
-  function serve<T>(op: string, p: string, cb: Callback, work: () => Promise<T>, reply: (v: T) => void): void {
+  /** Runs work on the view path of kernel path kp, answering cb with reply's result or an errno. */
+  function serve<T>(op: string, kp: string, cb: Callback, work: (p: string) => Promise<T>, reply: (v: T, p: string) => void): void {
+    const p = codec.inward(kp)
+    if (p === undefined) return cb(ENOENT)
     let pending: Promise<T>
     try {
-      pending = work()
+      pending = work(p)
     } catch (err) {
       cb(fail(op, p, err))
       return
@@ -189,7 +206,7 @@ export function fuseOps(view: ViewFs, log: (msg: string) => void, listedTtlMs = 
     pending.then(
       (v) => {
         try {
-          reply(v)
+          reply(v, p)
         } catch (err) {
           cb(fail(op, p, err))
         }
@@ -200,28 +217,40 @@ export function fuseOps(view: ViewFs, log: (msg: string) => void, listedTtlMs = 
   const readOnly: Handler = (...args) => (args[args.length - 1] as Callback)(EROFS)
 
   return {
-    getattr: (p: string, cb: Callback) => {
-      const known = listed.get(p)
+    getattr: (kp: string, cb: Callback) => {
+      const known = listed.get(kp)
       if (known) return cb(0, known)
-      serve('getattr', p, cb, () => view.getattr(p), (a) => cb(0, toFuseStat(a)))
+      serve('getattr', kp, cb, (p) => view.getattr(p), (a) => cb(0, toFuseStat(a)))
     },
-    readdir: (p: string, cb: Callback) => {
+    readdir: (kp: string, cb: Callback) => {
       const at = listed.now()
-      serve('readdir', p, cb, () => view.readdir(p), (d) => {
-        const stats = d.attrs.map(toFuseStat)
-        listed.add(p, d.names, stats, at)
-        cb(0, d.names, stats)
+      serve('readdir', kp, cb, (p) => view.readdir(p), (d, p) => {
+        const names: string[] = []
+        const attrs: Record<string, number>[] = []
+        const context = `readdir ${readable(p)}: not listing`
+        d.names.forEach((name, i) => {
+          const crossing = codec.outward(name, context)
+          if (crossing === undefined) return
+          names.push(crossing)
+          attrs.push(toFuseStat(d.attrs[i]!))
+        })
+        listed.add(kp, names, attrs, at)
+        cb(0, names, attrs)
       })
     },
-    readlink: (p: string, cb: Callback) =>
-      serve('readlink', p, cb, () => view.readlink(p), (target) => {
-        if (Buffer.byteLength(target) <= MAX_LINK_BYTES) return cb(0, target)
-        log(`readlink ${p}: target longer than ${MAX_LINK_BYTES} bytes, not representable through fuse-native`)
-        cb(ENAMETOOLONG)
+    readlink: (kp: string, cb: Callback) =>
+      serve('readlink', kp, cb, (p) => view.readlink(p), (target, p) => {
+        // A byte string: its length is its size in bytes.
+        if (target.length > MAX_LINK_BYTES) {
+          safeLog(`readlink ${readable(p)}: target longer than ${MAX_LINK_BYTES} bytes, not representable through fuse-native`)
+          return cb(ENAMETOOLONG)
+        }
+        const crossing = codec.outward(target, `readlink ${readable(p)}: target`)
+        cb(crossing === undefined ? EIO : 0, crossing)
       }),
-    open: (p: string, flags: number, cb: Callback) => {
+    open: (kp: string, flags: number, cb: Callback) => {
       if ((flags & O_ACCMODE) !== 0 || (flags & O_WRITE_EXTRAS) !== 0) return cb(EROFS)
-      serve('open', p, cb, () => view.open(p), (fh) => {
+      serve('open', kp, cb, (p) => view.open(p), (fh) => {
         // The handle travels as a C int32 and back as uint32: only 0..2^31-1 survives both.
         if (Number.isInteger(fh) && fh >= 0 && fh <= 0x7fffffff) return cb(0, fh)
         void view.release(fh).catch(() => {})
@@ -234,12 +263,12 @@ export function fuseOps(view: ViewFs, log: (msg: string) => void, listedTtlMs = 
         cb(n)
       }),
     release: (p: string, fh: number, cb: Callback) => serve('release', p, cb, () => view.release(fh), () => cb(0)),
-    statfs: (p: string, cb: Callback) => serve('statfs', p, cb, () => view.statfs(p), (s) => cb(0, scaleStatfs(s))),
+    statfs: (kp: string, cb: Callback) => serve('statfs', kp, cb, (p) => view.statfs(p), (s) => cb(0, scaleStatfs(s))),
     // Only reached without default_permissions; W_OK never gets here on a ro mount (the VFS
     // refuses first) but is answered for completeness. X_OK mirrors the kernel's own rule.
-    access: (p: string, mode: number, cb: Callback) => {
+    access: (kp: string, mode: number, cb: Callback) => {
       if (mode & W_OK) return cb(EROFS)
-      serve('access', p, cb, () => view.getattr(p), (a) => {
+      serve('access', kp, cb, (p) => view.getattr(p), (a) => {
         const exec = (a.mode & S_IFMT) === S_IFDIR || (a.mode & 0o111) !== 0
         cb(mode & X_OK && !exec ? EACCES : 0)
       })
@@ -373,9 +402,12 @@ export async function mountView(view: ViewFs, mountpoint: string, opts: MountOpt
   await recoverStaleMount(mnt, log)
   await checkMountpoint(mnt, !!opts.nonempty)
 
+  if (bindingPathEncoding === 'utf8') {
+    log('fuse-native is the stock prebuild, not the patched build of npm ci: names and symlink targets that are not UTF-8 will be hidden')
+  }
   // Listed attributes stand in for READDIRPLUS only while the kernel would trust them too.
   const listedTtlMs = 1000 * Math.min(opts.attrTimeout ?? 1, opts.entryTimeout ?? 1)
-  const fuse = new Fuse(mnt, fuseOps(view, log, listedTtlMs), fuseOpts)
+  const fuse = new Fuse(mnt, fuseOps(view, log, undefined, listedTtlMs), fuseOpts)
   // The binding copies both strings into 1024-byte buffers and would silently cut them.
   if (Buffer.byteLength(mnt) > MAX_NATIVE_STRING || Buffer.byteLength(fuse._fuseOptions()) > MAX_NATIVE_STRING) {
     throw new UserError('mountpoint or fsname too long for fuse-native (1023 bytes)', ExitCode.Usage)

@@ -11,6 +11,7 @@ import { CONF_NAME, DIRIV_NAME, LONGNAME_SUFFIX, decode64, isLongNameFile, longN
 import { derivePathIv, symlinkIvPath } from '../format/pathiv.js'
 import type { FormatSettings } from '../format/settings.js'
 import { decryptSymlinkTarget } from '../format/symlink.js'
+import { readable } from '../view/byte-string.js'
 import { joinPath, listDir, lstat, readLink } from '../view/source.js'
 import { CipherFile } from './cipher-file.js'
 import { PathMapper, components, readNameFile } from './paths.js'
@@ -39,11 +40,6 @@ export interface Listing {
   /** Decrypted entries in on-disk order; hidden and undecryptable ones left out. */
   entries: TreeNode[]
   problems: Problem[]
-}
-
-/** A path for messages (lossy only for names that are not UTF-8). */
-export function show(p: Buffer): string {
-  return p.toString('utf8')
 }
 
 export class CipherTree {
@@ -104,8 +100,8 @@ export class CipherTree {
         if (!isLongNameFile(s) || onDisk.has(longNameFileTarget(s))) continue
         problems.push({
           kind: 'orphan',
-          path: show(dir.plain),
-          cipherPath: show(joinPath(dir.rel, Buffer.from(s, 'latin1'))),
+          path: readable(dir.plain),
+          cipherPath: readable(joinPath(dir.rel, Buffer.from(s, 'latin1'))),
           message: `${s} has no entry next to it: the entry with that long name is missing`,
         })
       }
@@ -114,8 +110,8 @@ export class CipherTree {
   }
 
   async #checkDirIv(dir: TreeNode, present: boolean): Promise<Problem | undefined> {
-    const cipherPath = show(joinPath(dir.rel, Buffer.from(DIRIV_NAME)))
-    const problem = (message: string): Problem => ({ kind: 'diriv', path: show(dir.plain), cipherPath, message })
+    const cipherPath = readable(joinPath(dir.rel, Buffer.from(DIRIV_NAME)))
+    const problem = (message: string): Problem => ({ kind: 'diriv', path: readable(dir.plain), cipherPath, message })
     if (!present) return problem(`${DIRIV_NAME} is missing (the IV derived from the path is used)`)
     try {
       const content = await fsp.readFile(joinPath(dir.abs, Buffer.from(DIRIV_NAME)))
@@ -139,7 +135,7 @@ export class CipherTree {
         try {
           full = await this.readNameFile(dir.rel, s)
         } catch (e) {
-          problems.push({ kind: 'longname', path: show(dir.plain), cipherPath: show(rel), message: `cannot read ${s}${LONGNAME_SUFFIX}: ${(e as Error).message}` })
+          problems.push({ kind: 'longname', path: readable(dir.plain), cipherPath: readable(rel), message: `cannot read ${s}${LONGNAME_SUFFIX}: ${(e as Error).message}` })
           return undefined
         }
       } else if (this.mapper.names?.isLong(s)) {
@@ -151,8 +147,8 @@ export class CipherTree {
       if (!(e instanceof CorruptError)) throw e
       problems.push({
         kind: this.mapper.isHashed(name) ? 'longname' : 'name',
-        path: show(dir.plain),
-        cipherPath: show(rel),
+        path: readable(dir.plain),
+        cipherPath: readable(rel),
         message: `an entry name does not decrypt (${e.message}); entry left out`,
       })
       return undefined

@@ -1,6 +1,7 @@
 // Checks a ciphertext copy without writing anything: every name, every gocryptfs.diriv and
 // .name file, every content block and every symlink target, reporting each problem and going on.
-import { show, type CipherTree, type TreeNode } from './cipher-tree.js'
+import { readable } from '../view/byte-string.js'
+import type { CipherTree, TreeNode } from './cipher-tree.js'
 import { contentProblem, type Problem } from './problems.js'
 
 export interface FsckResult {
@@ -20,8 +21,8 @@ export async function fsck(tree: CipherTree, onProblem: (p: Problem) => void): P
   }
 
   const check = async (node: TreeNode): Promise<void> => {
-    const path = show(node.plain)
-    const cipherPath = show(node.rel)
+    const path = readable(node.plain)
+    const cipherPath = readable(node.rel)
     try {
       if (node.st.isDirectory()) {
         result.dirs++

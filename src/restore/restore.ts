@@ -7,8 +7,9 @@ import { execFile } from 'node:child_process'
 import { promises as fsp, type Stats } from 'node:fs'
 import { promisify } from 'node:util'
 import { cipherToPlainSize } from '../format/sizes.js'
+import { readable } from '../view/byte-string.js'
 import { joinPath, listDir, lstat } from '../view/source.js'
-import { show, type CipherTree, type TreeNode } from './cipher-tree.js'
+import type { CipherTree, TreeNode } from './cipher-tree.js'
 import { contentProblem, type Problem } from './problems.js'
 import type { ProgressSink, ProgressTotals } from './progress.js'
 
@@ -90,7 +91,7 @@ class Restorer {
       else if (st.isSocket()) this.result.skippedSockets++
       else await this.#special(node, dest)
     } catch (e) {
-      this.#problem(contentProblem(e, show(node.plain), show(node.rel), st.isSymbolicLink()))
+      this.#problem(contentProblem(e, readable(node.plain), readable(node.rel), st.isSymbolicLink()))
     }
   }
 

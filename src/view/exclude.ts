@@ -5,6 +5,7 @@
 import { readFileSync } from 'node:fs'
 import { isUtf8 } from 'node:buffer'
 import { ExitCode, UserError } from '../exitcodes.js'
+import { goString } from './byte-string.js'
 import { compileGoRegexp } from './goregexp.js'
 
 interface Pattern {
@@ -52,28 +53,6 @@ export function patternFromLine(line: string): Pattern | undefined {
   expr = expr.startsWith('/') ? '^(|/)' + expr.slice(1) : '^(|.*/)' + expr
   const regexp = compileGoRegexp(expr)
   return regexp && { regexp, negate }
-}
-
-/**
- * Decodes a path as Go's regexp reads a string: valid UTF-8 sequences become their code
- * points, every byte of an invalid sequence one U+FFFD.
- */
-function goString(path: Uint8Array): string {
-  if (isUtf8(path)) return Buffer.from(path.buffer, path.byteOffset, path.byteLength).toString('utf8')
-  let out = ''
-  for (let i = 0; i < path.length; ) {
-    const b = path[i]!
-    const len = b < 0x80 ? 1 : b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 0
-    const seq = len > 0 ? path.subarray(i, i + len) : undefined
-    if (seq && seq.length === len && isUtf8(seq)) {
-      out += Buffer.from(seq).toString('utf8')
-      i += len
-    } else {
-      out += '\uFFFD'
-      i++
-    }
-  }
-  return out
 }
 
 export class Excluder {

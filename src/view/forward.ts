@@ -8,9 +8,10 @@ import { CorruptError } from '../format/errors.js'
 import { NAME_MAX } from '../format/names.js'
 import { cipherToPlainSize } from '../format/sizes.js'
 import type { CipherFile } from '../restore/cipher-file.js'
-import { show, type CipherTree, type TreeNode } from '../restore/cipher-tree.js'
+import type { CipherTree, TreeNode } from '../restore/cipher-tree.js'
 import { contentProblem, formatProblem, type Problem } from '../restore/problems.js'
 import { toAttr, type Owner } from './attrs.js'
+import { byteString, bytesOf, readable } from './byte-string.js'
 import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from './fs.js'
 import { InoMap, InoTag } from './inomap.js'
 import { Lru } from './lru.js'
@@ -78,7 +79,7 @@ export class ForwardView implements ViewFs {
       if (!dir.st.isDirectory()) throw new FsError('ENOTDIR')
       const { entries, problems } = await this.#tree.list(dir)
       for (const p of problems) this.#report(p)
-      const names = entries.map((e) => show(e.plain.subarray(e.plain.lastIndexOf(0x2f) + 1)))
+      const names = entries.map((e) => byteString(e.plain.subarray(e.plain.lastIndexOf(0x2f) + 1)))
       return { names, attrs: await Promise.all(entries.map((e) => this.#attr(e))) }
     } catch (e) {
       throw this.#fail(e, 'readdir', viewPath)
@@ -90,10 +91,10 @@ export class ForwardView implements ViewFs {
     try {
       node = await this.#resolve(viewPath)
       if (!node.st.isSymbolicLink()) throw new FsError('EINVAL')
-      return show(await this.#tree.readTarget(node))
+      return byteString(await this.#tree.readTarget(node))
     } catch (e) {
       if (node && e instanceof CorruptError) {
-        this.#report(contentProblem(e, show(node.plain), show(node.rel), true))
+        this.#report(contentProblem(e, readable(node.plain), readable(node.rel), true))
         throw new FsError('EIO')
       }
       throw this.#fail(e, 'readlink', viewPath)
@@ -111,11 +112,11 @@ export class ForwardView implements ViewFs {
       if (!st.isFile()) throw new FsError('EACCES')
       const file = await this.#tree.openFile(node)
       const id = this.#nextHandle++
-      this.#handles.set(id, { file, viewPath, plainPath: show(node.plain), cipherPath: show(node.rel) })
+      this.#handles.set(id, { file, viewPath, plainPath: readable(node.plain), cipherPath: readable(node.rel) })
       return id
     } catch (e) {
       if (node && e instanceof CorruptError) {
-        this.#report(contentProblem(e, show(node.plain), show(node.rel)))
+        this.#report(contentProblem(e, readable(node.plain), readable(node.rel)))
         throw new FsError('EIO')
       }
       throw this.#fail(e, 'open', viewPath)
@@ -170,7 +171,7 @@ export class ForwardView implements ViewFs {
   // ---- internals ----
 
   #fail(e: unknown, op: string, viewPath: string): FsError {
-    return toFsError(e, `forward: ${op} ${viewPath}`, this.#log)
+    return toFsError(e, `forward: ${op} ${readable(viewPath)}`, this.#log)
   }
 
   #report(p: Problem): void {
@@ -184,7 +185,7 @@ export class ForwardView implements ViewFs {
     const k = key(viewPath)
     const rel = this.#cipherRel(k)
     const abs = joinPath(this.#tree.rootAbs, rel)
-    return { rel, plain: Buffer.from(k, 'utf8'), abs, st: await lstat(abs) }
+    return { rel, plain: bytesOf(k), abs, st: await lstat(abs) }
   }
 
   /** Ciphertext path of a view path (in key() form), by encrypting each component. */
@@ -194,7 +195,7 @@ export class ForwardView implements ViewFs {
     if (cached) return cached
     const slash = k.lastIndexOf('/')
     const parent = this.#cipherRel(slash < 0 ? '' : k.slice(0, slash))
-    const name = Buffer.from(k.slice(slash + 1), 'utf8')
+    const name = bytesOf(k.slice(slash + 1))
     if (name.length > NAME_MAX) throw new FsError('ENAMETOOLONG')
     let cName: Buffer
     try {

@@ -50,7 +50,10 @@ export interface DirListing {
   attrs: Attr[]
 }
 
-/** A read-only filesystem view. Paths are absolute within the view ('/' is the root). */
+/**
+ * A read-only filesystem view. Paths are absolute within the view ('/' is the root). Paths,
+ * listed names and symlink targets are byte strings (byte-string.ts): any bytes but / and NUL.
+ */
 export interface ViewFs {
   getattr(path: string): Promise<Attr>
   readdir(path: string): Promise<DirListing>

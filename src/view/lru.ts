@@ -3,7 +3,11 @@
 export class Lru<K, V> {
   readonly #map = new Map<K, V>()
 
-  constructor(readonly capacity: number) {
+  /** onDrop sees every value that leaves the map (evicted, replaced or deleted). */
+  constructor(
+    readonly capacity: number,
+    private readonly onDrop?: (value: V) => void,
+  ) {
     if (!(capacity >= 1)) throw new RangeError('LRU capacity must be at least 1')
   }
 
@@ -18,13 +22,16 @@ export class Lru<K, V> {
   }
 
   set(key: K, value: V): void {
+    const old = this.#map.get(key)
     this.#map.delete(key)
     this.#map.set(key, value)
-    if (this.#map.size > this.capacity) this.#map.delete(this.#map.keys().next().value as K)
+    if (old !== undefined && old !== value) this.onDrop?.(old)
+    if (this.#map.size > this.capacity) this.delete(this.#map.keys().next().value as K)
   }
 
   delete(key: K): void {
-    this.#map.delete(key)
+    const old = this.#map.get(key)
+    if (old !== undefined && this.#map.delete(key)) this.onDrop?.(old)
   }
 
   get size(): number {

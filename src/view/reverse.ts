@@ -26,14 +26,16 @@ import type { FormatSettings } from '../format/settings.js'
 import { plainToCipherSize } from '../format/sizes.js'
 import { SYMLINK_TARGET_MAX, encryptSymlinkTarget, encryptedTargetLength } from '../format/symlink.js'
 import { toAttr, type Owner } from './attrs.js'
+import { byteString, bytesOf, readable } from './byte-string.js'
 import type { Excluder } from './exclude.js'
 import type { Filter, Visibility } from './filter.js'
 import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from './fs.js'
 import { InoMap, InoTag } from './inomap.js'
 import { Lru } from './lru.js'
-import { joinPath, listDir, lstat, lstatIfExists, openRegular, preadFully, readLink, toFsError } from './source.js'
-
-export type SealFn = CipherRangeSource['seal']
+import { ConsistencyWatch } from './consistency.js'
+import { joinPath, listDir, lstat, lstatIfExists, preadFully, toFsError } from './source.js'
+import { SourceTree, sameDir } from './source-tree.js'
+import type { ReadSealFn } from './seal-pool.js'
 
 export interface ReverseViewOptions {
   /** The plaintext directory (SOURCEDIR). */
@@ -44,8 +46,8 @@ export interface ReverseViewOptions {
   keys?: DerivedKeys
   /** Content cipher; created from the keys when absent. */
   siv?: AesSiv
-  /** Seals content blocks, e.g. on worker threads; siv.sealBlocks when absent. */
-  seal?: SealFn
+  /** Reads and seals large reads elsewhere (SealPool); when absent or declining, siv.sealBlocks here. */
+  readSealed?: ReadSealFn
   /**
    * The config file in use. The virtual gocryptfs.conf is served only when this is absent or
    * SOURCE/.gocryptfs.reverse.conf; with any other (-config) path that file is an ordinary
@@ -61,6 +63,8 @@ export interface ReverseViewOptions {
   /** Never list or enter this directory when it lies inside the source (our own mount point). */
   mountpoint?: string
   log?: (msg: string) => void
+  /** -strict-consistency: reads of a file that changed since open fail with EIO (consistency.ts). */
+  strictConsistency?: boolean
   /** Entries per cache (directories, long names). */
   cacheSize?: number
 }
@@ -72,6 +76,7 @@ interface Dir {
   abs: Buffer
   dev: number
   ino: number
+  birth: number
   iv: Buffer // name tweak for entries inside (unused with plaintext names)
   foreign: boolean // -one-file-system and on another device
   shown: Visibility // under -filter-from: a container lists only what the rules reach
@@ -79,6 +84,7 @@ interface Dir {
 
 interface RealNode {
   kind: 'real'
+  dir: Dir // the directory it was found in
   cPath: string
   rel: Buffer
   abs: Buffer
@@ -98,6 +104,8 @@ interface FileHandleState {
   fileId: Buffer
   iv0: Buffer
   readPlain: (position: number, length: number) => Promise<Buffer>
+  watch: ConsistencyWatch
+  readSealed?: (firstBlock: number, length: number) => Promise<Buffer> | undefined
 }
 
 type Handle = FileHandleState | { data: Buffer }
@@ -122,12 +130,15 @@ export class ReverseView implements ViewFs {
   readonly #settings: FormatSettings
   readonly #names: NameCipher | undefined
   readonly #siv: AesSiv
-  readonly #seal: SealFn
+  readonly #seal: CipherRangeSource['seal']
+  readonly #readSealed: ReadSealFn | undefined
   readonly #exclude: Excluder | undefined
   readonly #filter: Filter | undefined
   readonly #owner: Owner | undefined
   readonly #log: (msg: string) => void
   readonly #sourceAbs: Buffer
+  readonly #tree: SourceTree
+  readonly #strict: boolean
   readonly #confAbs: Buffer | undefined
   readonly #mountRel: Buffer | undefined
   readonly #oneFileSystem: boolean
@@ -159,12 +170,15 @@ export class ReverseView implements ViewFs {
           longNames: opts.settings.longNames,
         })
     this.#siv = opts.siv ?? createAesSiv(keys.siv)
-    this.#seal = opts.seal ?? ((plain, first, fileId, iv0) => this.#siv.sealBlocks(plain, first, fileId, iv0))
+    this.#seal = (plain, first, fileId, iv0) => this.#siv.sealBlocks(plain, first, fileId, iv0)
+    this.#readSealed = opts.readSealed
     this.#exclude = opts.exclude
     this.#filter = opts.filter
     this.#owner = opts.forceOwner
     this.#log = opts.log ?? (() => {})
     this.#sourceAbs = Buffer.from(sourceAbs)
+    this.#tree = new SourceTree(this.#sourceAbs)
+    this.#strict = opts.strictConsistency ?? false
     const defaultConf = path.join(sourceAbs, REVERSE_CONF_NAME)
     const servesConf = opts.configPath === undefined || path.resolve(opts.configPath) === defaultConf
     this.#confAbs = servesConf ? Buffer.from(defaultConf) : undefined
@@ -176,6 +190,7 @@ export class ReverseView implements ViewFs {
       abs: this.#sourceAbs,
       dev: rootSt.dev,
       ino: rootSt.ino,
+      birth: rootSt.birthtimeMs,
       iv: this.#dirIv(''),
       foreign: false,
       shown: 'included',
@@ -202,6 +217,9 @@ export class ReverseView implements ViewFs {
       throw new UserError(`Invalid source directory ${opts.source}: ${(e as Error).message}`, ExitCode.CipherDir)
     }
     if (!rootSt.isDirectory()) throw new UserError(`${opts.source} is not a directory`, ExitCode.CipherDir)
+    if (!(await SourceTree.usable())) {
+      throw new UserError('/proc/self/fd is not available: the view walks the source through it (mount /proc)', ExitCode.Other)
+    }
     let mountRel: string | undefined
     if (opts.mountpoint !== undefined) {
       // A mount point that does not exist (yet) is compared as given.
@@ -237,8 +255,8 @@ export class ReverseView implements ViewFs {
     try {
       const node = await this.#resolve(viewPath)
       if (node.kind !== 'real' || !node.st.isSymbolicLink()) throw new FsError('EINVAL')
-      const target = await readLink(node.abs)
-      if (this.#settings.plaintextNames) return target.toString('utf8')
+      const target = await this.#tree.readLink(node.dir, node.rel)
+      if (this.#settings.plaintextNames) return byteString(target)
       if (encryptedTargetLength(target.length, this.#settings.raw64) > SYMLINK_TARGET_MAX) {
         throw new FsError('ENAMETOOLONG')
       }
@@ -267,10 +285,20 @@ export class ReverseView implements ViewFs {
       return h.data.copy(target, 0, position, Math.min(h.data.length, position + length))
     }
     try {
-      return await readCipherRange(
-        { offset: position, length, fileId: h.fileId, iv0: h.iv0, readPlain: h.readPlain, seal: this.#seal },
+      const n = await readCipherRange(
+        {
+          offset: position,
+          length,
+          fileId: h.fileId,
+          iv0: h.iv0,
+          readPlain: h.readPlain,
+          readSealed: h.readSealed,
+          seal: this.#seal,
+        },
         target,
       )
+      await h.watch.afterRead()
+      return n
     } catch (e) {
       throw this.#fail(e, 'read', h.viewPath)
     }
@@ -282,7 +310,7 @@ export class ReverseView implements ViewFs {
     this.#handles.delete(handle)
     if ('fh' in h) {
       try {
-        await h.fh.close()
+        await h.watch.atRelease().finally(() => h.fh.close())
       } catch (e) {
         throw this.#fail(e, 'release', h.viewPath)
       }
@@ -311,14 +339,14 @@ export class ReverseView implements ViewFs {
   // ---- resolution ----
 
   #fail(e: unknown, op: string, viewPath: string): FsError {
-    return toFsError(e, `${op} ${viewPath}`, this.#log)
+    return toFsError(e, `${op} ${readable(viewPath)}`, this.#log)
   }
 
   async #resolve(viewPath: string): Promise<Node> {
     const comps = components(viewPath)
     if (comps.length === 0) {
       const st = await lstat(this.#root.abs)
-      return { kind: 'real', cPath: '', rel: this.#root.rel, abs: this.#root.abs, st, shown: 'included' }
+      return { kind: 'real', dir: this.#root, cPath: '', rel: this.#root.rel, abs: this.#root.abs, st, shown: 'included' }
     }
     const dir = await this.#dir(comps.slice(0, -1))
     return this.#lookup(dir, comps[comps.length - 1]!)
@@ -331,7 +359,7 @@ export class ReverseView implements ViewFs {
     const cached = this.#dirs.get(key)
     if (cached) {
       const st = await lstatIfExists(cached.abs)
-      if (st && st.isDirectory() && st.ino === cached.ino && st.dev === cached.dev) return cached
+      if (st && st.isDirectory() && sameDir({ dev: st.dev, ino: st.ino, birth: st.birthtimeMs }, cached)) return cached
       this.#dirs.delete(key)
     }
     const parent = await this.#dir(comps.slice(0, -1))
@@ -343,6 +371,7 @@ export class ReverseView implements ViewFs {
       abs: node.abs,
       dev: node.st.dev,
       ino: node.st.ino,
+      birth: node.st.birthtimeMs,
       iv: this.#dirIv(node.cPath),
       foreign: this.#oneFileSystem && node.st.dev !== this.#root.dev,
       shown: node.shown,
@@ -386,7 +415,7 @@ export class ReverseView implements ViewFs {
     const names = this.#names
     let plain: Buffer
     if (!names) {
-      plain = Buffer.from(name, 'utf8')
+      plain = bytesOf(name)
       if (!validPlainName(plain)) throw new FsError('ENOENT')
     } else if (isLongNameFile(name)) {
       const target = longNameFileTarget(name)
@@ -416,11 +445,11 @@ export class ReverseView implements ViewFs {
     const rel = joinPath(dir.rel, found.plain)
     if (this.#hidden(rel)) throw new FsError('EPERM')
     const abs = joinPath(this.#sourceAbs, rel)
-    const st = await lstat(abs)
+    const st = await this.#tree.lstat(dir, rel)
     const shown = this.#shown(dir, rel, st)
     if (shown === undefined) throw new FsError('EPERM')
     const cPath = dir.cPath === '' ? name : `${dir.cPath}/${name}`
-    return { node: { kind: 'real', cPath, rel, abs, st, shown }, full: found.full, st }
+    return { node: { kind: 'real', dir, cPath, rel, abs, st, shown }, full: found.full, st }
   }
 
   #hidden(rel: Buffer): boolean {
@@ -442,7 +471,7 @@ export class ReverseView implements ViewFs {
     if (cached) return cached
     const names = this.#names!
     let hit: { plain: Buffer; full: string } | undefined
-    for (const plain of await listDir(dir.abs)) {
+    for (const plain of await this.#tree.listDir(dir)) {
       if (!names.isLongPlainLength(plain.length)) continue
       const v = names.viewName(plain, dir.iv)
       const entry = { plain, full: v.full }
@@ -481,7 +510,7 @@ export class ReverseView implements ViewFs {
     if (!st.isSymbolicLink() || this.#settings.plaintextNames) return st.size
     // Linux reports a symlink's target length as its size; gocryptfs reads the link instead,
     // which costs a syscall and touches the link's atime. Read it only where the size is 0.
-    const plainLen = st.size > 0 ? st.size : (await readLink(node.abs)).length
+    const plainLen = st.size > 0 ? st.size : (await this.#tree.readLink(node.dir, node.rel)).length
     const len = encryptedTargetLength(plainLen, this.#settings.raw64)
     return len > SYMLINK_TARGET_MAX ? 0 : len
   }
@@ -498,12 +527,15 @@ export class ReverseView implements ViewFs {
     const at = performance.now()
     const entries: Listed[] = []
     if (!dir.foreign) {
-      const pending: Promise<Listed | undefined>[] = []
-      for (const plain of await listDir(dir.abs)) {
-        const entry = this.#listEntry(dir, plain)
-        if (entry) pending.push(entry)
-      }
-      for (const e of await Promise.all(pending)) if (e) entries.push(e)
+      // Names and types come from the directory the walk reached, never through a swapped symlink.
+      await this.#tree.inDir(dir, async (at) => {
+        const pending: Promise<Listed | undefined>[] = []
+        for (const plain of await listDir(at)) {
+          const entry = this.#listEntry(dir, plain, at)
+          if (entry) pending.push(entry)
+        }
+        for (const e of await Promise.all(pending)) if (e) entries.push(e)
+      })
     }
     const names = entries.map((e) => e.name)
     const nodes = entries.map((e) => e.node)
@@ -521,8 +553,8 @@ export class ReverseView implements ViewFs {
     return { names, attrs: await Promise.all(nodes.map((n) => this.#attr(n))) }
   }
 
-  /** One plaintext entry as listed, or undefined when it is hidden or vanished meanwhile. */
-  #listEntry(dir: Dir, plain: Buffer): Promise<Listed | undefined> | undefined {
+  /** One plaintext entry of the directory walked to at `at`, or undefined when hidden or vanished meanwhile. */
+  #listEntry(dir: Dir, plain: Buffer, at: Buffer): Promise<Listed | undefined> | undefined {
     const rel = joinPath(dir.rel, plain)
     if (this.#hidden(rel)) return undefined
     const isRoot = dir.cPath === ''
@@ -533,14 +565,14 @@ export class ReverseView implements ViewFs {
         (st) => (this.#shown(dir, rel, st) ? { name: CONF_NAME, node: { kind: 'conf', st } } : undefined),
       )
     }
-    if (!this.#names && confAbs && plain.toString('utf8') === CONF_NAME) {
+    if (!this.#names && confAbs && byteString(plain) === CONF_NAME) {
       this.#log(`readdir /: not listing the plaintext file ${CONF_NAME}, the config file is shown under that name`)
       return undefined
     }
     const abs = joinPath(this.#sourceAbs, rel)
     // The name is encrypted only once the filter (which needs the type) shows the entry.
     return this.#statEntry(
-      () => lstat(abs),
+      () => lstat(joinPath(at, plain)),
       (st): Listed | undefined => {
         const shown = this.#shown(dir, rel, st)
         if (!shown) return undefined
@@ -549,7 +581,7 @@ export class ReverseView implements ViewFs {
         const cPath = isRoot ? view.name : `${dir.cPath}/${view.name}`
         return {
           name: view.name,
-          node: { kind: 'real', cPath, rel, abs, st, shown },
+          node: { kind: 'real', dir, cPath, rel, abs, st, shown },
           nameFile: view.full === undefined ? undefined : { kind: 'longname', full: view.full, st },
         }
       },
@@ -558,7 +590,7 @@ export class ReverseView implements ViewFs {
 
   /** The view name of a listed entry (full: the name behind a hashed one), undefined if it has none. */
   #entryName(dir: Dir, plain: Buffer): { name: string; full?: string } | undefined {
-    if (!this.#names) return { name: plain.toString('utf8') }
+    if (!this.#names) return { name: byteString(plain) }
     try {
       const v = this.#names.viewName(plain, dir.iv)
       if (v.name === v.full) return { name: v.name }
@@ -566,7 +598,7 @@ export class ReverseView implements ViewFs {
       this.#longNames.set(`${dir.cPath}/${v.name}`, { plain, full: v.full })
       return { name: v.name, full: v.full }
     } catch (e) {
-      this.#log(`readdir /${dir.cPath}: cannot encrypt an entry name: ${(e as Error).message}`)
+      this.#log(`readdir /${readable(dir.cPath)}: cannot encrypt an entry name: ${(e as Error).message}`)
       return undefined
     }
   }
@@ -599,14 +631,20 @@ export class ReverseView implements ViewFs {
     if (st.isSymbolicLink()) throw new FsError('ELOOP')
     // gocryptfs refuses everything but regular files; FIFOs and devices are opened by the kernel.
     if (!st.isFile()) throw new FsError('EACCES')
-    const fh = await openRegular(node.abs, st)
+    const fh = await this.#tree.openRegular(node.dir, node.rel, st)
     const ivPath = this.#settings.plaintextNames ? node.rel : node.cPath
+    const fileId = derivePathIv(ivPath, 'FILEID')
+    const iv0 = derivePathIv(ivPath, 'BLOCK0IV')
+    const readSealed = this.#readSealed
+    const what = `${readable(viewPath)} (plaintext ${readable(node.rel)})`
     return {
       viewPath,
       fh,
-      fileId: derivePathIv(ivPath, 'FILEID'),
-      iv0: derivePathIv(ivPath, 'BLOCK0IV'),
+      watch: new ConsistencyWatch(fh, st, what, { strict: this.#strict, log: this.#log }),
+      fileId,
+      iv0,
       readPlain: (position, length) => preadFully(fh, position, length),
+      readSealed: readSealed && ((first, length) => readSealed(fh.fd, first, length, fileId, iv0)),
     }
   }
 }

@@ -1,23 +1,34 @@
-// Seals whole reads on worker threads. AES-SIV is most of the read path's CPU time, and the one
-// JavaScript thread also serves FUSE, so streaming was bound by that thread (docs/performance.md).
+// Seals whole reads on worker threads, which read the plaintext themselves. AES-SIV is most of the
+// read path's CPU time, and the one JavaScript thread also serves FUSE, so streaming was bound by
+// that thread; the worker's own pread spares it a libuv round trip too (docs/performance.md 5.6).
 // A round trip costs ~55 µs plus transfer (crypto-notes.md), so small reads stay inline, and
 // when every worker already has `depth` jobs the main thread seals the read itself: that puts
 // it to work instead of queueing, and bounds the memory held by jobs in flight. Hence one
 // worker fewer than CPUs by default: the main thread is the last sealer.
 import os from 'node:os'
 import { Worker } from 'node:worker_threads'
-import { createAesSiv, type AesSiv } from '../format/aes-siv.js'
+import { checkSivKey, type AesSivBackend } from '../format/aes-siv.js'
 
-/** A message to a worker: the plaintext (transferred when possible) and fileId || iv0. */
+/** A message to a worker: read `length` bytes of `fd` from block firstBlock, seal them with ids = fileId || iv0. */
 export interface SealJob {
-  plain: Uint8Array
+  fd: number
   firstBlock: number
+  length: number
   ids: Uint8Array
+}
+
+/** A worker's answer when reading or sealing failed (otherwise it sends the ciphertext). */
+export interface SealReply {
+  message: string
+  code?: string
+  syscall?: string
 }
 
 export interface SealPoolOptions {
   /** Worker threads; 0 seals everything inline. Default: one fewer than the CPUs. */
   threads?: number
+  /** Cipher implementation of the workers (default: fast). */
+  backend?: AesSivBackend
   /** Reads of fewer plaintext bytes are sealed inline. */
   inlineBelow?: number
   /** Jobs a worker may have queued before reads are sealed inline instead. */
@@ -30,6 +41,15 @@ interface Pending {
   resolve: (out: Buffer) => void
   reject: (err: Error) => void
 }
+
+/** The function ReverseView calls for a read; undefined means "read and seal it yourself". */
+export type ReadSealFn = (
+  fd: number,
+  firstBlock: number,
+  length: number,
+  fileId: Uint8Array,
+  iv0: Uint8Array,
+) => Promise<Buffer> | undefined
 
 interface Slot {
   worker: Worker
@@ -51,7 +71,6 @@ export function ownsBuffer(b: Uint8Array): boolean {
 }
 
 export class SealPool {
-  readonly #inline: AesSiv
   readonly #slots: Slot[] = []
   readonly #inlineBelow: number
   readonly #depth: number
@@ -60,12 +79,12 @@ export class SealPool {
 
   /** `key` is the 64-byte content key; each worker gets its own copy, which it zeroes. */
   constructor(key: Uint8Array, opts: SealPoolOptions = {}) {
-    this.#inline = createAesSiv(key)
+    checkSivKey(key) // here, not asynchronously in every worker
     this.#inlineBelow = opts.inlineBelow ?? DEFAULT_INLINE_BELOW
     this.#depth = opts.depth ?? DEFAULT_DEPTH
     this.#log = opts.log ?? (() => {})
     const threads = opts.threads ?? os.availableParallelism() - 1
-    for (let i = 0; i < threads; i++) this.#spawn(key)
+    for (let i = 0; i < threads; i++) this.#spawn(key, opts.backend ?? 'fast')
   }
 
   get threads(): number {
@@ -73,22 +92,24 @@ export class SealPool {
   }
 
   /**
-   * AesSiv.sealBlocks, on a worker when the read is large and one has room. Takes ownership of
-   * `plain`: its memory may move to the worker, leaving `plain` empty.
+   * Reads `length` plaintext bytes of `fd` from block firstBlock and seals them (short at end
+   * of file, empty past it), on a worker when the read is large and one has room; otherwise
+   * undefined, and the caller reads and seals inline. The worker preads `fd` itself, sparing
+   * the main thread a libuv round trip and a buffer, so `fd` must stay open until the promise
+   * settles: FUSE releases a file only after every read of it has been answered.
    */
-  readonly seal = (plain: Buffer, firstBlock: number, fileId: Uint8Array, iv0: Uint8Array): Buffer | Promise<Buffer> => {
-    const slot = plain.length >= this.#inlineBelow ? this.#freeSlot() : undefined
-    if (!slot) return this.#inline.sealBlocks(plain, firstBlock, fileId, iv0)
+  readonly readSealed: ReadSealFn = (fd, firstBlock, length, fileId, iv0) => {
+    const slot = length >= this.#inlineBelow ? this.#freeSlot() : undefined
+    if (!slot) return undefined
     const ids = new Uint8Array(32)
     ids.set(fileId.subarray(0, 16))
     ids.set(iv0.subarray(0, 16), 16)
-    const own = ownsBuffer(plain) ? plain : new Uint8Array(plain)
-    const job: SealJob = { plain: own, firstBlock, ids }
+    const job: SealJob = { fd, firstBlock, length, ids }
     return new Promise<Buffer>((resolve, reject) => {
       // An idle pool must not keep the process alive; a job in flight must.
       if (slot.pending.length === 0) slot.worker.ref()
       slot.pending.push({ resolve, reject })
-      slot.worker.postMessage(job, [own.buffer as ArrayBuffer, ids.buffer])
+      slot.worker.postMessage(job, [ids.buffer])
     })
   }
 
@@ -108,19 +129,20 @@ export class SealPool {
     return best
   }
 
-  #spawn(key: Uint8Array): void {
+  #spawn(key: Uint8Array, backend: AesSivBackend): void {
     const copy = Uint8Array.from(key)
     const worker = new Worker(WORKER_URL, {
-      workerData: { key: copy },
+      workerData: { key: copy, backend },
       transferList: [copy.buffer],
       resourceLimits: WORKER_LIMITS,
     })
     const slot: Slot = { worker, pending: [] }
     this.#slots.push(slot)
-    worker.on('message', (out: Uint8Array) => {
+    worker.on('message', (out: Uint8Array | SealReply) => {
       const p = slot.pending.shift()
       if (slot.pending.length === 0) worker.unref()
-      p?.resolve(Buffer.from(out.buffer, out.byteOffset, out.byteLength))
+      if (out instanceof Uint8Array) p?.resolve(Buffer.from(out.buffer, out.byteOffset, out.byteLength))
+      else p?.reject(Object.assign(new Error(out.message), { code: out.code, syscall: out.syscall }))
     })
     const fail = (err: Error): void => {
       const i = this.#slots.indexOf(slot)

@@ -1,16 +1,41 @@
-// The thread side of SealPool: seals whole reads with its own cipher object (the fast backend
-// keeps per-object state) and hands the ciphertext back by transfer, not by copy.
+// The thread side of SealPool: reads the plaintext range from the source fd itself (pread,
+// blocking this thread only) and seals it with its own cipher object (the fast backend keeps
+// per-object state); the ciphertext goes back by transfer, not by copy.
+import { readSync } from 'node:fs'
 import { parentPort, workerData } from 'node:worker_threads'
-import { createAesSiv } from '../format/aes-siv.js'
-import { ownsBuffer, type SealJob } from './seal-pool.js'
+import { createAesSiv, type AesSivBackend } from '../format/aes-siv.js'
+import { PLAIN_BLOCK } from '../format/sizes.js'
+import { ownsBuffer, type SealJob, type SealReply } from './seal-pool.js'
 
-const key = (workerData as { key: Uint8Array }).key
-const siv = createAesSiv(key)
+const { key, backend } = workerData as { key: Uint8Array; backend: AesSivBackend }
+const siv = createAesSiv(key, backend)
 // The cipher objects hold their own copies; this one came by transfer and is ours alone.
 key.fill(0)
 
+// sealBlocks copies what it reads, so one buffer serves every FUSE-sized read.
+const kept = Buffer.allocUnsafeSlow(32 * PLAIN_BLOCK)
+
+function readPlain(job: SealJob): Buffer {
+  const plain = job.length <= kept.length ? kept : Buffer.allocUnsafeSlow(job.length)
+  const position = job.firstBlock * PLAIN_BLOCK
+  let got = 0
+  while (got < job.length) {
+    const n = readSync(job.fd, plain, got, job.length - got, position + got)
+    if (n === 0) break
+    got += n
+  }
+  return plain.subarray(0, got)
+}
+
 parentPort!.on('message', (job: SealJob) => {
-  const out = siv.sealBlocks(job.plain, job.firstBlock, job.ids.subarray(0, 16), job.ids.subarray(16, 32))
+  let out: Buffer
+  try {
+    out = siv.sealBlocks(readPlain(job), job.firstBlock, job.ids.subarray(0, 16), job.ids.subarray(16, 32))
+  } catch (e) {
+    const err = e as NodeJS.ErrnoException
+    parentPort!.postMessage({ message: err.message, code: err.code, syscall: err.syscall } satisfies SealReply)
+    return
+  }
   // A small result may sit in the worker's shared Buffer pool, which must not be given away.
   parentPort!.postMessage(out, ownsBuffer(out) ? [out.buffer as ArrayBuffer] : [])
 })

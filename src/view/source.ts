@@ -1,14 +1,18 @@
-// Access to the plaintext tree. Paths are Buffers so names that are not UTF-8 survive, and the
-// final component is never followed when it is a symlink. Node has no openat(), so directories
-// are checked by lstat as they are walked and files are re-checked by fstat after opening.
+// Access to a tree by path. Paths are Buffers so names that are not UTF-8 survive, and the
+// final component is never followed when it is a symlink; files are re-checked by fstat after
+// opening. Earlier components are followed: the reverse view reaches its source through
+// source-tree.ts, which hands these helpers paths that cannot be redirected.
 import { constants, promises as fsp, type Stats } from 'node:fs'
 import { FsError, type Errno } from './fs.js'
 
 const SLASH = Buffer.from('/')
 
-/** Errors of the source that the caller of the view should see as they are. */
+/**
+ * Errors of the source that the caller of the view should see as they are. EINVAL: readlink of
+ * an entry that stopped being a symlink since its lookup.
+ */
 const PASSED_THROUGH = new Set<string>([
-  'ENOENT', 'EACCES', 'EPERM', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG', 'EMFILE', 'ENFILE', 'ESTALE', 'ENXIO',
+  'ENOENT', 'EACCES', 'EPERM', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG', 'EMFILE', 'ENFILE', 'ESTALE', 'ENXIO', 'EINVAL',
 ])
 
 /** Maps a failure to an FsError: source errnos pass through, anything else is logged and becomes EIO. */

@@ -1,7 +1,7 @@
 // Helpers for tests that make real FUSE mounts: temporary mount points that are always cleaned
 // up, shell commands that never block the event loop (the mount is served by it), waiting.
 import { execFile, spawnSync } from 'node:child_process'
-import { lstatSync, mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { findMount, parseMountinfo } from '../../src/fuse/mountinfo.js'
@@ -86,7 +86,7 @@ export function cmdline(pid: number): string[] {
 export const libDir = path.dirname(new URL(import.meta.url).pathname)
 
 /** lstat's error code, or 'ok'. */
-export function lstatCode(p: string): string {
+export function lstatCode(p: string | Buffer): string {
   try {
     lstatSync(p)
     return 'ok'
@@ -94,3 +94,12 @@ export function lstatCode(p: string): string {
     return (e as NodeJS.ErrnoException).code ?? 'unknown'
   }
 }
+
+/** A kB figure of /proc/PID/status. */
+export function status(pid: number, field: 'VmRSS'): number {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  if (!m) throw new Error(`no ${field} for ${pid}`)
+  return Number(m[1])
+}
+
+export const fdCount = (pid: number): number => readdirSync(`/proc/${pid}/fd`).length

@@ -29,6 +29,7 @@ import { settingsFromConfig, type FormatSettings } from '../../src/format/settin
 import { CIPHER_BLOCK, HEADER_LEN } from '../../src/format/sizes.js'
 import { PathMapper } from '../../src/restore/paths.js'
 import type { ProblemKind } from '../../src/restore/problems.js'
+import { bytesOf } from '../../src/view/byte-string.js'
 import type { ViewFs } from '../../src/view/fs.js'
 import { runCli } from './cli.js'
 import { mountGocryptfs, run, scratchDir, stopMount } from './reverse-mounts.js'
@@ -191,18 +192,19 @@ export async function gocryptfsCopy(t: Teardown): Promise<Copy & { fifo: string;
 
 /** Writes a view (e.g. a ReverseView) to disk as `cp -a` of its mount would. */
 export async function materialize(view: ViewFs, dest: string): Promise<void> {
-  const walk = async (viewPath: string, to: string): Promise<void> => {
+  // View names and targets are byte strings: written as the bytes they stand for.
+  const walk = async (viewPath: string, to: Buffer): Promise<void> => {
     const { names, attrs } = await view.readdir(viewPath)
     for (const [i, name] of names.entries()) {
       const a = attrs[i]!
       const p = viewPath === '/' ? `/${name}` : `${viewPath}/${name}`
-      const out = path.join(to, name)
+      const out = Buffer.concat([to, Buffer.from('/'), bytesOf(name)])
       const type = a.mode & 0o170000
       if (type === 0o040000) {
         await fsp.mkdir(out)
         await walk(p, out)
       } else if (type === 0o120000) {
-        await fsp.symlink(await view.readlink(p), out)
+        await fsp.symlink(bytesOf(await view.readlink(p)), out)
       } else {
         const h = await view.open(p)
         const buf = Buffer.alloc(a.size)
@@ -214,7 +216,7 @@ export async function materialize(view: ViewFs, dest: string): Promise<void> {
       await fsp.lutimes(out, a.atimeMs / 1000, a.mtimeMs / 1000)
     }
   }
-  await walk('/', dest)
+  await walk('/', Buffer.from(dest))
 }
 
 // ---- damage -----------------------------------------------------------------------------

@@ -2,7 +2,7 @@
 // behind, mounts made by the real CLI and by real gocryptfs (stopped on teardown, failure
 // included), listings to compare trees by, and view names computed with the format modules.
 // The test process itself never serves a mount here, so blocking child_process calls are safe.
-import { spawnSync, type SpawnSyncReturns } from 'node:child_process'
+import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process'
 import { isUtf8 } from 'node:buffer'
 import { createHash } from 'node:crypto'
 import {
@@ -102,19 +102,32 @@ export async function stopMount(m: Mounted): Promise<void> {
   }
 }
 
-function mountWith(t: Teardown, what: string, cmd: string, args: string[], isServer: (argv: string[]) => boolean): Mounted {
+export interface MountWithOptions {
+  env?: NodeJS.ProcessEnv
+  /** Keep stderr (with -nosyslog, also the daemon's log) in this file; removed otherwise. */
+  logFile?: string
+}
+
+function mountWith(
+  t: Teardown,
+  what: string,
+  cmd: string,
+  args: string[],
+  isServer: (argv: string[]) => boolean,
+  opts: MountWithOptions = {},
+): Mounted {
   const mnt = args[args.length - 1]!
   // stdout/stderr go to /dev/null and a file: a daemon that keeps them must not hold us.
-  const logFile = path.join(os.tmpdir(), `tsreverse-e2e-log-${process.pid}-${Date.now()}`)
+  const logFile = opts.logFile ?? path.join(os.tmpdir(), `tsreverse-e2e-log-${process.pid}-${Date.now()}`)
   const fd = openSync(logFile, 'w+')
   let r: SpawnSyncReturns<Buffer>
   try {
-    r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', fd], timeout: 60_000 })
+    r = spawnSync(cmd, args, { stdio: ['ignore', 'ignore', fd], timeout: 60_000, env: opts.env ?? process.env })
   } finally {
     closeSync(fd)
   }
   const stderr = readFileSync(logFile, 'utf8')
-  rmSync(logFile, { force: true })
+  if (opts.logFile === undefined) rmSync(logFile, { force: true })
   const pid = r.status === 0 ? serverPid(mnt, isServer) : undefined
   if (pid !== undefined) t.teardown(() => stopMount({ mnt, pid }))
   if (r.status !== 0 || pid === undefined || !isMounted(mnt)) {
@@ -124,8 +137,31 @@ function mountWith(t: Teardown, what: string, cmd: string, args: string[], isSer
 }
 
 /** `tsreverse ARGS` (daemonized, as users run it); the last argument must be the mount point. */
-export function mountOurs(t: Teardown, args: string[]): Mounted {
-  return mountWith(t, 'tsreverse', process.execPath, [BIN, ...args], isTsreverse)
+export function mountOurs(t: Teardown, args: string[], opts?: MountWithOptions): Mounted {
+  return mountWith(t, 'tsreverse', process.execPath, [BIN, ...args], isTsreverse, opts)
+}
+
+export interface LoggedMount extends Mounted {
+  /** Everything the server has logged so far. */
+  log(): string
+}
+
+/**
+ * `tsreverse -fg -nosyslog ARGS` as a child of this process whose output goes to a file (so
+ * nothing needs draining while the test blocks); the last argument must be the mount point.
+ */
+export async function mountLogged(t: Teardown, args: string[]): Promise<LoggedMount> {
+  const mnt = args[args.length - 1]!
+  const logFile = `${mnt}.log`
+  const fd = openSync(logFile, 'w+')
+  const child = spawn(process.execPath, [BIN, '-fg', '-nosyslog', ...args], { stdio: ['ignore', fd, fd] })
+  closeSync(fd)
+  const log = (): string => readFileSync(logFile, 'latin1')
+  const pid = child.pid!
+  t.teardown(() => stopMount({ mnt, pid }))
+  await waitFor(`the -fg mount at ${mnt}`, () => isMounted(mnt) || child.exitCode !== null, 60_000)
+  if (!isMounted(mnt)) throw new Error(`tsreverse -fg ${args.join(' ')} failed (exit ${child.exitCode}): ${log()}`)
+  return { mnt, pid, log }
 }
 
 /** `gocryptfs -reverse ARGS`; the last argument must be the mount point. */

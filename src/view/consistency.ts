@@ -1,0 +1,57 @@
+// Source files that change while the view has them open. "Consistent" means: every byte the
+// handle served is the encryption of the file as it was when open() looked it up (its lstat
+// then, which getattr would report too). Each read fstats the open file after taking its
+// plaintext, so if size, mtime and ctime are still those of the lookup, the plaintext predates
+// any change.
+// ctime covers writers that restore mtime (rsync -t, touch -r), and a file deleted or replaced
+// by rename (its link count drops). Once a change is seen it is logged once per handle; with
+// -strict-consistency that read and every later one on the handle fail with EIO, so rsync
+// reports the file and copies it again on its next run.
+import type { promises as fsp, Stats } from 'node:fs'
+import { FsError } from './fs.js'
+
+export interface ConsistencyOptions {
+  strict: boolean
+  log: (msg: string) => void
+}
+
+type Snapshot = Pick<Stats, 'size' | 'mtimeMs' | 'ctimeMs'>
+
+/** What moved between two snapshots, e.g. "size 10 -> 4, ctime", or '' when nothing did. */
+function changes(was: Snapshot, now: Snapshot): string {
+  const moved: string[] = []
+  if (now.size !== was.size) moved.push(`size ${was.size} -> ${now.size}`)
+  if (now.mtimeMs !== was.mtimeMs) moved.push('mtime')
+  if (now.ctimeMs !== was.ctimeMs) moved.push('ctime')
+  return moved.join(', ')
+}
+
+export class ConsistencyWatch {
+  #changed = false
+
+  /** `what` names the file in log lines (view path and plaintext path). */
+  constructor(
+    private readonly fh: fsp.FileHandle,
+    private readonly looked: Snapshot,
+    private readonly what: string,
+    private readonly opts: ConsistencyOptions,
+  ) {}
+
+  /** After a read has taken its plaintext: EIO under -strict-consistency once the file changed. */
+  async afterRead(): Promise<void> {
+    if (!this.#changed) await this.#check('while it was read', this.opts.strict ? '; reads fail with EIO (-strict-consistency)' : '')
+    if (this.#changed && this.opts.strict) throw new FsError('EIO')
+  }
+
+  /** At release: a change after the last read did not reach the reader, but is worth a line. */
+  async atRelease(): Promise<void> {
+    if (!this.#changed) await this.#check('after the last read', '')
+  }
+
+  async #check(when: string, outcome: string): Promise<void> {
+    const moved = changes(this.looked, await this.fh.stat())
+    if (moved === '' || this.#changed) return // a concurrent read logged it already
+    this.#changed = true
+    this.opts.log(`${this.what}: source file changed ${when} (${moved})${outcome}`)
+  }
+}

@@ -1,0 +1,84 @@
+// SourceTree: the walk refuses a symlink in any directory component, answers ENOENT when the
+// directory found is not the one the caller resolved, and its cached descriptors are closed
+// when evicted, but never while a caller still uses one.
+import t from 'tap'
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { readdir, readFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+import { SourceTree, type DirId } from '../src/view/source-tree.js'
+import { waitFor } from './lib/mounts.js'
+
+const work = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'tsreverse-tree-')))
+t.teardown(() => rmSync(work, { recursive: true, force: true }))
+const src = path.join(work, 'src')
+const outside = path.join(work, 'outside')
+for (const root of [src, outside]) {
+  mkdirSync(path.join(root, 'a/b'), { recursive: true })
+  writeFileSync(path.join(root, 'a/b/f'), root === src ? 'inside' : 'outside')
+}
+for (const i of [1, 2, 3, 4]) mkdirSync(path.join(src, `d${i}`))
+
+function dirId(rel: string): DirId {
+  const st = lstatSync(path.join(src, rel))
+  return { rel: Buffer.from(rel), dev: st.dev, ino: st.ino, birth: st.birthtimeMs }
+}
+
+const ownFds = (): number => readdirSync('/proc/self/fd').length
+
+async function code(p: Promise<unknown>): Promise<string> {
+  return p.then(
+    () => 'ok',
+    (e: NodeJS.ErrnoException) => e.code ?? String(e),
+  )
+}
+
+t.test('a symlink in a middle or last directory component is refused', async (t) => {
+  const tree = new SourceTree(Buffer.from(src))
+  const ab = dirId('a/b')
+  const f = Buffer.from('a/b/f')
+  const fh = await tree.openRegular(ab, f, lstatSync(path.join(src, 'a/b/f')))
+  t.equal((await fh.readFile()).toString(), 'inside')
+  await fh.close()
+
+  renameSync(path.join(src, 'a'), path.join(src, 'a.real'))
+  symlinkSync(path.join(outside, 'a'), path.join(src, 'a'))
+  t.teardown(() => {
+    rmSync(path.join(src, 'a'))
+    renameSync(path.join(src, 'a.real'), path.join(src, 'a'))
+  })
+  // The cached descriptor still names the real directory: inside content, whatever the path says.
+  t.equal(await tree.inDir(ab, (at) => readFile(Buffer.concat([at, Buffer.from('/f')]), 'utf8')), 'inside')
+  // A fresh walk meets the symlink.
+  const fresh = new SourceTree(Buffer.from(src))
+  t.equal(await code(fresh.lstat(ab, f)), 'ENOTDIR', 'middle component')
+  t.equal(await code(fresh.listDir(dirId('a.real'))), 'ok')
+  const a = { ...dirId('a.real'), rel: Buffer.from('a') }
+  t.equal(await code(fresh.listDir(a)), 'ENOTDIR', 'last component')
+})
+
+t.test('a directory other than the one resolved gives ENOENT', async (t) => {
+  const tree = new SourceTree(Buffer.from(src))
+  const d1 = dirId('d1')
+  t.equal(await code(tree.listDir({ ...d1, ino: dirId('d2').ino })), 'ENOENT')
+  t.equal(await code(tree.listDir({ ...d1, birth: d1.birth + 1 })), 'ENOENT', 'same inode number, other birth time')
+  t.equal(await code(tree.listDir(d1)), 'ok')
+})
+
+t.test('evicted descriptors close once unused; none leak', async (t) => {
+  const before = ownFds()
+  const tree = new SourceTree(Buffer.from(src), 2)
+  let evicted!: () => void
+  const held = tree.inDir(dirId('d1'), async (at) => {
+    await new Promise<void>((resolve) => (evicted = resolve))
+    return readdir(at) // still the walked directory, although evicted meanwhile
+  })
+  await new Promise((r) => setImmediate(r))
+  for (const rel of ['d2', 'd3', 'd4', 'a']) await tree.listDir(dirId(rel))
+  t.ok(ownFds() <= before + 3, 'two cached plus the one in use')
+  evicted()
+  t.same(await held, [])
+  // The close of the evicted descriptor is not awaited by anyone.
+  await waitFor('the evicted descriptor to close', () => ownFds() <= before + 2)
+  t.pass(`only the cache's two remain (${ownFds() - before})`)
+})
