@@ -202,6 +202,7 @@ t.test('a filesystem under SRC unmounted mid-read: old bytes or an error, the vi
   const u = run('umount', ['-l', sub])
   t.equal(u.status, 0, u.stderr)
   const result = await within('the reader to end', reader.done)
+  t.comment(`the reader: ${result.ok ? `all ${result.bytes} bytes` : `${result.code} after ${result.bytes} bytes`}`)
   if (result.ok) t.equal(result.sha256, oldStream, 'the reader got the old bytes, all of them')
   else t.ok(['EIO', 'ENOENT', 'ESTALE'].includes(result.code), `the reader got an error (${result.code})`)
   t.ok(server.alive() && isMounted(server.mnt), 'the daemon survives')
