@@ -68,7 +68,8 @@ export async function startServer(t: Teardown, src: string, passfile: string, mn
   return { pid: child.pid!, mnt, exited, output: () => out, alive }
 }
 
-export type ReadResult = { ok: true; bytes: number; sha256: string } | { ok: false; code: string; bytes: number }
+/** What a reader got: all of the file, or an error after `bytes` bytes; sha256 of what it read. */
+export type ReadResult = { ok: true; bytes: number; sha256: string } | { ok: false; code: string; bytes: number; sha256: string }
 
 export interface Reader {
   /** Resolves after the first chunk (or when the reader ended before one). */
@@ -96,9 +97,9 @@ export function startReader(t: Teardown, file: string, pauseMs = 0): Reader {
       onStart()
       const last = out.trim().split('\n').pop() ?? ''
       const ok = /^ok (\d+) ([0-9a-f]{64})$/.exec(last)
-      const failed = /^error (\S+) (\d+)$/.exec(last)
+      const failed = /^error (\S+) (\d+) ([0-9a-f]{64})$/.exec(last)
       if (ok && code === 0) resolve({ ok: true, bytes: Number(ok[1]), sha256: ok[2]! })
-      else if (failed && code === 1) resolve({ ok: false, code: failed[1]!, bytes: Number(failed[2]) })
+      else if (failed && code === 1) resolve({ ok: false, code: failed[1]!, bytes: Number(failed[2]), sha256: failed[3]! })
       else reject(new Error(`reader of ${file} ended oddly (exit ${code}, signal ${signal}): ${out}${err}`))
     })
   })

@@ -1,7 +1,7 @@
 // A reader for fault tests, run as a child process so a reader stuck in the kernel cannot stall
 // the test: `node stream-reader.js FILE [PAUSE_MS]` reads FILE to its end in 1 MiB chunks
 // (sleeping PAUSE_MS after each), prints "started" after the first chunk, then one line:
-// "ok BYTES SHA256" (exit 0) or "error CODE BYTES" (exit 1).
+// "ok BYTES SHA256" (exit 0) or "error CODE BYTES SHA256" (exit 1), the hash of what was read.
 import { createHash } from 'node:crypto'
 import { openSync, readSync } from 'node:fs'
 
@@ -23,6 +23,6 @@ try {
   }
   process.stdout.write(`ok ${bytes} ${hash.digest('hex')}\n`)
 } catch (e) {
-  process.stdout.write(`error ${(e as NodeJS.ErrnoException).code ?? 'unknown'} ${bytes}\n`)
+  process.stdout.write(`error ${(e as NodeJS.ErrnoException).code ?? 'unknown'} ${bytes} ${hash.digest('hex')}\n`)
   process.exitCode = 1
 }
