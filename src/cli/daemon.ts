@@ -65,7 +65,9 @@ class LogSink {
 
   toSyslog(): void {
     const child = spawn('logger', ['-t', `tsreverse-${process.pid}`], { stdio: ['pipe', 'ignore', 'ignore'] })
-    child.on('error', () => child.stdin.destroy()) // no logger(1): there is nowhere left to log
+    child.on('error', () => child.stdin?.destroy()) // no logger(1): there is nowhere left to log
+    // Out of file descriptors spawn leaves stdin null: stay on stderr.
+    if (!child.stdin) return
     child.stdin.on('error', () => {})
     this.logger = child.stdin
   }

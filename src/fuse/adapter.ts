@@ -301,9 +301,11 @@ export function fuseOps(view: ViewFs, log: (msg: string) => void, encoding = bin
 function fusermount(args: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
     const child = spawn('fusermount', args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true })
-    let stderr = ''
-    child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s))
+    // Listen first: out of file descriptors, spawn reports EMFILE on the next tick and leaves
+    // stderr null, and an 'error' nobody listens to would end the process mid-unmount.
     child.on('error', reject)
+    let stderr = ''
+    child.stderr?.setEncoding('utf8').on('data', (s: string) => (stderr += s))
     child.on('close', (code) => {
       if (code === 0) resolve()
       else reject(new Error(stderr.trim() || `fusermount ${args.join(' ')} exited with ${code}`))

@@ -19,7 +19,11 @@ const PASSED_THROUGH = new Set<string>([
 export function toFsError(e: unknown, what: string, log: (msg: string) => void): FsError {
   if (e instanceof FsError) return e
   const code = (e as NodeJS.ErrnoException | undefined)?.code
-  if (code !== undefined && PASSED_THROUGH.has(code)) return new FsError(code as Errno)
+  if (code !== undefined && PASSED_THROUGH.has(code)) {
+    // The daemon itself is short of descriptors, not the source at fault: worth a line.
+    if (code === 'EMFILE' || code === 'ENFILE') log(`${what}: ${(e as Error).message}`)
+    return new FsError(code as Errno)
+  }
   log(`${what}: ${e instanceof Error ? e.message : String(e)}`)
   return new FsError('EIO')
 }

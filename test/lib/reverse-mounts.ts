@@ -192,17 +192,22 @@ const TYPES: [number, string][] = [
   [0o140000, 's'], [0o020000, 'c'], [0o060000, 'b'],
 ]
 
-function sha256File(p: Buffer): string {
+/** SHA-256 of what is left to read from fd, read from its current position on. */
+export function sha256Fd(fd: number): string {
   const hash = createHash('sha256')
+  const buf = Buffer.allocUnsafe(1 << 20)
+  let n: number
+  while ((n = readSync(fd, buf, 0, buf.length, null)) > 0) hash.update(buf.subarray(0, n))
+  return hash.digest('hex')
+}
+
+export function sha256File(p: string | Buffer): string {
   const fd = openSync(p, 'r')
   try {
-    const buf = Buffer.allocUnsafe(1 << 20)
-    let n: number
-    while ((n = readSync(fd, buf, 0, buf.length, null)) > 0) hash.update(buf.subarray(0, n))
+    return sha256Fd(fd)
   } finally {
     closeSync(fd)
   }
-  return hash.digest('hex')
 }
 
 /**
