@@ -150,7 +150,7 @@ export class ReverseView implements ViewFs {
   readonly #longNames: Lru<string, { plain: Buffer; full: string }>
   /**
    * Files a listing or getattr just resolved, by view path, for the open that follows: it
-   * spares open the walk (parent lstat, name decryption, lstat). Open checks the file it opens
+   * spares open the name decryption and the file's lstat (the parent is still checked). Open checks the file it opens
    * against this lstat (openRegular) and resolves afresh when that fails, so a stale entry
    * never serves another file's bytes.
    */
@@ -393,6 +393,9 @@ export class ReverseView implements ViewFs {
     const recent = this.#lookedUp.get(viewPath)
     if (recent === undefined || performance.now() - recent.at >= LOOKED_UP_MS) return undefined
     try {
+      // The parent is checked as every walk checks it: swapped for a symlink, it fails here.
+      const parent = await this.#dir(components(viewPath).slice(0, -1))
+      if (!sameDir(parent, recent.node.dir)) throw new FsError('ENOENT')
       return await this.#open(viewPath, recent.node)
     } catch {
       this.#lookedUp.delete(viewPath)

@@ -20,7 +20,8 @@ import { joinPath, listDir, openRegular, readLink } from './source.js'
 const O_PATH = 0o10000000
 const DIR_FLAGS = O_PATH | constants.O_DIRECTORY | constants.O_NOFOLLOW
 const SLASH = 0x2f
-const DEFAULT_FDS = 64
+/** Directory descriptors a SourceTree keeps open by default. */
+export const DEFAULT_FDS = 64
 
 // Plain descriptors, not FileHandles: the cache outlives any one call, and Node would close a
 // FileHandle it garbage-collects behind our back.
