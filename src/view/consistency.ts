@@ -15,10 +15,11 @@ export interface ConsistencyOptions {
   log: (msg: string) => void
 }
 
-type Snapshot = Pick<Stats, 'size' | 'mtimeMs' | 'ctimeMs'>
+/** What the check compares: the lookup's lstat against the open file's fstat after a read. */
+export type FileStatus = Pick<Stats, 'size' | 'mtimeMs' | 'ctimeMs'>
 
 /** What moved between two snapshots, e.g. "size 10 -> 4, ctime", or '' when nothing did. */
-function changes(was: Snapshot, now: Snapshot): string {
+function changes(was: FileStatus, now: FileStatus): string {
   const moved: string[] = []
   if (now.size !== was.size) moved.push(`size ${was.size} -> ${now.size}`)
   if (now.mtimeMs !== was.mtimeMs) moved.push('mtime')
@@ -32,24 +33,33 @@ export class ConsistencyWatch {
   /** `what` names the file in log lines (view path and plaintext path). */
   constructor(
     private readonly fh: fsp.FileHandle,
-    private readonly looked: Snapshot,
+    private readonly looked: FileStatus,
     private readonly what: string,
     private readonly opts: ConsistencyOptions,
   ) {}
 
-  /** After a read has taken its plaintext: EIO under -strict-consistency once the file changed. */
-  async afterRead(): Promise<void> {
-    if (!this.#changed) await this.#check('while it was read', this.opts.strict ? '; reads fail with EIO (-strict-consistency)' : '')
+  /** Before a read: under -strict-consistency nothing more is served once a change was seen. */
+  beforeRead(): void {
     if (this.#changed && this.opts.strict) throw new FsError('EIO')
+  }
+
+  /**
+   * After a read has taken its plaintext, with the file's fstat taken after that read (by
+   * whoever read it: a seal worker does it on its own thread). EIO under -strict-consistency
+   * once the file changed.
+   */
+  afterRead(now: FileStatus): void {
+    if (!this.#changed) this.#note(now, 'while it was read', this.opts.strict ? '; reads fail with EIO (-strict-consistency)' : '')
+    this.beforeRead()
   }
 
   /** At release: a change after the last read did not reach the reader, but is worth a line. */
   async atRelease(): Promise<void> {
-    if (!this.#changed) await this.#check('after the last read', '')
+    if (!this.#changed) this.#note(await this.fh.stat(), 'after the last read', '')
   }
 
-  async #check(when: string, outcome: string): Promise<void> {
-    const moved = changes(this.looked, await this.fh.stat())
+  #note(now: FileStatus, when: string, outcome: string): void {
+    const moved = changes(this.looked, now)
     if (moved === '' || this.#changed) return // a concurrent read logged it already
     this.#changed = true
     this.opts.log(`${this.what}: source file changed ${when} (${moved})${outcome}`)

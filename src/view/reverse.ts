@@ -285,7 +285,8 @@ export class ReverseView implements ViewFs {
       return h.data.copy(target, 0, position, Math.min(h.data.length, position + length))
     }
     try {
-      const n = await readCipherRange(
+      h.watch.beforeRead()
+      return await readCipherRange(
         {
           offset: position,
           length,
@@ -297,8 +298,6 @@ export class ReverseView implements ViewFs {
         },
         target,
       )
-      await h.watch.afterRead()
-      return n
     } catch (e) {
       throw this.#fail(e, 'read', h.viewPath)
     }
@@ -640,14 +639,25 @@ export class ReverseView implements ViewFs {
     const iv0 = derivePathIv(ivPath, 'BLOCK0IV')
     const readSealed = this.#readSealed
     const what = `${readable(viewPath)} (plaintext ${readable(node.rel)})`
+    const watch = new ConsistencyWatch(fh, st, what, { strict: this.#strict, log: this.#log })
     return {
       viewPath,
       fh,
-      watch: new ConsistencyWatch(fh, st, what, { strict: this.#strict, log: this.#log }),
+      watch,
       fileId,
       iv0,
-      readPlain: (position, length) => preadFully(fh, position, length),
-      readSealed: readSealed && ((first, length) => readSealed(fh.fd, first, length, fileId, iv0)),
+      readPlain: async (position, length) => {
+        const plain = await preadFully(fh, position, length)
+        watch.afterRead(await fh.stat())
+        return plain
+      },
+      readSealed:
+        readSealed &&
+        ((first, length) =>
+          readSealed(fh.fd, first, length, fileId, iv0)?.then((r) => {
+            watch.afterRead(r.status)
+            return r.cipher
+          })),
     }
   }
 }

@@ -8,6 +8,7 @@
 import os from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { checkSivKey, type AesSivBackend } from '../format/aes-siv.js'
+import type { FileStatus } from './consistency.js'
 
 /** A message to a worker: read `length` bytes of `fd` from block firstBlock, seal them with ids = fileId || iv0. */
 export interface SealJob {
@@ -17,7 +18,13 @@ export interface SealJob {
   ids: Uint8Array
 }
 
-/** A worker's answer when reading or sealing failed (otherwise it sends the ciphertext). */
+/** A worker's answer: the ciphertext and the file's fstat right after its pread. */
+export interface SealedRead {
+  cipher: Buffer
+  status: FileStatus
+}
+
+/** A worker's answer when reading or sealing failed. */
 export interface SealReply {
   message: string
   code?: string
@@ -38,7 +45,7 @@ export interface SealPoolOptions {
 }
 
 interface Pending {
-  resolve: (out: Buffer) => void
+  resolve: (out: SealedRead) => void
   reject: (err: Error) => void
 }
 
@@ -49,7 +56,7 @@ export type ReadSealFn = (
   length: number,
   fileId: Uint8Array,
   iv0: Uint8Array,
-) => Promise<Buffer> | undefined
+) => Promise<SealedRead> | undefined
 
 interface Slot {
   worker: Worker
@@ -105,7 +112,7 @@ export class SealPool {
     ids.set(fileId.subarray(0, 16))
     ids.set(iv0.subarray(0, 16), 16)
     const job: SealJob = { fd, firstBlock, length, ids }
-    return new Promise<Buffer>((resolve, reject) => {
+    return new Promise<SealedRead>((resolve, reject) => {
       // An idle pool must not keep the process alive; a job in flight must.
       if (slot.pending.length === 0) slot.worker.ref()
       slot.pending.push({ resolve, reject })
@@ -138,11 +145,13 @@ export class SealPool {
     })
     const slot: Slot = { worker, pending: [] }
     this.#slots.push(slot)
-    worker.on('message', (out: Uint8Array | SealReply) => {
+    worker.on('message', (out: SealedRead | SealReply) => {
       const p = slot.pending.shift()
       if (slot.pending.length === 0) worker.unref()
-      if (out instanceof Uint8Array) p?.resolve(Buffer.from(out.buffer, out.byteOffset, out.byteLength))
-      else p?.reject(Object.assign(new Error(out.message), { code: out.code, syscall: out.syscall }))
+      if ('cipher' in out) {
+        const c = out.cipher
+        p?.resolve({ cipher: Buffer.from(c.buffer, c.byteOffset, c.byteLength), status: out.status })
+      } else p?.reject(Object.assign(new Error(out.message), { code: out.code, syscall: out.syscall }))
     })
     const fail = (err: Error): void => {
       const i = this.#slots.indexOf(slot)

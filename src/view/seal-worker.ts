@@ -1,11 +1,11 @@
 // The thread side of SealPool: reads the plaintext range from the source fd itself (pread,
 // blocking this thread only) and seals it with its own cipher object (the fast backend keeps
 // per-object state); the ciphertext goes back by transfer, not by copy.
-import { readSync } from 'node:fs'
+import { fstatSync, readSync } from 'node:fs'
 import { parentPort, workerData } from 'node:worker_threads'
 import { createAesSiv, type AesSivBackend } from '../format/aes-siv.js'
 import { PLAIN_BLOCK } from '../format/sizes.js'
-import { ownsBuffer, type SealJob, type SealReply } from './seal-pool.js'
+import { ownsBuffer, type SealJob, type SealReply, type SealedRead } from './seal-pool.js'
 
 const { key, backend } = workerData as { key: Uint8Array; backend: AesSivBackend }
 const siv = createAesSiv(key, backend)
@@ -29,13 +29,18 @@ function readPlain(job: SealJob): Buffer {
 
 parentPort!.on('message', (job: SealJob) => {
   let out: Buffer
+  let status: SealedRead['status']
   try {
-    out = siv.sealBlocks(readPlain(job), job.firstBlock, job.ids.subarray(0, 16), job.ids.subarray(16, 32))
+    const plain = readPlain(job)
+    // For the consistency check (consistency.ts): here it costs the main thread nothing.
+    const { size, mtimeMs, ctimeMs } = fstatSync(job.fd)
+    status = { size, mtimeMs, ctimeMs }
+    out = siv.sealBlocks(plain, job.firstBlock, job.ids.subarray(0, 16), job.ids.subarray(16, 32))
   } catch (e) {
     const err = e as NodeJS.ErrnoException
     parentPort!.postMessage({ message: err.message, code: err.code, syscall: err.syscall } satisfies SealReply)
     return
   }
   // A small result may sit in the worker's shared Buffer pool, which must not be given away.
-  parentPort!.postMessage(out, ownsBuffer(out) ? [out.buffer as ArrayBuffer] : [])
+  parentPort!.postMessage({ cipher: out, status } satisfies SealedRead, ownsBuffer(out) ? [out.buffer as ArrayBuffer] : [])
 })
