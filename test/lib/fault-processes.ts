@@ -49,7 +49,8 @@ export interface ServerOptions {
 /** A foreground server of src at mnt (-fg -nosyslog); resolves once the mount is there. */
 export async function startServer(t: Teardown, src: string, passfile: string, mnt: string, opts: ServerOptions = {}): Promise<Server> {
   const args = ['-fg', '-nosyslog', '-passfile', passfile, ...(opts.extra ?? []), src, mnt]
-  let argv = opts.gocryptfs ? ['gocryptfs', '-reverse', '-q', ...args] : [process.execPath, BIN, ...args]
+  // Run as a program, as users and mount(8) do: its #! line brings the server's memory settings.
+  let argv = opts.gocryptfs ? ['gocryptfs', '-reverse', '-q', ...args] : [BIN, ...args]
   if (opts.nofile !== undefined) argv = ['prlimit', `--nofile=${opts.nofile}:${opts.nofile}`, ...argv]
   // tap puts its hooks into NODE_OPTIONS of every child it sees spawned; they load modules in
   // the server's workers and write a file when it exits, which is not what users run.
