@@ -9,8 +9,7 @@ export class ListedAttrs<T> {
   #previous = new Map<string, { at: number; value: T }>()
   #since: number
 
-  /** ttlMs 0 keeps nothing. */
-  /** `now` is the clock of `at` in add(). */
+  /** ttlMs 0 keeps nothing; `now` is the clock of `at` in add(). */
   constructor(
     readonly ttlMs: number,
     readonly now: () => number = () => performance.now(),
