@@ -85,6 +85,16 @@ async function serve(opts: RunMountOptions, daemon: boolean): Promise<never> {
   // unhandled, that error would take the file system down with it.
   process.stdout.on('error', () => {})
   process.stderr.on('error', () => {})
+  // The mount is visible before opts.mount resolves: a signal in that window must not kill the
+  // process by default action (a dead mount) but unmount as soon as there is a handle. A second
+  // one before that (a mount that hangs) exits at once.
+  let early: NodeJS.Signals | undefined
+  let onSignal = (signal: NodeJS.Signals): void => {
+    if (early) process.exit(ExitCode.SigInt)
+    early = signal
+  }
+  process.on('SIGINT', (s) => onSignal(s))
+  process.on('SIGTERM', (s) => onSignal(s))
   const handle = await opts.mount(log)
 
   const exit = async (code: number): Promise<never> => {
@@ -92,7 +102,7 @@ async function serve(opts: RunMountOptions, daemon: boolean): Promise<never> {
     process.exit(code)
   }
   let stopping = false
-  const stop = (signal: NodeJS.Signals): void => {
+  onSignal = (signal: NodeJS.Signals): void => {
     if (stopping) return
     stopping = true
     log(`${signal} received, unmounting`)
@@ -104,8 +114,7 @@ async function serve(opts: RunMountOptions, daemon: boolean): Promise<never> {
       },
     )
   }
-  process.on('SIGINT', stop)
-  process.on('SIGTERM', stop)
+  if (early) onSignal(early)
   void handle.closed.then((how) => {
     if (how !== 'external') return
     log('filesystem was unmounted externally, exiting')
