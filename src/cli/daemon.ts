@@ -85,14 +85,9 @@ async function serve(opts: RunMountOptions, daemon: boolean): Promise<never> {
   // unhandled, that error would take the file system down with it.
   process.stdout.on('error', () => {})
   process.stderr.on('error', () => {})
-  // The mount is visible before opts.mount resolves: a signal in that window must not kill the
-  // process by default action (a dead mount) but unmount as soon as there is a handle. A second
-  // one before that (a mount that hangs) exits at once.
-  let early: NodeJS.Signals | undefined
-  let onSignal = (signal: NodeJS.Signals): void => {
-    if (early) process.exit(ExitCode.SigInt)
-    early = signal
-  }
+  // Until there is a handle to unmount, a signal ends the process with gocryptfs' code; a mount
+  // that already appeared is removed by the auto_unmount helper once the process is gone.
+  let onSignal = (_signal: NodeJS.Signals): void => process.exit(ExitCode.SigInt)
   process.on('SIGINT', (s) => onSignal(s))
   process.on('SIGTERM', (s) => onSignal(s))
   const handle = await opts.mount(log)
@@ -114,7 +109,6 @@ async function serve(opts: RunMountOptions, daemon: boolean): Promise<never> {
       },
     )
   }
-  if (early) onSignal(early)
   void handle.closed.then((how) => {
     if (how !== 'external') return
     log('filesystem was unmounted externally, exiting')
