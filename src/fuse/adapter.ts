@@ -77,7 +77,7 @@ export const bindingPathEncoding: PathEncoding = binding.path_encoding_latin1 ==
 const errnoOf = (code: string): number => (Fuse[code] as number | undefined) ?? (Fuse.EIO as number)
 const EIO = errnoOf('EIO')
 const EROFS = errnoOf('EROFS')
-const ENODATA = errnoOf('ENODATA')
+const ENOSYS = errnoOf('ENOSYS')
 const EACCES = errnoOf('EACCES')
 const ENAMETOOLONG = errnoOf('ENAMETOOLONG')
 const ENOENT = errnoOf('ENOENT')
@@ -273,9 +273,11 @@ export function fuseOps(view: ViewFs, log: (msg: string) => void, encoding = bin
         cb(mode & X_OK && !exec ? EACCES : 0)
       })
     },
-    // gocryptfs 2.3 reverse mode has no xattrs. Answering the size query with 0 ourselves
-    // also avoids fuse-native's list path, which pads the size by 128 bytes.
-    getxattr: (_p: string, _name: string, _pos: number, cb: Callback) => cb(ENODATA),
+    // gocryptfs 2.3 reverse mode has no xattrs. ENOSYS makes the kernel answer every later
+    // getxattr itself (EOPNOTSUPP): `ls -l` asks two per entry, which cost more than the lookup.
+    // An empty list keeps `getfattr -d` and `rsync -X` quiet; answering the size query with 0
+    // ourselves also avoids fuse-native's list path, which pads the size by 128 bytes.
+    getxattr: (_p: string, _name: string, _pos: number, cb: Callback) => cb(ENOSYS),
     listxattr: (_p: string, cb: Callback) => cb(0),
     // opendir/releasedir are left to libfuse (success): readdir never sees their handle.
     write: readOnly,
