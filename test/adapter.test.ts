@@ -80,27 +80,27 @@ async function call(t: Test, ops: ReturnType<typeof fuseOps>, op: string, ...arg
   return answers[0] ?? []
 }
 
-t.test('getattr answers from the last listing for the timeout, as READDIRPLUS would', async (t) => {
+t.test('a mount answers getattr from the last listing for the timeout, as READDIRPLUS would', async (t) => {
   const view = new MemView(tree())
-  let asked = 0
+  const asked: string[] = []
   const counting: ViewFs = Object.assign(Object.create(view) as ViewFs, {
     getattr: (p: string) => {
-      asked++
+      asked.push(p)
       return view.getattr(p)
     },
   })
-  const ops = fuseOps(counting, () => {}, undefined, 60_000)
-  const listing = (await call(t, ops, 'readdir', '/')) as [number, string[], object[]]
-  const [err, st] = await call(t, ops, 'getattr', '/hello')
-  t.equal(err, 0)
-  t.same(st, listing[2][listing[1].indexOf('hello')], 'the attributes of the listing')
-  t.equal(asked, 0, 'the view is not asked again')
-  await call(t, ops, 'getattr', '/sub/inner')
-  t.equal(asked, 1, 'entries of unlisted directories go to the view')
-  const plain = fuseOps(counting, () => {})
-  await call(t, plain, 'readdir', '/')
-  await call(t, plain, 'getattr', '/hello')
-  t.equal(asked, 2, 'without a timeout every getattr goes to the view')
+  const mnt = tempMountpoint(t)
+  const handle = await mountView(counting, mnt, options([], { attrTimeout: 0.4, entryTimeout: 0.4 }))
+  t.teardown(() => handle.unmount())
+
+  const listing = await sh(`ls -ln --time-style=+%s ${mnt}`)
+  t.match(listing.stdout, /-r[-w]-r[-w]-r[-w]- +2 .* 12 \d+ link2hello\n/, 'the kernel got the listed attributes')
+  t.same(asked.filter((p) => p !== '/'), [], 'no entry of the listing went to the view')
+  await sh(`stat ${path.join(mnt, 'sub', 'inner')}`)
+  t.same(asked.filter((p) => p !== '/'), ['/sub/inner'], 'entries of unlisted directories do')
+  await new Promise((r) => setTimeout(r, 1000))
+  await sh(`stat ${path.join(mnt, 'hello')}`)
+  t.ok(asked.includes('/hello'), 'after the timeout the view is asked again')
 })
 
 t.test('handlers: errno mapping, read-only, xattrs, never throwing', async (t) => {

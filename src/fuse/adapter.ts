@@ -4,7 +4,8 @@
 // every numeric field crossing into C is 32 bits wide, a handler that throws or never answers
 // hurts the whole mount, and an external unmount leaves the process running unless we notice.
 // Paths cross as byte strings with the patched build `npm ci` makes; path-codec.ts covers the
-// stock prebuild.
+// stock prebuild. The patched build also answers getattr from the last listing in C (see
+// patches/: a READDIRPLUS stand-in that skips the hop to JavaScript); the stock one cannot.
 import { spawn } from 'node:child_process'
 import { readdir, readlink, realpath, stat } from 'node:fs/promises'
 import { createRequire } from 'node:module'
@@ -12,7 +13,6 @@ import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { readable } from '../view/byte-string.js'
 import { FsError, type Attr, type FsStats, type ViewFs } from '../view/fs.js'
-import { ListedAttrs } from './listed-attrs.js'
 import { findMount, readMountinfo, type MountEntry } from './mountinfo.js'
 import { pathCodec, type PathEncoding } from './path-codec.js'
 
@@ -69,7 +69,12 @@ const Fuse = require('fuse-native') as FuseModule
 // unreferences the loop handle, which fuse-native skips when the kernel mount is already gone.
 const binding = createRequire(require.resolve('fuse-native'))('node-gyp-build')(
   path.dirname(require.resolve('fuse-native')),
-) as { fuse_native_unmount(mnt: string, thread: Buffer): void; path_encoding_latin1?: number }
+) as {
+  fuse_native_unmount(mnt: string, thread: Buffer): void
+  /** Patched build only: milliseconds listed attributes answer getattr in C (0: never). */
+  fuse_native_listed_ttl?(thread: Buffer, ms: number): void
+  path_encoding_latin1?: number
+}
 
 /** Set by the patch; absent from the stock prebuild (e.g. under PREBUILDS_ONLY=1). */
 export const bindingPathEncoding: PathEncoding = binding.path_encoding_latin1 === 1 ? 'latin1' : 'utf8'
@@ -174,11 +179,8 @@ function describe(err: unknown): string {
  * The fuse-native handler table. Each handler answers exactly once and never throws: FsError
  * becomes its errno; anything else EIO plus one log line naming op and path. `encoding` is the
  * loaded binding's; a path it cannot carry is ENOENT, a name it cannot carry is not listed.
- * getattr answers from the last listing for `listedTtlMs` (see ListedAttrs; 0 asks the view
- * every time).
  */
-export function fuseOps(view: ViewFs, log: (msg: string) => void, encoding = bindingPathEncoding, listedTtlMs = 0): FuseOps {
-  const listed = new ListedAttrs<Record<string, number>>(listedTtlMs)
+export function fuseOps(view: ViewFs, log: (msg: string) => void, encoding = bindingPathEncoding): FuseOps {
   const safeLog = (msg: string): void => {
     try {
       log(msg)
@@ -217,13 +219,8 @@ export function fuseOps(view: ViewFs, log: (msg: string) => void, encoding = bin
   const readOnly: Handler = (...args) => (args[args.length - 1] as Callback)(EROFS)
 
   return {
-    getattr: (kp: string, cb: Callback) => {
-      const known = listed.get(kp)
-      if (known) return cb(0, known)
-      serve('getattr', kp, cb, (p) => view.getattr(p), (a) => cb(0, toFuseStat(a)))
-    },
-    readdir: (kp: string, cb: Callback) => {
-      const at = listed.now()
+    getattr: (kp: string, cb: Callback) => serve('getattr', kp, cb, (p) => view.getattr(p), (a) => cb(0, toFuseStat(a))),
+    readdir: (kp: string, cb: Callback) =>
       serve('readdir', kp, cb, (p) => view.readdir(p), (d, p) => {
         const names: string[] = []
         const attrs: Record<string, number>[] = []
@@ -234,10 +231,8 @@ export function fuseOps(view: ViewFs, log: (msg: string) => void, encoding = bin
           names.push(crossing)
           attrs.push(toFuseStat(d.attrs[i]!))
         })
-        listed.add(kp, names, attrs, at)
         cb(0, names, attrs)
-      })
-    },
+      }),
     readlink: (kp: string, cb: Callback) =>
       serve('readlink', kp, cb, (p) => view.readlink(p), (target, p) => {
         // A byte string: its length is its size in bytes.
@@ -409,9 +404,7 @@ export async function mountView(view: ViewFs, mountpoint: string, opts: MountOpt
   if (bindingPathEncoding === 'utf8') {
     log('fuse-native is the stock prebuild, not the patched build of npm ci: names and symlink targets that are not UTF-8 will be hidden')
   }
-  // Listed attributes stand in for READDIRPLUS only while the kernel would trust them too.
-  const listedTtlMs = 1000 * Math.min(opts.attrTimeout ?? 1, opts.entryTimeout ?? 1)
-  const fuse = new Fuse(mnt, fuseOps(view, log, undefined, listedTtlMs), fuseOpts)
+  const fuse = new Fuse(mnt, fuseOps(view, log), fuseOpts)
   // The binding copies both strings into 1024-byte buffers and would silently cut them.
   if (Buffer.byteLength(mnt) > MAX_NATIVE_STRING || Buffer.byteLength(fuse._fuseOptions()) > MAX_NATIVE_STRING) {
     throw new UserError('mountpoint or fsname too long for fuse-native (1023 bytes)', ExitCode.Usage)
@@ -426,6 +419,8 @@ export async function mountView(view: ViewFs, mountpoint: string, opts: MountOpt
     }
     throw new UserError(`mount failed: ${(err as Error).message}`, ExitCode.FuseNewServer)
   }
+  // Listed attributes stand in for READDIRPLUS only while the kernel would trust them too.
+  binding.fuse_native_listed_ttl?.(fuse._thread, Math.round(1000 * Math.min(opts.attrTimeout ?? 1, opts.entryTimeout ?? 1)))
   const newFds = [...(await devFuseFds())].filter((fd) => !fdsBefore.has(fd))
   return watchMount(fuse, mnt, newFds.length === 1 ? newFds[0] : undefined, log)
 }
