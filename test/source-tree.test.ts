@@ -1,6 +1,6 @@
 // SourceTree: the walk refuses a symlink in any directory component, answers ENOENT when the
 // directory found is not the one the caller resolved, and its cached descriptors are closed
-// when evicted, but never while a caller still uses one.
+// when evicted, but never while a caller still uses one. A walk may start from a cached ancestor.
 import t from 'tap'
 import { lstatSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
@@ -81,4 +81,23 @@ t.test('evicted descriptors close once unused; none leak', async (t) => {
   // The close of the evicted descriptor is not awaited by anyone.
   await waitFor('the evicted descriptor to close', () => ownFds() <= before + 2)
   t.pass(`only the cache's two remain (${ownFds() - before})`)
+})
+
+t.test('a walk starts from a cached ancestor, and from SOURCE when that ancestor was renamed', async (t) => {
+  mkdirSync(path.join(src, 'p/q'), { recursive: true })
+  t.teardown(() => rmSync(path.join(src, 'p'), { recursive: true, force: true }))
+  const tree = new SourceTree(Buffer.from(src))
+  await tree.listDir(dirId('p'))
+  t.same((await tree.listDir(dirId('p/q'))).map(String), [], 'found from the cached p')
+
+  // p moves away with its q; a new p gets a q of its own. The cached descriptor of p now names
+  // the moved directory, whose q is not the one resolved.
+  renameSync(path.join(src, 'p'), path.join(src, 'p.old'))
+  t.teardown(() => rmSync(path.join(src, 'p.old'), { recursive: true, force: true }))
+  mkdirSync(path.join(src, 'p/q'), { recursive: true })
+  writeFileSync(path.join(src, 'p/q/new'), '')
+  t.same((await tree.listDir(dirId('p/q'))).map(String), ['new'], 'the new p/q, walked from SOURCE')
+  mkdirSync(path.join(src, 'p/r'))
+  rmSync(path.join(src, 'p.old'), { recursive: true })
+  t.same((await tree.listDir(dirId('p/r'))).map(String), [], 'the stale p gives ENOENT, then SOURCE finds p/r')
 })

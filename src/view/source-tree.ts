@@ -114,10 +114,33 @@ export class SourceTree {
     }
   }
 
+  /**
+   * Walks from the deepest ancestor whose descriptor is cached, so a new directory costs one open
+   * instead of one per component. That ancestor may have been renamed since it was walked; then
+   * the identity check fails and the walk is repeated from SOURCE.
+   */
   async #walk(dir: DirId): Promise<DirFd> {
-    let fd = await openFd(this.#root, DIR_FLAGS)
+    for (let i = dir.rel.lastIndexOf(SLASH); i > 0; i = dir.rel.lastIndexOf(SLASH, i - 1)) {
+      const from = this.#fds.get(dir.rel.subarray(0, i).toString('latin1'))
+      if (from === undefined) continue
+      from.users++
+      try {
+        return await this.#walkFrom(from.fd, split(dir.rel.subarray(i + 1)), dir)
+      } catch {
+        break
+      } finally {
+        from.users--
+        release(from)
+      }
+    }
+    return this.#walkFrom(undefined, split(dir.rel), dir)
+  }
+
+  /** Opens `names` one by one from the directory descriptor `from` (SOURCE when undefined). */
+  async #walkFrom(from: number | undefined, names: Buffer[], dir: DirId): Promise<DirFd> {
+    let fd = await openFd(from === undefined ? this.#root : joinPath(fdPath(from), names.shift()!), DIR_FLAGS)
     try {
-      for (const name of split(dir.rel)) {
+      for (const name of names) {
         const next = await openFd(joinPath(fdPath(fd), name), DIR_FLAGS)
         await closeFd(fd)
         fd = next
