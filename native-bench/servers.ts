@@ -2,7 +2,7 @@
 // children (so their PIDs, CPU time and peak RSS are known exactly), commands run to completion,
 // and an orderly unmount. Not part of the test suite.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { existsSync, readFileSync, rmSync } from 'node:fs'
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { findMount, parseMountinfo } from '../src/fuse/mountinfo.js'
@@ -130,6 +130,17 @@ export function clockTicks(): number {
 export function statusField(pid: number, field: string): string {
   const m = new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return m?.[1]?.trim() ?? '?'
+}
+
+/**
+ * Peak RSS so far in kB, then resets the peak (clear_refs 5), so the next reading covers only
+ * what follows: a server's start-up peak (the key derivation: scrypt takes 64 MiB for a moment)
+ * is then reported apart from its peak while serving.
+ */
+export function takePeakKb(pid: number): number {
+  const kb = parseInt(statusField(pid, 'VmHWM'), 10)
+  writeFileSync(`/proc/${pid}/clear_refs`, '5')
+  return kb
 }
 
 export function gocryptfsVersion(): string {
