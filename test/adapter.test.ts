@@ -402,7 +402,7 @@ t.test('a SIGKILLed server: auto_unmount removes its mount, remounting works', a
 t.test('a stale mount (server and its auto_unmount helper killed) is cleared before mounting', async (t) => {
   const mnt = tempMountpoint(t)
   const { child } = await startChild(t, mnt)
-  const helpers = childPids(child.pid!).filter((pid) => cmdline(pid)[0] === 'fusermount')
+  const helpers = childPids(child.pid!).filter((pid) => ['fusermount', 'fusermount3'].includes(cmdline(pid)[0]!))
   t.equal(helpers.length, 1, 'auto_unmount runs a fusermount helper')
   for (const pid of helpers) process.kill(pid, 'SIGKILL')
   await waitFor('helper gone', () => helpers.every(processGone))

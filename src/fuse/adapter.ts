@@ -33,7 +33,6 @@ export interface MountOptions {
   attrTimeout?: number
   /** Seconds, also used for negative lookups; default 1 like gocryptfs. */
   entryTimeout?: number
-  directIo?: boolean
   debug?: boolean
   log(msg: string): void
 }
@@ -74,6 +73,8 @@ const binding = createRequire(require.resolve('fuse-native'))('node-gyp-build')(
   /** Patched build only: milliseconds listed attributes answer getattr in C (0: never). */
   fuse_native_listed_ttl?(thread: Buffer, ms: number): void
   path_encoding_latin1?: number
+  /** 3 for the patched build (libfuse 3, READDIRPLUS); absent from the stock libfuse 2 prebuild. */
+  libfuse_major?: number
 }
 
 /** Set by the patch; absent from the stock prebuild (e.g. under PREBUILDS_ONLY=1). */
@@ -334,10 +335,11 @@ function fuseOptions(o: MountOptions): Record<string, unknown> {
   if (!/^[A-Za-z0-9._-]{1,64}$/.test(o.subtype)) throw new UserError(`invalid subtype ${o.subtype}`, ExitCode.Usage)
   const attr = formatSeconds('attribute timeout', o.attrTimeout)
   const entry = formatSeconds('entry timeout', o.entryTimeout)
-  const extra = ['ro', 'use_ino', `attr_timeout=${attr}`, `entry_timeout=${entry}`, `negative_timeout=${entry}`]
-  if (o.nonempty) extra.push('nonempty')
+  const extra = ['ro', `attr_timeout=${attr}`, `entry_timeout=${entry}`, `negative_timeout=${entry}`]
+  // libfuse 3 has neither option: it always mounts over a non-empty directory, and the patched
+  // binding turns use_ino on in its init.
+  if (binding.libfuse_major !== 3) extra.push('use_ino', ...(o.nonempty ? ['nonempty'] : []))
   if (o.exec === false) extra.push('noexec')
-  if (o.directIo) extra.push('direct_io')
   return {
     fsname: [escapeOption(o.fsname), ...extra].join(','),
     subtype: o.subtype,
