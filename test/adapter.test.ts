@@ -80,7 +80,7 @@ async function call(t: Test, ops: ReturnType<typeof fuseOps>, op: string, ...arg
   return answers[0] ?? []
 }
 
-t.test('a mount answers getattr from the last listing for the timeout, as READDIRPLUS would', async (t) => {
+t.test('a listing gives the kernel the entries with their attributes (READDIRPLUS), for the timeout', async (t) => {
   const view = new MemView(tree())
   const asked: string[] = []
   const counting: ViewFs = Object.assign(Object.create(view) as ViewFs, {

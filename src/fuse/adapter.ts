@@ -4,8 +4,8 @@
 // every numeric field crossing into C is 32 bits wide, a handler that throws or never answers
 // hurts the whole mount, and an external unmount leaves the process running unless we notice.
 // Paths cross as byte strings with the patched build `npm ci` makes; path-codec.ts covers the
-// stock prebuild. The patched build also answers getattr from the last listing in C (see
-// patches/: a READDIRPLUS stand-in that skips the hop to JavaScript); the stock one cannot.
+// stock prebuild. The patched build uses libfuse 3, whose READDIRPLUS gives the kernel each
+// listed entry's attributes with the listing, sparing a LOOKUP per entry; the stock one cannot.
 import { spawn } from 'node:child_process'
 import { readdir, readlink, realpath, stat } from 'node:fs/promises'
 import { createRequire } from 'node:module'
@@ -70,8 +70,6 @@ const binding = createRequire(require.resolve('fuse-native'))('node-gyp-build')(
   path.dirname(require.resolve('fuse-native')),
 ) as {
   fuse_native_unmount(mnt: string, thread: Buffer): void
-  /** Patched build only: milliseconds listed attributes answer getattr in C (0: never). */
-  fuse_native_listed_ttl?(thread: Buffer, ms: number): void
   path_encoding_latin1?: number
   /** 3 for the patched build (libfuse 3, READDIRPLUS); absent from the stock libfuse 2 prebuild. */
   libfuse_major?: number
@@ -421,8 +419,6 @@ export async function mountView(view: ViewFs, mountpoint: string, opts: MountOpt
     }
     throw new UserError(`mount failed: ${(err as Error).message}`, ExitCode.FuseNewServer)
   }
-  // Listed attributes stand in for READDIRPLUS only while the kernel would trust them too.
-  binding.fuse_native_listed_ttl?.(fuse._thread, Math.round(1000 * Math.min(opts.attrTimeout ?? 1, opts.entryTimeout ?? 1)))
   const newFds = [...(await devFuseFds())].filter((fd) => !fdsBefore.has(fd))
   return watchMount(fuse, mnt, newFds.length === 1 ? newFds[0] : undefined, log)
 }
