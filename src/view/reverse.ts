@@ -33,7 +33,7 @@ import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from '
 import { InoMap, InoTag } from './inomap.js'
 import { Lru } from './lru.js'
 import { ConsistencyWatch } from './consistency.js'
-import { joinPath, listDir, lstat, lstatIfExists, preadFully, toFsError } from './source.js'
+import { joinPath, listDir, lstat, lstatIfExists, ownCopy, preadFully, toFsError } from './source.js'
 import { SourceTree, sameDir } from './source-tree.js'
 import type { ReadSealFn } from './seal-pool.js'
 
@@ -364,10 +364,13 @@ export class ReverseView implements ViewFs {
     const parent = await this.#dir(comps.slice(0, -1))
     const node = await this.#lookup(parent, comps[comps.length - 1]!)
     if (node.kind !== 'real' || !node.st.isDirectory()) throw new FsError('ENOTDIR')
+    // Copied out of Node's shared 8 KiB slabs, or the full cache keeps one or two per entry
+    // (in the soak: 2,576 slabs, 20 MiB, at 4,096 entries). rel is the tail of abs.
+    const abs = ownCopy(node.abs)
     const dir: Dir = {
       cPath: node.cPath,
-      rel: node.rel,
-      abs: node.abs,
+      rel: abs.subarray(abs.length - node.rel.length),
+      abs,
       dev: node.st.dev,
       ino: node.st.ino,
       birth: node.st.birthtimeMs,

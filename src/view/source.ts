@@ -28,6 +28,16 @@ export function toFsError(e: unknown, what: string, log: (msg: string) => void):
   return new FsError('EIO')
 }
 
+/**
+ * A copy in memory of its own, for Buffers a cache keeps: a small Buffer is a slice of an 8 KiB
+ * slab that Node shares among allocations, and a slice kept for long keeps its whole slab.
+ */
+export function ownCopy(b: Uint8Array): Buffer {
+  const copy = Buffer.allocUnsafeSlow(b.length)
+  copy.set(b)
+  return copy
+}
+
 /** a/b joined; an empty `dir` stands for the root of a relative path. */
 export function joinPath(dir: Buffer, name: Uint8Array): Buffer {
   return dir.length === 0 ? Buffer.from(name) : Buffer.concat([dir, SLASH, name])
