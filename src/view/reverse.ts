@@ -3,7 +3,8 @@
 // the source (lstat), and the caches only hold mappings that cannot go stale by themselves
 // (cipher path -> plaintext path is a function of the names; a directory entry is re-verified
 // by lstat before it is used).
-import { constants, promises as fsp, type Stats } from 'node:fs'
+import { constants, fstat, promises as fsp, read as readCb, type Stats } from 'node:fs'
+import { promisify } from 'node:util'
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { createAesSiv, type AesSiv } from '../format/aes-siv.js'
@@ -32,9 +33,9 @@ import type { Filter, Visibility } from './filter.js'
 import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from './fs.js'
 import { InoMap, InoTag } from './inomap.js'
 import { Lru } from './lru.js'
-import { ConsistencyWatch } from './consistency.js'
+import { ConsistencyWatch, type FileStatus } from './consistency.js'
 import { joinPath, listDir, lstat, lstatIfExists, preadFully, toFsError } from './source.js'
-import { SourceTree, sameDir } from './source-tree.js'
+import { SourceTree, dirMoved, isDirAt, isDirMoved, type DirCheck, type SourceHops } from './source-tree.js'
 import type { ReadSealFn } from './seal-pool.js'
 
 export interface ReverseViewOptions {
@@ -46,8 +47,10 @@ export interface ReverseViewOptions {
   keys?: DerivedKeys
   /** Content cipher; created from the keys when absent. */
   siv?: AesSiv
-  /** Reads and seals large reads elsewhere (SealPool); when absent or declining, siv.sealBlocks here. */
+  /** Reads and seals reads elsewhere (SealPool); when absent or declining, siv.sealBlocks here. */
   readSealed?: ReadSealFn
+  /** Runs the source syscalls of lookups, opens and releases elsewhere, several per hop (SealPool). */
+  hops?: SourceHops
   /**
    * The config file in use. The virtual gocryptfs.conf is served only when this is absent or
    * SOURCE/.gocryptfs.reverse.conf; with any other (-config) path that file is an ordinary
@@ -100,7 +103,7 @@ type Node =
 
 interface FileHandleState {
   viewPath: string // for log messages
-  fh: fsp.FileHandle
+  fd: number
   fileId: Buffer
   iv0: Buffer
   readPlain: (position: number, length: number) => Promise<Buffer>
@@ -108,7 +111,13 @@ interface FileHandleState {
   readSealed?: (firstBlock: number, length: number) => Promise<Buffer> | undefined
 }
 
-type Handle = FileHandleState | { data: Buffer }
+/** Bytes served from memory; `file`: a source file read whole at open, checked at each read as if read then. */
+interface DataHandle {
+  data: Buffer
+  file?: { watch: ConsistencyWatch; status: FileStatus }
+}
+
+type Handle = FileHandleState | DataHandle
 
 /** A directory entry as listed; nameFile is the virtual .name file of a hashed entry. */
 interface Listed {
@@ -125,6 +134,16 @@ const LOOKED_UP_MS = 1000
 // Entries are useful for a second only; 4,096 of them held about 20 MB more RSS through `ls -lR`.
 const LOOKED_UP_MAX = 256
 const REVERSE_CONF_BYTES = Buffer.from(REVERSE_CONF_NAME)
+/**
+ * Files shorter than this are read and sealed whole at open, in the hop that opens them: a
+ * small file then costs no hop for its read and none for its release. 32 blocks: one FUSE read.
+ */
+const WHOLE_BELOW = 32 * 4096
+// Bounds what open handles of such files hold (a program may keep many open without reading).
+const WHOLE_MAX_BYTES = 32 * 1024 * 1024
+
+const readFd = promisify(readCb)
+const fstatFd = promisify(fstat)
 
 export class ReverseView implements ViewFs {
   readonly #settings: FormatSettings
@@ -157,6 +176,8 @@ export class ReverseView implements ViewFs {
   readonly #lookedUp: Lru<string, { node: RealNode; at: number }>
   readonly #handles = new Map<number, Handle>()
   #nextHandle = 1
+  /** View bytes held by handles of files read whole at open. */
+  #wholeBytes = 0
 
   private constructor(opts: ReverseViewOptions, sourceAbs: string, rootSt: Stats, mountRel: string | undefined) {
     const keys = opts.keys ?? (opts.masterKey && deriveKeys(opts.masterKey, { hkdf: opts.settings.hkdf }))
@@ -177,7 +198,7 @@ export class ReverseView implements ViewFs {
     this.#owner = opts.forceOwner
     this.#log = opts.log ?? (() => {})
     this.#sourceAbs = Buffer.from(sourceAbs)
-    this.#tree = new SourceTree(this.#sourceAbs)
+    this.#tree = new SourceTree(this.#sourceAbs, opts.hops)
     this.#strict = opts.strictConsistency ?? false
     const defaultConf = path.join(sourceAbs, REVERSE_CONF_NAME)
     const servesConf = opts.configPath === undefined || path.resolve(opts.configPath) === defaultConf
@@ -281,6 +302,7 @@ export class ReverseView implements ViewFs {
     const h = this.#handles.get(handle)
     if (!h) throw new FsError('EBADF')
     if ('data' in h) {
+      h.file?.watch.afterRead(h.file.status)
       if (position >= h.data.length) return 0
       return h.data.copy(target, 0, position, Math.min(h.data.length, position + length))
     }
@@ -307,13 +329,13 @@ export class ReverseView implements ViewFs {
     const h = this.#handles.get(handle)
     if (!h) throw new FsError('EBADF')
     this.#handles.delete(handle)
-    if ('fh' in h) {
+    if ('fd' in h) {
       try {
-        await h.watch.atRelease().finally(() => h.fh.close())
+        h.watch.atRelease(await this.#tree.release(h.fd))
       } catch (e) {
         throw this.#fail(e, 'release', h.viewPath)
       }
-    }
+    } else if (h.file) this.#wholeBytes -= h.data.length
   }
 
   async statfs(): Promise<FsStats> {
@@ -347,8 +369,31 @@ export class ReverseView implements ViewFs {
       const st = await lstat(this.#root.abs)
       return { kind: 'real', dir: this.#root, cPath: '', rel: this.#root.rel, abs: this.#root.abs, st, shown: 'included' }
     }
-    const dir = await this.#dir(comps.slice(0, -1))
-    return this.#lookup(dir, comps[comps.length - 1]!)
+    return this.#lookupIn(comps.slice(0, -1), comps[comps.length - 1]!)
+  }
+
+  /**
+   * The entry `name` of the directory at view components `comps`. A cached directory is
+   * checked in the same hop as the entry's lstat (DirCheck) rather than before it; when it
+   * moved, it is resolved afresh as #dir would.
+   */
+  async #lookupIn(comps: string[], name: string): Promise<Node> {
+    const key = comps.join('/')
+    const cached = comps.length === 0 ? undefined : this.#dirs.get(key)
+    if (cached) {
+      try {
+        return await this.#lookup(cached, name, this.#checkOf(cached))
+      } catch (e) {
+        if (!isDirMoved(e)) throw e
+        this.#dirs.delete(key)
+      }
+    }
+    return this.#lookup(await this.#dir(comps), name)
+  }
+
+  /** What a cached directory must still be at its path; the root needs no check (nothing resolves it). */
+  #checkOf(dir: Dir): DirCheck | undefined {
+    return dir === this.#root ? undefined : { path: dir.abs, dev: dir.dev, ino: dir.ino, birth: dir.birth }
   }
 
   /** The directory at these view components, from the cache when it still holds. */
@@ -357,12 +402,10 @@ export class ReverseView implements ViewFs {
     const key = comps.join('/')
     const cached = this.#dirs.get(key)
     if (cached) {
-      const st = await lstatIfExists(cached.abs)
-      if (st && st.isDirectory() && sameDir({ dev: st.dev, ino: st.ino, birth: st.birthtimeMs }, cached)) return cached
+      if (isDirAt(await lstatIfExists(cached.abs), cached)) return cached
       this.#dirs.delete(key)
     }
-    const parent = await this.#dir(comps.slice(0, -1))
-    const node = await this.#lookup(parent, comps[comps.length - 1]!)
+    const node = await this.#lookupIn(comps.slice(0, -1), comps[comps.length - 1]!)
     if (node.kind !== 'real' || !node.st.isDirectory()) throw new FsError('ENOTDIR')
     const dir: Dir = {
       cPath: node.cPath,
@@ -392,10 +435,9 @@ export class ReverseView implements ViewFs {
     const recent = this.#lookedUp.get(viewPath)
     if (recent === undefined || performance.now() - recent.at >= LOOKED_UP_MS) return undefined
     try {
-      // The parent is checked as every walk checks it: swapped for a symlink, it fails here.
-      const parent = await this.#dir(components(viewPath).slice(0, -1))
-      if (!sameDir(parent, recent.node.dir)) throw new FsError('ENOENT')
-      return await this.#open(viewPath, recent.node)
+      // The parent is checked as every walk checks it (in the hop that opens the file):
+      // swapped for a symlink or another directory, it fails here.
+      return await this.#open(viewPath, recent.node, this.#checkOf(recent.node.dir))
     } catch {
       this.#lookedUp.delete(viewPath)
       return undefined
@@ -406,9 +448,16 @@ export class ReverseView implements ViewFs {
     return this.#settings.dirIv ? derivePathIv(cPath, 'DIRIV') : ZERO_IV
   }
 
-  /** One view name inside `dir` (spec 5.5, 6.3). */
-  async #lookup(dir: Dir, name: string): Promise<Node> {
-    if (this.#hasDirIv && name === DIRIV_NAME) return { kind: 'diriv', dir, st: await lstat(dir.abs) }
+  /**
+   * One view name inside `dir` (spec 5.5, 6.3), after `check` when given (DIR_MOVED when it
+   * fails). Names answered without touching the source (invalid, hidden) skip the check.
+   */
+  async #lookup(dir: Dir, name: string, check?: DirCheck): Promise<Node> {
+    if (this.#hasDirIv && name === DIRIV_NAME) {
+      const st = await lstat(dir.abs)
+      if (check && !isDirAt(st, check)) throw dirMoved()
+      return { kind: 'diriv', dir, st }
+    }
     if (dir.foreign) throw new FsError('ENOENT')
     // Checked before exclusion: like 2.3, an excluded .gocryptfs.reverse.conf is only unlisted.
     if (dir.cPath === '' && this.#confAbs && name === CONF_NAME) {
@@ -422,7 +471,7 @@ export class ReverseView implements ViewFs {
     } else if (isLongNameFile(name)) {
       const target = longNameFileTarget(name)
       if (!isLongNameHash(target)) throw new FsError('ENOENT')
-      const { full, st } = await this.#lookupReal(dir, target, await this.#findLong(dir, target))
+      const { full, st } = await this.#lookupReal(dir, target, await this.#findLong(dir, target), check)
       return { kind: 'longname', full, st }
     } else if (isLongNameHash(name)) {
       plain = (await this.#findLong(dir, name)).plain
@@ -436,18 +485,19 @@ export class ReverseView implements ViewFs {
       // The full spelling of a name the view shows hashed is not an alias for it.
       if (names.isLong(name)) throw new FsError('ENOENT')
     }
-    return (await this.#lookupReal(dir, name, { plain, full: name })).node
+    return (await this.#lookupReal(dir, name, { plain, full: name }, check)).node
   }
 
   async #lookupReal(
     dir: Dir,
     name: string,
     found: { plain: Buffer; full: string },
+    check: DirCheck | undefined,
   ): Promise<{ node: RealNode; full: string; st: Stats }> {
     const rel = joinPath(dir.rel, found.plain)
     if (this.#hidden(rel)) throw new FsError('EPERM')
     const abs = joinPath(this.#sourceAbs, rel)
-    const st = await this.#tree.lstat(dir, rel)
+    const st = await this.#tree.lstat(dir, rel, check)
     const shown = this.#shown(dir, rel, st)
     if (shown === undefined) throw new FsError('EPERM')
     const cPath = dir.cPath === '' ? name : `${dir.cPath}/${name}`
@@ -617,7 +667,8 @@ export class ReverseView implements ViewFs {
 
   // ---- open ----
 
-  async #open(viewPath: string, node: Node): Promise<Handle> {
+  /** Opens `node`, after `check` when given (DIR_MOVED when it fails). */
+  async #open(viewPath: string, node: Node, check?: DirCheck): Promise<Handle> {
     switch (node.kind) {
       case 'diriv':
         return { data: node.dir.iv }
@@ -633,28 +684,35 @@ export class ReverseView implements ViewFs {
     if (st.isSymbolicLink()) throw new FsError('ELOOP')
     // gocryptfs refuses everything but regular files; FIFOs and devices are opened by the kernel.
     if (!st.isFile()) throw new FsError('EACCES')
-    const fh = await this.#tree.openRegular(node.dir, node.rel, st)
     const ivPath = this.#settings.plaintextNames ? node.rel : node.cPath
     const fileId = derivePathIv(ivPath, 'FILEID')
     const iv0 = derivePathIv(ivPath, 'BLOCK0IV')
-    const readSealed = this.#readSealed
+    const whole = st.size < WHOLE_BELOW && this.#wholeBytes < WHOLE_MAX_BYTES ? { below: WHOLE_BELOW, fileId, iv0 } : undefined
+    const opened = await this.#tree.openRegular(node.dir, node.rel, st, check, whole)
     const what = `${readable(viewPath)} (plaintext ${readable(node.rel)})`
-    const watch = new ConsistencyWatch(fh, st, what, { strict: this.#strict, log: this.#log })
+    const watch = new ConsistencyWatch(st, what, { strict: this.#strict, log: this.#log })
+    if ('data' in opened) {
+      this.#wholeBytes += opened.data.length
+      return { data: opened.data, file: { watch, status: opened.status } }
+    }
+    const { fd } = opened
+    const readSealed = this.#readSealed
+    const preader = { read: (buf: Buffer, off: number, len: number, pos: number) => readFd(fd, buf, off, len, pos) }
     return {
       viewPath,
-      fh,
+      fd,
       watch,
       fileId,
       iv0,
       readPlain: async (position, length) => {
-        const plain = await preadFully(fh, position, length)
-        watch.afterRead(await fh.stat())
+        const plain = await preadFully(preader, position, length)
+        watch.afterRead(await fstatFd(fd))
         return plain
       },
       readSealed:
         readSealed &&
         ((first, length) =>
-          readSealed(fh.fd, first, length, fileId, iv0)?.then((r) => {
+          readSealed(fd, first, length, fileId, iv0)?.then((r) => {
             watch.afterRead(r.status)
             return r.cipher
           })),
