@@ -89,6 +89,9 @@ for (const [how, hops] of hopsCases) {
     })
     t.equal(await code(tree.lstat(d1, f, check)), DIR_MOVED)
     t.equal(await code(tree.openRegular(d1, f, expected, check)), DIR_MOVED)
+    const fresh = new SourceTree(Buffer.from(src), hops)
+    t.equal(await code(fresh.lstat(d1, f, check)), DIR_MOVED, 'also when a walk meets the other directory first')
+    t.equal(await code(fresh.lstat(d1, f)), 'ENOENT', 'which, without a check, is ENOENT')
     t.equal(await code(tree.lstat(d1, f)), 'ok', 'without a check, the walked directory still answers')
   })
 }

@@ -2,7 +2,7 @@
 // demand. View paths are resolved to plaintext component by component; every lookup re-checks
 // the source (lstat), and the caches only hold mappings that cannot go stale by themselves
 // (cipher path -> plaintext path is a function of the names; a directory entry is re-verified
-// by lstat before it is used).
+// by lstat before it is used, in the same worker message as its use where there is one).
 import { constants, fstat, promises as fsp, read as readCb, type Stats } from 'node:fs'
 import { promisify } from 'node:util'
 import path from 'node:path'
@@ -24,7 +24,7 @@ import {
 } from '../format/names.js'
 import { derivePathIv, symlinkIvPath } from '../format/pathiv.js'
 import type { FormatSettings } from '../format/settings.js'
-import { plainToCipherSize } from '../format/sizes.js'
+import { PLAIN_BLOCK, plainToCipherSize } from '../format/sizes.js'
 import { SYMLINK_TARGET_MAX, encryptSymlinkTarget, encryptedTargetLength } from '../format/symlink.js'
 import { toAttr, type Owner } from './attrs.js'
 import { byteString, bytesOf, readable } from './byte-string.js'
@@ -34,8 +34,8 @@ import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from '
 import { InoMap, InoTag } from './inomap.js'
 import { Lru } from './lru.js'
 import { ConsistencyWatch, type FileStatus } from './consistency.js'
-import { joinPath, listDir, lstat, lstatIfExists, preadFully, toFsError } from './source.js'
-import { SourceTree, dirMoved, isDirAt, isDirMoved, type DirCheck, type SourceHops } from './source-tree.js'
+import { joinPath, lstat, lstatIfExists, preadFully, toFsError } from './source.js'
+import { SourceTree, checkDir, dirMoved, isDirAt, isDirMoved, type DirCheck, type ListedEntry, type SourceHops } from './source-tree.js'
 import type { ReadSealFn } from './seal-pool.js'
 
 export interface ReverseViewOptions {
@@ -119,6 +119,9 @@ interface DataHandle {
 
 type Handle = FileHandleState | DataHandle
 
+/** How a plaintext name is listed: not at all, as the virtual config file, or by its lstat. */
+type EntryKind = 'hidden' | 'conf' | 'lstat'
+
 /** A directory entry as listed; nameFile is the virtual .name file of a hashed entry. */
 interface Listed {
   name: string
@@ -138,7 +141,7 @@ const REVERSE_CONF_BYTES = Buffer.from(REVERSE_CONF_NAME)
  * Files shorter than this are read and sealed whole at open, in the hop that opens them: a
  * small file then costs no hop for its read and none for its release. 32 blocks: one FUSE read.
  */
-const WHOLE_BELOW = 32 * 4096
+const WHOLE_BELOW = 32 * PLAIN_BLOCK
 // Bounds what open handles of such files hold (a program may keep many open without reading).
 const WHOLE_MAX_BYTES = 32 * 1024 * 1024
 
@@ -471,10 +474,10 @@ export class ReverseView implements ViewFs {
     } else if (isLongNameFile(name)) {
       const target = longNameFileTarget(name)
       if (!isLongNameHash(target)) throw new FsError('ENOENT')
-      const { full, st } = await this.#lookupReal(dir, target, await this.#findLong(dir, target), check)
+      const { full, st } = await this.#lookupReal(dir, target, await this.#findLong(dir, target, check), check)
       return { kind: 'longname', full, st }
     } else if (isLongNameHash(name)) {
-      plain = (await this.#findLong(dir, name)).plain
+      plain = (await this.#findLong(dir, name, check)).plain
     } else {
       try {
         plain = names.decryptName(name, dir.iv)
@@ -518,9 +521,11 @@ export class ReverseView implements ViewFs {
    * plaintext directory. One scan caches every long name of the directory; a cached name
    * cannot map to a different entry later, and whether it still exists is checked by lstat.
    */
-  async #findLong(dir: Dir, hash: string): Promise<{ plain: Buffer; full: string }> {
+  async #findLong(dir: Dir, hash: string, check: DirCheck | undefined): Promise<{ plain: Buffer; full: string }> {
     const cached = this.#longNames.get(`${dir.cPath}/${hash}`)
     if (cached) return cached
+    // The listing goes through the walk alone, so the directory is checked here first.
+    await checkDir(check)
     const names = this.#names!
     let hit: { plain: Buffer; full: string } | undefined
     for (const plain of await this.#tree.listDir(dir)) {
@@ -580,14 +585,13 @@ export class ReverseView implements ViewFs {
     const entries: Listed[] = []
     if (!dir.foreign) {
       // Names and types come from the directory the walk reached, never through a swapped symlink.
-      await this.#tree.inDir(dir, async (at) => {
-        const pending: Promise<Listed | undefined>[] = []
-        for (const plain of await listDir(at)) {
-          const entry = this.#listEntry(dir, plain, at)
-          if (entry) pending.push(entry)
-        }
-        for (const e of await Promise.all(pending)) if (e) entries.push(e)
+      const kinds: EntryKind[] = []
+      const found = await this.#tree.listEntries(dir, (plain) => {
+        const kind = this.#entryKind(dir, plain)
+        kinds.push(kind)
+        return kind === 'lstat'
       })
+      for (const e of await Promise.all(found.map((e, i) => this.#listEntry(dir, e, kinds[i]!)))) if (e) entries.push(e)
     }
     const names = entries.map((e) => e.name)
     const nodes = entries.map((e) => e.node)
@@ -605,39 +609,46 @@ export class ReverseView implements ViewFs {
     return { names, attrs: await Promise.all(nodes.map((n) => this.#attr(n))) }
   }
 
-  /** One plaintext entry of the directory walked to at `at`, or undefined when hidden or vanished meanwhile. */
-  #listEntry(dir: Dir, plain: Buffer, at: Buffer): Promise<Listed | undefined> | undefined {
-    const rel = joinPath(dir.rel, plain)
-    if (this.#hidden(rel)) return undefined
-    const isRoot = dir.cPath === ''
-    const confAbs = isRoot ? this.#confAbs : undefined
-    if (confAbs && plain.equals(REVERSE_CONF_BYTES)) {
-      return this.#statEntry(
-        () => fsp.stat(confAbs),
-        (st) => (this.#shown(dir, rel, st) ? { name: CONF_NAME, node: { kind: 'conf', st } } : undefined),
-      )
-    }
+  /** How a plaintext name of `dir` is listed; hidden ones are not even lstat'ed. */
+  #entryKind(dir: Dir, plain: Buffer): EntryKind {
+    if (this.#hidden(joinPath(dir.rel, plain))) return 'hidden'
+    const confAbs = dir.cPath === '' ? this.#confAbs : undefined
+    if (confAbs && plain.equals(REVERSE_CONF_BYTES)) return 'conf'
     if (!this.#names && confAbs && byteString(plain) === CONF_NAME) {
       this.#log(`readdir /: not listing the plaintext file ${CONF_NAME}, the config file is shown under that name`)
-      return undefined
+      return 'hidden'
     }
-    const abs = joinPath(this.#sourceAbs, rel)
+    return 'lstat'
+  }
+
+  /** One plaintext entry of `dir` as listed, or undefined when hidden or vanished meanwhile. */
+  async #listEntry(dir: Dir, entry: ListedEntry, kind: EntryKind): Promise<Listed | undefined> {
+    if (kind === 'hidden') return undefined
+    const plain = entry.name
+    const rel = joinPath(dir.rel, plain)
+    if (kind === 'conf') {
+      const st = await fsp.stat(this.#confAbs!).catch((e: unknown) => this.#unlisted(e))
+      return st && this.#shown(dir, rel, st) ? { name: CONF_NAME, node: { kind: 'conf', st } } : undefined
+    }
+    const st = entry.st
+    if (!st) return this.#unlisted(entry.error)
     // The name is encrypted only once the filter (which needs the type) shows the entry.
-    return this.#statEntry(
-      () => lstat(joinPath(at, plain)),
-      (st): Listed | undefined => {
-        const shown = this.#shown(dir, rel, st)
-        if (!shown) return undefined
-        const view = this.#entryName(dir, plain)
-        if (!view) return undefined
-        const cPath = isRoot ? view.name : `${dir.cPath}/${view.name}`
-        return {
-          name: view.name,
-          node: { kind: 'real', dir, cPath, rel, abs, st, shown },
-          nameFile: view.full === undefined ? undefined : { kind: 'longname', full: view.full, st },
-        }
-      },
-    )
+    const shown = this.#shown(dir, rel, st)
+    if (!shown) return undefined
+    const view = this.#entryName(dir, plain)
+    if (!view) return undefined
+    const cPath = dir.cPath === '' ? view.name : `${dir.cPath}/${view.name}`
+    return {
+      name: view.name,
+      node: { kind: 'real', dir, cPath, rel, abs: joinPath(this.#sourceAbs, rel), st, shown },
+      nameFile: view.full === undefined ? undefined : { kind: 'longname', full: view.full, st },
+    }
+  }
+
+  /** Removed since getdents: not listed. Anything else is worth a log line but not the listing. */
+  #unlisted(e: unknown): undefined {
+    if ((e as NodeJS.ErrnoException | undefined)?.code !== 'ENOENT') this.#log(`readdir: ${(e as Error).message}`)
+    return undefined
   }
 
   /** The view name of a listed entry (full: the name behind a hashed one), undefined if it has none. */
@@ -651,16 +662,6 @@ export class ReverseView implements ViewFs {
       return { name: v.name, full: v.full }
     } catch (e) {
       this.#log(`readdir /${readable(dir.cPath)}: cannot encrypt an entry name: ${(e as Error).message}`)
-      return undefined
-    }
-  }
-
-  async #statEntry(stat: () => Promise<Stats>, make: (st: Stats) => Listed | undefined): Promise<Listed | undefined> {
-    try {
-      return make(await stat())
-    } catch (e) {
-      // Removed since getdents: not listed. Anything else is worth a log line but not the listing.
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.#log(`readdir: ${(e as Error).message}`)
       return undefined
     }
   }

@@ -4,11 +4,11 @@
 // When every worker already has `depth` jobs the main thread seals the read itself: that puts
 // it to work instead of queueing, and bounds the memory held by jobs in flight. Hence one
 // worker fewer than CPUs by default: the main thread is the last sealer.
-// The workers also run the source syscalls of a lookup, an open or a release, several in one
-// message (SourceHops): per small file, thread hand-offs and not JavaScript were the server's
-// time, and each libuv call is one (docs/performance.md 9). A worker runs them synchronously,
-// so a hung source filesystem blocks that worker only; once the workers are full, callers use
-// the libuv path again.
+// The workers also run the source syscalls of a lookup, a listing, an open or a release,
+// several in one message (SourceHops): per small file, thread hand-offs and not JavaScript were
+// the server's time, and each libuv call is one (docs/performance.md, "Fewer hops per small
+// file"). A worker runs them synchronously, so a hung source filesystem blocks that worker
+// only; once the workers are full, callers take the libuv path again.
 import { Stats } from 'node:fs'
 import os from 'node:os'
 import { Worker } from 'node:worker_threads'
@@ -32,6 +32,18 @@ export interface LstatJob {
   path: Uint8Array
 }
 
+/** The entry names of the directory at `path`, in getdents order. */
+export interface ListJob {
+  kind: 'list'
+  path: Uint8Array
+}
+
+/** lstat each of `paths`; a failure is that entry's SealReply. */
+export interface LstatEachJob {
+  kind: 'lstatEach'
+  paths: Uint8Array[]
+}
+
 /**
  * After `check`, open the regular file at `path` if it is the one `expected` describes; with
  * `whole`, a file shorter than whole.below is read, sealed and closed right away.
@@ -51,7 +63,7 @@ export interface CloseJob {
 }
 
 /** A message to a worker. */
-export type Job = SealJob | LstatJob | OpenJob | CloseJob
+export type Job = SealJob | LstatJob | ListJob | LstatEachJob | OpenJob | CloseJob
 
 /** A worker's answer to a job that worked. */
 export interface JobDone {
@@ -106,7 +118,8 @@ interface Slot {
 
 const WORKER_URL = new URL('./seal-worker.js', import.meta.url)
 // A worker's pread, fstat and seal in one hop cost less than an inline pread and fstat, two
-// hops through libuv's pool, however small the read (docs/performance.md 9).
+// hops through libuv's pool, however small the read (docs/performance.md, "Fewer hops per
+// small file").
 const DEFAULT_INLINE_BELOW = 0
 const DEFAULT_DEPTH = 3
 // Each job leaves ~400 KB of dead buffers (plaintext, keystream, CMAC output) in the worker,
@@ -128,6 +141,10 @@ function idsOf(fileId: Uint8Array, iv0: Uint8Array): Uint8Array {
 }
 
 const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+
+// Structured cloning keeps a Stats' fields but not its class, and an error's fields but not its code.
+const asStats = (st: Stats): Stats => Object.setPrototypeOf(st, Stats.prototype) as Stats
+const asError = (r: SealReply): NodeJS.ErrnoException => Object.assign(new Error(r.message), { code: r.code, syscall: r.syscall })
 
 export class SealPool implements SourceHops {
   readonly #slots: Slot[] = []
@@ -167,8 +184,17 @@ export class SealPool implements SourceHops {
   }
 
   lstat(check: DirCheck | undefined, path: Buffer): Promise<Stats> | undefined {
-    // Structured cloning keeps a Stats' fields but not its class.
-    return this.#send<Stats>({ kind: 'lstat', check, path })?.then((st) => Object.setPrototypeOf(st, Stats.prototype) as Stats)
+    return this.#send<Stats>({ kind: 'lstat', check, path })?.then(asStats)
+  }
+
+  list(path: Buffer): Promise<Buffer[]> | undefined {
+    return this.#send<Uint8Array[]>({ kind: 'list', path })?.then((names) => names.map(asBuffer))
+  }
+
+  lstatEach(paths: Buffer[]): Promise<(Stats | NodeJS.ErrnoException)[]> | undefined {
+    return this.#send<(Stats | SealReply)[]>({ kind: 'lstatEach', paths })?.then((out) =>
+      out.map((r) => ('message' in r ? asError(r) : asStats(r))),
+    )
   }
 
   open(check: DirCheck | undefined, path: Buffer, expected: Stats, whole?: WholeRead): Promise<Opened> | undefined {
@@ -231,7 +257,7 @@ export class SealPool implements SourceHops {
       const p = slot.pending.shift()
       if (slot.pending.length === 0) worker.unref()
       if ('done' in out) p?.resolve(out.done)
-      else p?.reject(Object.assign(new Error(out.message), { code: out.code, syscall: out.syscall }))
+      else p?.reject(asError(out))
     })
     const fail = (err: Error): void => {
       const i = this.#slots.indexOf(slot)

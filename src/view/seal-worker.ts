@@ -2,14 +2,25 @@
 // blocking this thread only) and seals it with its own cipher object (the fast backend keeps
 // per-object state); the ciphertext goes back by transfer, not by copy. The source syscalls of
 // lookups, opens and releases run here too, synchronously, several per message.
-import { closeSync, fstatSync, lstatSync, openSync, readSync } from 'node:fs'
+import { closeSync, fstatSync, lstatSync, opendirSync, openSync, readSync } from 'node:fs'
 import { parentPort, workerData } from 'node:worker_threads'
 import { createAesSiv, type AesSivBackend } from '../format/aes-siv.js'
 import { fileHeader } from '../format/content.js'
 import { PLAIN_BLOCK } from '../format/sizes.js'
 import type { FileStatus } from './consistency.js'
 import { FsError } from './fs.js'
-import { ownsBuffer, type CloseJob, type Job, type JobDone, type LstatJob, type OpenJob, type SealJob, type SealReply } from './seal-pool.js'
+import {
+  ownsBuffer,
+  type CloseJob,
+  type Job,
+  type JobDone,
+  type ListJob,
+  type LstatEachJob,
+  type LstatJob,
+  type OpenJob,
+  type SealJob,
+  type SealReply,
+} from './seal-pool.js'
 import { OPEN_FLAGS, isExpectedFile } from './source.js'
 import { dirMoved, isDirAt, type DirCheck, type Opened } from './source-tree.js'
 
@@ -57,6 +68,33 @@ function lstat(job: LstatJob): unknown {
   return lstatSync(asBuffer(job.path))
 }
 
+function list(job: ListJob): Buffer[] {
+  // Node accepts encoding 'buffer' here and yields Buffer names; the type declarations lack it.
+  const dir = opendirSync(asBuffer(job.path), { encoding: 'buffer' as BufferEncoding, bufferSize: 256 })
+  try {
+    const names: Buffer[] = []
+    for (let e = dir.readSync(); e !== null; e = dir.readSync()) names.push(e.name as unknown as Buffer)
+    return names
+  } finally {
+    dir.closeSync()
+  }
+}
+
+function lstatEach(job: LstatEachJob): unknown[] {
+  return job.paths.map((p) => {
+    try {
+      return lstatSync(asBuffer(p))
+    } catch (e) {
+      return reply(e)
+    }
+  })
+}
+
+function reply(e: unknown): SealReply {
+  const err = e as NodeJS.ErrnoException
+  return { message: err.message, code: err.code, syscall: err.syscall }
+}
+
 /** The whole view file (header and blocks) when the file ends before `below` bytes. */
 function readWhole(fd: number, whole: NonNullable<OpenJob['whole']>): Opened | undefined {
   const plain = readPlain(fd, 0, whole.below)
@@ -102,6 +140,10 @@ function run(job: Job): { done: unknown; bytes?: Buffer } {
     }
     case 'lstat':
       return { done: lstat(job) }
+    case 'list':
+      return { done: list(job) }
+    case 'lstatEach':
+      return { done: lstatEach(job) }
     case 'open': {
       const opened = open(job)
       return { done: opened, bytes: 'data' in opened ? opened.data : undefined }
@@ -116,8 +158,7 @@ parentPort!.on('message', (job: Job) => {
   try {
     out = run(job)
   } catch (e) {
-    const err = e as NodeJS.ErrnoException
-    parentPort!.postMessage({ message: err.message, code: err.code, syscall: err.syscall } satisfies SealReply)
+    parentPort!.postMessage(reply(e))
     return
   }
   // A small result may sit in the worker's shared Buffer pool, which must not be given away.

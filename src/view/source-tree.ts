@@ -15,7 +15,7 @@
 // before. With SourceHops (the seal workers) the check, the entry's syscalls and the walk's
 // descriptor path go to a worker as one message instead of one libuv hop per syscall.
 import { constants, close, fstat, lstat as lstatCb, open } from 'node:fs'
-import { promises as fsp, type Stats } from 'node:fs'
+import { Stats, promises as fsp } from 'node:fs'
 import { promisify } from 'node:util'
 import type { FileStatus } from './consistency.js'
 import { FsError } from './fs.js'
@@ -71,15 +71,27 @@ export interface WholeRead {
  */
 export type Opened = { fd: number } | { data: Buffer; status: FileStatus }
 
+/** An entry of a listing: its lstat when asked for, or why that failed (e.g. removed since). */
+export interface ListedEntry {
+  name: Buffer
+  st?: Stats
+  error?: NodeJS.ErrnoException
+}
+
 /** Source syscalls done elsewhere, several per hop; undefined when there is no room (SealPool). */
 export interface SourceHops {
   lstat(check: DirCheck | undefined, path: Buffer): Promise<Stats> | undefined
+  /** Entry names of the directory at `path` in getdents order. */
+  list(path: Buffer): Promise<Buffer[]> | undefined
+  /** lstat of each path; a failure is that entry's error. */
+  lstatEach(paths: Buffer[]): Promise<(Stats | NodeJS.ErrnoException)[]> | undefined
   open(check: DirCheck | undefined, path: Buffer, expected: Stats, whole?: WholeRead): Promise<Opened> | undefined
   /** fstat, then close. */
   closeFile(fd: number): Promise<FileStatus> | undefined
 }
 
-async function checkDir(check: DirCheck | undefined): Promise<void> {
+/** DIR_MOVED unless `check`'s directory is still at its path (through libuv). */
+export async function checkDir(check: DirCheck | undefined): Promise<void> {
   if (check && !isDirAt(await lstatIfExists(Buffer.from(check.path)), check)) throw dirMoved()
 }
 
@@ -161,12 +173,17 @@ export class SourceTree {
   /**
    * Runs fn with a path naming the directory `dir` as a walk from SOURCE reaches it; ENOENT when
    * the walk finds another directory there by now. The path is valid until fn's promise settles.
+   * With `check` (fn checks it), a walk that fails fails as the check would: DIR_MOVED.
    */
-  async inDir<T>(dir: DirId, fn: (at: Buffer) => Promise<T>): Promise<T> {
+  async inDir<T>(dir: DirId, fn: (at: Buffer) => Promise<T>, check?: DirCheck): Promise<T> {
     const key = dir.rel.toString('latin1')
     let d = this.#fds.get(key)
     if (!d || !sameDir(d, dir)) {
-      d = await this.#walk(dir)
+      try {
+        d = await this.#walk(dir)
+      } catch (e) {
+        throw check ? dirMoved() : e
+      }
       this.#fds.set(key, d)
     }
     d.users++
@@ -204,7 +221,7 @@ export class SourceTree {
       if (hop) return hop
       await checkDir(check)
       return lstatPath(path)
-    })
+    }, check)
   }
 
   /**
@@ -225,7 +242,7 @@ export class SourceTree {
         await closeFd(fd)
         throw e
       }
-    })
+    }, check)
   }
 
   /** Closes a file openRegular opened; its fstat just before, for ConsistencyWatch.atRelease. */
@@ -238,6 +255,29 @@ export class SourceTree {
   }
 
   listDir(dir: DirId): Promise<Buffer[]> {
-    return this.inDir(dir, listDir)
+    return this.inDir(dir, (at) => this.#hops?.list(at) ?? listDir(at))
+  }
+
+  /**
+   * The entries of `dir` in getdents order, with the lstat of those `wanted` says (called once
+   * per name, in order); names and types come from the one directory a walk reached. Two hops
+   * with SourceHops, whatever the number of entries.
+   */
+  listEntries(dir: DirId, wanted: (name: Buffer) => boolean): Promise<ListedEntry[]> {
+    return this.inDir(dir, async (at) => {
+      const names = await (this.#hops?.list(at) ?? listDir(at))
+      const want = names.map(wanted)
+      const paths = names.filter((_, i) => want[i]).map((name) => joinPath(at, name))
+      const stats =
+        paths.length === 0
+          ? []
+          : await (this.#hops?.lstatEach(paths) ?? Promise.all(paths.map((p) => lstatPath(p).catch((e: NodeJS.ErrnoException) => e))))
+      let next = 0
+      return names.map((name, i) => {
+        if (!want[i]) return { name }
+        const got = stats[next++]!
+        return got instanceof Stats ? { name, st: got } : { name, error: got }
+      })
+    })
   }
 }
