@@ -197,3 +197,24 @@ t.test('lookups, opens and releases on a worker: directory check, file check, wh
   t.equal(await code(pool.lstat(check, at('small'))), DIR_MOVED, 'another directory at the path')
   t.equal(await code(pool.open(check, at('small'), lst)), DIR_MOVED)
 })
+
+t.test('a descriptor a worker opened stays open when the worker ends', async (t) => {
+  const pool = new SealPool(key, { threads: 1 })
+  const file = path.join(t.testdir(), 'big')
+  writeFileSync(file, randomBytes(40 * 4096))
+  const warnings: string[] = []
+  const onWarning = (w: Error): number => warnings.push(w.message)
+  process.on('warning', onWarning)
+  t.teardown(() => process.off('warning', onWarning))
+  const opened = await pool.open(undefined, Buffer.from(file), lstatSync(file))!
+  if (!('fd' in opened)) throw new Error('read whole although not asked to')
+  // Closed here, opened again there: the worker must not track descriptors as its own.
+  closeSync(opened.fd)
+  const again = await pool.open(undefined, Buffer.from(file), lstatSync(file))!
+  if (!('fd' in again)) throw new Error('read whole although not asked to')
+  await pool.close()
+  t.equal(fstatSync(again.fd).size, 40 * 4096, 'still open after the worker exited')
+  closeSync(again.fd)
+  await new Promise((r) => setImmediate(r))
+  t.same(warnings, [], 'no warning about unmanaged descriptors')
+})

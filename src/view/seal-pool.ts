@@ -216,9 +216,11 @@ export class SealPool implements SourceHops {
   /**
    * Posts `job` to the least busy worker with room; undefined when none has. The worker uses
    * the descriptors and paths of the job itself, so they must stay valid until it answers.
+   * Source syscalls go to an idle worker only: queued behind a seal of 128 KiB they would wait
+   * longer than the libuv path takes, which parallel readers keep to themselves as before.
    */
   #send<T>(job: Job, transfer: ArrayBuffer[] = []): Promise<T> | undefined {
-    const slot = this.#freeSlot()
+    const slot = this.#freeSlot(job.kind === 'seal' ? this.#depth : 1)
     if (!slot) return undefined
     return new Promise<T>((resolve, reject) => {
       // An idle pool must not keep the process alive; a job in flight must.
@@ -236,10 +238,11 @@ export class SealPool implements SourceHops {
     await Promise.all(slots.map((s) => s.worker.terminate()))
   }
 
-  #freeSlot(): Slot | undefined {
+  /** The worker with the fewest jobs, if it has fewer than `below`. */
+  #freeSlot(below: number): Slot | undefined {
     let best: Slot | undefined
     for (const s of this.#slots) {
-      if (s.pending.length < this.#depth && (!best || s.pending.length < best.pending.length)) best = s
+      if (s.pending.length < below && (!best || s.pending.length < best.pending.length)) best = s
     }
     return best
   }
@@ -250,6 +253,9 @@ export class SealPool implements SourceHops {
       workerData: { key: copy, backend },
       transferList: [copy.buffer],
       resourceLimits: WORKER_LIMITS,
+      // Descriptors a worker opens belong to the view, which may close them elsewhere: the
+      // worker must neither track them nor close them when it exits.
+      trackUnmanagedFds: false,
     })
     const slot: Slot = { worker, pending: [] }
     this.#slots.push(slot)
