@@ -33,7 +33,8 @@ for (let i = 0; i < READERS; i++) {
   writeFileSync(path.join(src, `mid-${i}`), prng.bytes(MID))
 }
 mkdirSync(path.join(src, 'many'))
-for (let i = 0; i < MANY; i++) writeFileSync(path.join(src, 'many', `f${i}`), prng.bytes(prng.int(50_000)))
+// At least 128 KiB each: a smaller file is read whole at open and holds no descriptor.
+for (let i = 0; i < MANY; i++) writeFileSync(path.join(src, 'many', `f${i}`), prng.bytes(128 * 1024 + prng.int(50_000)))
 
 const inView = (mnt: string, ...plain: string[]): string => path.join(mnt, ...viewPath(masterKey, plain))
 

@@ -6,6 +6,7 @@ import t from 'tap'
 import { execFileSync, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import {
+  appendFileSync,
   chmodSync,
   copyFileSync,
   lstatSync,
@@ -33,6 +34,7 @@ import { byteString, bytesOf } from '../src/view/byte-string.js'
 import { Excluder } from '../src/view/exclude.js'
 import type { Attr } from '../src/view/fs.js'
 import { ReverseView, type ReverseViewOptions } from '../src/view/reverse.js'
+import { SealPool } from '../src/view/seal-pool.js'
 import { Prng } from './lib/prng.js'
 import { VECTORS } from './lib/vectors.js'
 
@@ -70,8 +72,7 @@ function makeSource(t: { teardown(fn: () => void): void }, v: Vector): { work: s
   return { work, src }
 }
 
-function makeView(v: Vector, src: string, extra: Partial<ReverseViewOptions> = {}): Promise<ReverseView> {
-  const logs: string[] = []
+function makeView(v: Vector, src: string, extra: Partial<ReverseViewOptions> = {}, logs: string[] = []): Promise<ReverseView> {
   return ReverseView.create({ source: src, settings: v.settings, masterKey: v.masterKey, log: (m) => logs.push(m), ...extra })
 }
 
@@ -125,14 +126,21 @@ function extractedPaths(root: string, dir = ''): string[] {
   return out
 }
 
-for (const name of ['A', 'B', 'C']) {
-  t.test(`vector ${name}: the view equals gocryptfs 2.3's`, async (t) => {
+/** Options that run the view's source syscalls and reads on a seal worker, as a mount does. */
+function pooled(t: { teardown(fn: () => Promise<void>): void }, v: Vector): Partial<ReverseViewOptions> {
+  const pool = new SealPool(deriveKeys(v.masterKey, { hkdf: v.settings.hkdf }).siv, { threads: 1 })
+  t.teardown(() => pool.close())
+  return { hops: pool, readSealed: pool.readSealed }
+}
+
+for (const [name, withPool] of ['A', 'B', 'C'].flatMap((n) => [[n, false] as const, [n, true] as const])) {
+  t.test(`vector ${name}${withPool ? ', on a seal worker' : ''}: the view equals gocryptfs 2.3's`, async (t) => {
     const v = loadVector(name)
     const { work, src } = makeSource(t, v)
     const expected = join(work, 'view')
     mkdirSync(expected)
     execFileSync('tar', ['-C', expected, '-xf', join(v.dir, 'view.tar')])
-    const view = await makeView(v, src)
+    const view = await makeView(v, src, withPool ? pooled(t, v) : {})
 
     const entries = await walk(view)
     t.same([...entries.keys()].sort(), extractedPaths(expected).sort(), 'same set of paths as view.tar')
@@ -418,6 +426,39 @@ t.test('plaintext names: a real gocryptfs.conf in the root yields to the config'
   t.equal(root.names.filter((n) => n === 'gocryptfs.conf').length, 1, 'listed once')
   t.equal((await view.getattr('/gocryptfs.conf')).size, readFileSync(join(v.dir, 'gocryptfs.conf')).length)
   t.equal(logs.length, 1, 'the collision is logged')
+})
+
+t.test('a small file read whole at open: consistent with its lookup, checked at each read', async (t) => {
+  const v = loadVector('B')
+  const { src } = makeSource(t, v)
+  const keys = deriveKeys(v.masterKey, { hkdf: true })
+  const names = new NameCipher(keys.eme, { raw64: true, longNameMax: 255, longNames: true })
+  const p = '/' + names.viewName(Buffer.from('file-8192'), derivePathIv('', 'DIRIV')).name
+  const file = join(src, 'file-8192')
+  const logs: string[] = []
+  const view = await makeView(v, src, { ...pooled(t, v), strictConsistency: true }, logs)
+  const size = (await view.getattr(p)).size
+  const read = async (h: number): Promise<Buffer> => {
+    const buf = Buffer.alloc(size + 100)
+    return buf.subarray(0, await view.read(h, buf, buf.length, 0))
+  }
+  const h = await view.open(p)
+  const before = await read(h)
+  t.equal(before.length, size)
+  writeFileSync(file, 'changed after the open')
+  t.same(await read(h), before, 'a change after the open does not reach the handle')
+  await view.release(h)
+  t.same(logs, [])
+
+  // Changed between the lookup and the open: the open succeeds, every read fails (strict).
+  const size2 = (await view.getattr(p)).size
+  appendFileSync(file, '!')
+  const h2 = await view.open(p)
+  await t.rejects(view.read(h2, Buffer.alloc(size2), size2, 0), { code: 'EIO' })
+  await t.rejects(view.read(h2, Buffer.alloc(size2), size2, 0), { code: 'EIO' }, 'and again')
+  await view.release(h2)
+  t.equal(logs.length, 1, 'logged once')
+  t.match(logs[0] ?? '', /source file changed while it was read \(size .*\); reads fail with EIO/)
 })
 
 t.test('a source that is not a directory', async (t) => {

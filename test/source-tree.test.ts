@@ -2,11 +2,13 @@
 // directory found is not the one the caller resolved, and its cached descriptors are closed
 // when evicted, but never while a caller still uses one. A walk may start from a cached ancestor.
 import t from 'tap'
-import { lstatSync, mkdirSync, mkdtempSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
 import os from 'node:os'
 import path from 'node:path'
-import { SourceTree, type DirId } from '../src/view/source-tree.js'
+import { SealPool } from '../src/view/seal-pool.js'
+import { DIR_MOVED, SourceTree, type DirId } from '../src/view/source-tree.js'
 import { waitFor } from './lib/mounts.js'
 
 const work = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'tsreverse-tree-')))
@@ -33,29 +35,66 @@ async function code(p: Promise<unknown>): Promise<string> {
   )
 }
 
-t.test('a symlink in a middle or last directory component is refused', async (t) => {
-  const tree = new SourceTree(Buffer.from(src))
-  const ab = dirId('a/b')
-  const f = Buffer.from('a/b/f')
-  const fh = await tree.openRegular(ab, f, lstatSync(path.join(src, 'a/b/f')))
-  t.equal((await fh.readFile()).toString(), 'inside')
-  await fh.close()
+// The same walk with the syscalls on a seal worker (SourceHops) and through libuv.
+const pool = new SealPool(randomBytes(64), { threads: 1 })
+t.teardown(() => pool.close())
+const hopsCases = [
+  ['libuv', undefined],
+  ['worker', pool],
+] as const
 
-  renameSync(path.join(src, 'a'), path.join(src, 'a.real'))
-  symlinkSync(path.join(outside, 'a'), path.join(src, 'a'))
-  t.teardown(() => {
-    rmSync(path.join(src, 'a'))
-    renameSync(path.join(src, 'a.real'), path.join(src, 'a'))
+for (const [how, hops] of hopsCases) {
+  t.test(`${how}: a symlink in a middle or last directory component is refused`, async (t) => {
+    const tree = new SourceTree(Buffer.from(src), hops)
+    const ab = dirId('a/b')
+    const f = Buffer.from('a/b/f')
+    const opened = await tree.openRegular(ab, f, lstatSync(path.join(src, 'a/b/f')))
+    if (!('fd' in opened)) throw new Error('read whole although not asked to')
+    t.equal(readFileSync(opened.fd, 'utf8'), 'inside')
+    await tree.release(opened.fd)
+
+    renameSync(path.join(src, 'a'), path.join(src, 'a.real'))
+    symlinkSync(path.join(outside, 'a'), path.join(src, 'a'))
+    t.teardown(() => {
+      rmSync(path.join(src, 'a'))
+      renameSync(path.join(src, 'a.real'), path.join(src, 'a'))
+    })
+    // The cached descriptor still names the real directory: inside content, whatever the path says.
+    t.equal(await tree.inDir(ab, (at) => readFile(Buffer.concat([at, Buffer.from('/f')]), 'utf8')), 'inside')
+    // A fresh walk meets the symlink.
+    const fresh = new SourceTree(Buffer.from(src), hops)
+    t.equal(await code(fresh.lstat(ab, f)), 'ENOTDIR', 'middle component')
+    t.equal(await code(fresh.listDir(dirId('a.real'))), 'ok')
+    const a = { ...dirId('a.real'), rel: Buffer.from('a') }
+    t.equal(await code(fresh.listDir(a)), 'ENOTDIR', 'last component')
   })
-  // The cached descriptor still names the real directory: inside content, whatever the path says.
-  t.equal(await tree.inDir(ab, (at) => readFile(Buffer.concat([at, Buffer.from('/f')]), 'utf8')), 'inside')
-  // A fresh walk meets the symlink.
-  const fresh = new SourceTree(Buffer.from(src))
-  t.equal(await code(fresh.lstat(ab, f)), 'ENOTDIR', 'middle component')
-  t.equal(await code(fresh.listDir(dirId('a.real'))), 'ok')
-  const a = { ...dirId('a.real'), rel: Buffer.from('a') }
-  t.equal(await code(fresh.listDir(a)), 'ENOTDIR', 'last component')
-})
+
+  t.test(`${how}: a directory check that fails gives ${DIR_MOVED}, before the entry is touched`, async (t) => {
+    const tree = new SourceTree(Buffer.from(src), hops)
+    const d1 = dirId('d1')
+    writeFileSync(path.join(src, 'd1/f'), 'x')
+    const f = Buffer.from('d1/f')
+    const expected = lstatSync(path.join(src, 'd1/f'))
+    const check = { path: Buffer.from(path.join(src, 'd1')), dev: d1.dev, ino: d1.ino, birth: d1.birth }
+    t.equal((await tree.lstat(d1, f, check)).ino, expected.ino)
+    const opened = await tree.openRegular(d1, f, expected, check)
+    if (!('fd' in opened)) throw new Error('read whole although not asked to')
+    t.equal((await tree.release(opened.fd)).size, 1, 'release answers the fstat')
+    renameSync(path.join(src, 'd1'), path.join(src, 'd1.old'))
+    mkdirSync(path.join(src, 'd1'))
+    t.teardown(() => {
+      rmSync(path.join(src, 'd1'), { recursive: true })
+      renameSync(path.join(src, 'd1.old'), path.join(src, 'd1'))
+      rmSync(path.join(src, 'd1/f'))
+    })
+    t.equal(await code(tree.lstat(d1, f, check)), DIR_MOVED)
+    t.equal(await code(tree.openRegular(d1, f, expected, check)), DIR_MOVED)
+    const fresh = new SourceTree(Buffer.from(src), hops)
+    t.equal(await code(fresh.lstat(d1, f, check)), DIR_MOVED, 'also when a walk meets the other directory first')
+    t.equal(await code(fresh.lstat(d1, f)), 'ENOENT', 'which, without a check, is ENOENT')
+    t.equal(await code(tree.lstat(d1, f)), 'ok', 'without a check, the walked directory still answers')
+  })
+}
 
 t.test('a directory other than the one resolved gives ENOENT', async (t) => {
   const tree = new SourceTree(Buffer.from(src))
@@ -67,7 +106,7 @@ t.test('a directory other than the one resolved gives ENOENT', async (t) => {
 
 t.test('evicted descriptors close once unused; none leak', async (t) => {
   const before = ownFds()
-  const tree = new SourceTree(Buffer.from(src), 2)
+  const tree = new SourceTree(Buffer.from(src), undefined, 2)
   let evicted!: () => void
   const held = tree.inDir(dirId('d1'), async (at) => {
     await new Promise<void>((resolve) => (evicted = resolve))

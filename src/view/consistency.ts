@@ -7,7 +7,7 @@
 // by rename (its link count drops). Once a change is seen it is logged once per handle; with
 // -strict-consistency that read and every later one on the handle fail with EIO, so rsync
 // reports the file and copies it again on its next run.
-import type { promises as fsp, Stats } from 'node:fs'
+import type { Stats } from 'node:fs'
 import { FsError } from './fs.js'
 
 export interface ConsistencyOptions {
@@ -32,7 +32,6 @@ export class ConsistencyWatch {
 
   /** `what` names the file in log lines (view path and plaintext path). */
   constructor(
-    private readonly fh: fsp.FileHandle,
     private readonly looked: FileStatus,
     private readonly what: string,
     private readonly opts: ConsistencyOptions,
@@ -53,9 +52,12 @@ export class ConsistencyWatch {
     this.beforeRead()
   }
 
-  /** At release: a change after the last read did not reach the reader, but is worth a line. */
-  async atRelease(): Promise<void> {
-    if (!this.#changed) this.#note(await this.fh.stat(), 'after the last read', '')
+  /**
+   * At release, with the file's fstat just before it was closed: a change after the last read
+   * did not reach the reader, but is worth a line.
+   */
+  atRelease(now: FileStatus): void {
+    if (!this.#changed) this.#note(now, 'after the last read', '')
   }
 
   #note(now: FileStatus, when: string, outcome: string): void {

@@ -2,8 +2,9 @@
 // demand. View paths are resolved to plaintext component by component; every lookup re-checks
 // the source (lstat), and the caches only hold mappings that cannot go stale by themselves
 // (cipher path -> plaintext path is a function of the names; a directory entry is re-verified
-// by lstat before it is used).
-import { constants, promises as fsp, type Stats } from 'node:fs'
+// by lstat before it is used, in the same worker message as its use where there is one).
+import { constants, fstat, promises as fsp, read as readCb, type Stats } from 'node:fs'
+import { promisify } from 'node:util'
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { createAesSiv, type AesSiv } from '../format/aes-siv.js'
@@ -23,7 +24,7 @@ import {
 } from '../format/names.js'
 import { derivePathIv, symlinkIvPath } from '../format/pathiv.js'
 import type { FormatSettings } from '../format/settings.js'
-import { plainToCipherSize } from '../format/sizes.js'
+import { PLAIN_BLOCK, plainToCipherSize } from '../format/sizes.js'
 import { SYMLINK_TARGET_MAX, encryptSymlinkTarget, encryptedTargetLength } from '../format/symlink.js'
 import { toAttr, type Owner } from './attrs.js'
 import { byteString, bytesOf, readable } from './byte-string.js'
@@ -32,9 +33,9 @@ import type { Filter, Visibility } from './filter.js'
 import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from './fs.js'
 import { InoMap, InoTag } from './inomap.js'
 import { Lru } from './lru.js'
-import { ConsistencyWatch } from './consistency.js'
-import { joinPath, listDir, lstat, lstatIfExists, ownCopy, preadFully, toFsError } from './source.js'
-import { SourceTree, sameDir } from './source-tree.js'
+import { ConsistencyWatch, type FileStatus } from './consistency.js'
+import { joinPath, lstat, lstatIfExists, ownCopy, preadFully, toFsError } from './source.js'
+import { SourceTree, checkDir, dirMoved, isDirAt, isDirMoved, type DirCheck, type ListedEntry, type SourceHops } from './source-tree.js'
 import type { ReadSealFn } from './seal-pool.js'
 
 export interface ReverseViewOptions {
@@ -46,8 +47,10 @@ export interface ReverseViewOptions {
   keys?: DerivedKeys
   /** Content cipher; created from the keys when absent. */
   siv?: AesSiv
-  /** Reads and seals large reads elsewhere (SealPool); when absent or declining, siv.sealBlocks here. */
+  /** Reads and seals reads elsewhere (SealPool); when absent or declining, siv.sealBlocks here. */
   readSealed?: ReadSealFn
+  /** Runs the source syscalls of lookups, opens and releases elsewhere, several per hop (SealPool). */
+  hops?: SourceHops
   /**
    * The config file in use. The virtual gocryptfs.conf is served only when this is absent or
    * SOURCE/.gocryptfs.reverse.conf; with any other (-config) path that file is an ordinary
@@ -100,7 +103,7 @@ type Node =
 
 interface FileHandleState {
   viewPath: string // for log messages
-  fh: fsp.FileHandle
+  fd: number
   fileId: Buffer
   iv0: Buffer
   readPlain: (position: number, length: number) => Promise<Buffer>
@@ -108,7 +111,16 @@ interface FileHandleState {
   readSealed?: (firstBlock: number, length: number) => Promise<Buffer> | undefined
 }
 
-type Handle = FileHandleState | { data: Buffer }
+/** Bytes served from memory; `file`: a source file read whole at open, checked at each read as if read then. */
+interface DataHandle {
+  data: Buffer
+  file?: { watch: ConsistencyWatch; status: FileStatus }
+}
+
+type Handle = FileHandleState | DataHandle
+
+/** How a plaintext name is listed: not at all, as the virtual config file, or by its lstat. */
+type EntryKind = 'hidden' | 'conf' | 'lstat'
 
 /** A directory entry as listed; nameFile is the virtual .name file of a hashed entry. */
 interface Listed {
@@ -125,6 +137,16 @@ const LOOKED_UP_MS = 1000
 // Entries are useful for a second only; 4,096 of them held about 20 MB more RSS through `ls -lR`.
 const LOOKED_UP_MAX = 256
 const REVERSE_CONF_BYTES = Buffer.from(REVERSE_CONF_NAME)
+/**
+ * Files shorter than this are read and sealed whole at open, in the hop that opens them: a
+ * small file then costs no hop for its read and none for its release. 32 blocks: one FUSE read.
+ */
+const WHOLE_BELOW = 32 * PLAIN_BLOCK
+// Bounds what open handles of such files hold (a program may keep many open without reading).
+const WHOLE_MAX_BYTES = 32 * 1024 * 1024
+
+const readFd = promisify(readCb)
+const fstatFd = promisify(fstat)
 
 export class ReverseView implements ViewFs {
   readonly #settings: FormatSettings
@@ -157,6 +179,8 @@ export class ReverseView implements ViewFs {
   readonly #lookedUp: Lru<string, { node: RealNode; at: number }>
   readonly #handles = new Map<number, Handle>()
   #nextHandle = 1
+  /** View bytes held by handles of files read whole at open. */
+  #wholeBytes = 0
 
   private constructor(opts: ReverseViewOptions, sourceAbs: string, rootSt: Stats, mountRel: string | undefined) {
     const keys = opts.keys ?? (opts.masterKey && deriveKeys(opts.masterKey, { hkdf: opts.settings.hkdf }))
@@ -177,7 +201,7 @@ export class ReverseView implements ViewFs {
     this.#owner = opts.forceOwner
     this.#log = opts.log ?? (() => {})
     this.#sourceAbs = Buffer.from(sourceAbs)
-    this.#tree = new SourceTree(this.#sourceAbs)
+    this.#tree = new SourceTree(this.#sourceAbs, opts.hops)
     this.#strict = opts.strictConsistency ?? false
     const defaultConf = path.join(sourceAbs, REVERSE_CONF_NAME)
     const servesConf = opts.configPath === undefined || path.resolve(opts.configPath) === defaultConf
@@ -281,6 +305,7 @@ export class ReverseView implements ViewFs {
     const h = this.#handles.get(handle)
     if (!h) throw new FsError('EBADF')
     if ('data' in h) {
+      h.file?.watch.afterRead(h.file.status)
       if (position >= h.data.length) return 0
       return h.data.copy(target, 0, position, Math.min(h.data.length, position + length))
     }
@@ -307,13 +332,13 @@ export class ReverseView implements ViewFs {
     const h = this.#handles.get(handle)
     if (!h) throw new FsError('EBADF')
     this.#handles.delete(handle)
-    if ('fh' in h) {
+    if ('fd' in h) {
       try {
-        await h.watch.atRelease().finally(() => h.fh.close())
+        h.watch.atRelease(await this.#tree.release(h.fd))
       } catch (e) {
         throw this.#fail(e, 'release', h.viewPath)
       }
-    }
+    } else if (h.file) this.#wholeBytes -= h.data.length
   }
 
   async statfs(): Promise<FsStats> {
@@ -347,8 +372,31 @@ export class ReverseView implements ViewFs {
       const st = await lstat(this.#root.abs)
       return { kind: 'real', dir: this.#root, cPath: '', rel: this.#root.rel, abs: this.#root.abs, st, shown: 'included' }
     }
-    const dir = await this.#dir(comps.slice(0, -1))
-    return this.#lookup(dir, comps[comps.length - 1]!)
+    return this.#lookupIn(comps.slice(0, -1), comps[comps.length - 1]!)
+  }
+
+  /**
+   * The entry `name` of the directory at view components `comps`. A cached directory is
+   * checked in the same hop as the entry's lstat (DirCheck) rather than before it; when it
+   * moved, it is resolved afresh as #dir would.
+   */
+  async #lookupIn(comps: string[], name: string): Promise<Node> {
+    const key = comps.join('/')
+    const cached = comps.length === 0 ? undefined : this.#dirs.get(key)
+    if (cached) {
+      try {
+        return await this.#lookup(cached, name, this.#checkOf(cached))
+      } catch (e) {
+        if (!isDirMoved(e)) throw e
+        this.#dirs.delete(key)
+      }
+    }
+    return this.#lookup(await this.#dir(comps), name)
+  }
+
+  /** What a cached directory must still be at its path; the root needs no check (nothing resolves it). */
+  #checkOf(dir: Dir): DirCheck | undefined {
+    return dir === this.#root ? undefined : { path: dir.abs, dev: dir.dev, ino: dir.ino, birth: dir.birth }
   }
 
   /** The directory at these view components, from the cache when it still holds. */
@@ -357,12 +405,10 @@ export class ReverseView implements ViewFs {
     const key = comps.join('/')
     const cached = this.#dirs.get(key)
     if (cached) {
-      const st = await lstatIfExists(cached.abs)
-      if (st && st.isDirectory() && sameDir({ dev: st.dev, ino: st.ino, birth: st.birthtimeMs }, cached)) return cached
+      if (isDirAt(await lstatIfExists(cached.abs), cached)) return cached
       this.#dirs.delete(key)
     }
-    const parent = await this.#dir(comps.slice(0, -1))
-    const node = await this.#lookup(parent, comps[comps.length - 1]!)
+    const node = await this.#lookupIn(comps.slice(0, -1), comps[comps.length - 1]!)
     if (node.kind !== 'real' || !node.st.isDirectory()) throw new FsError('ENOTDIR')
     // Copied out of Node's shared 8 KiB slabs, or the full cache keeps one or two per entry
     // (in the soak: 2,576 slabs, 20 MiB, at 4,096 entries). rel is the tail of abs.
@@ -395,10 +441,9 @@ export class ReverseView implements ViewFs {
     const recent = this.#lookedUp.get(viewPath)
     if (recent === undefined || performance.now() - recent.at >= LOOKED_UP_MS) return undefined
     try {
-      // The parent is checked as every walk checks it: swapped for a symlink, it fails here.
-      const parent = await this.#dir(components(viewPath).slice(0, -1))
-      if (!sameDir(parent, recent.node.dir)) throw new FsError('ENOENT')
-      return await this.#open(viewPath, recent.node)
+      // The parent is checked as every walk checks it (in the hop that opens the file):
+      // swapped for a symlink or another directory, it fails here.
+      return await this.#open(viewPath, recent.node, this.#checkOf(recent.node.dir))
     } catch {
       this.#lookedUp.delete(viewPath)
       return undefined
@@ -409,9 +454,16 @@ export class ReverseView implements ViewFs {
     return this.#settings.dirIv ? derivePathIv(cPath, 'DIRIV') : ZERO_IV
   }
 
-  /** One view name inside `dir` (spec 5.5, 6.3). */
-  async #lookup(dir: Dir, name: string): Promise<Node> {
-    if (this.#hasDirIv && name === DIRIV_NAME) return { kind: 'diriv', dir, st: await lstat(dir.abs) }
+  /**
+   * One view name inside `dir` (spec 5.5, 6.3), after `check` when given (DIR_MOVED when it
+   * fails). Names answered without touching the source (invalid, hidden) skip the check.
+   */
+  async #lookup(dir: Dir, name: string, check?: DirCheck): Promise<Node> {
+    if (this.#hasDirIv && name === DIRIV_NAME) {
+      const st = await lstat(dir.abs)
+      if (check && !isDirAt(st, check)) throw dirMoved()
+      return { kind: 'diriv', dir, st }
+    }
     if (dir.foreign) throw new FsError('ENOENT')
     // Checked before exclusion: like 2.3, an excluded .gocryptfs.reverse.conf is only unlisted.
     if (dir.cPath === '' && this.#confAbs && name === CONF_NAME) {
@@ -425,10 +477,10 @@ export class ReverseView implements ViewFs {
     } else if (isLongNameFile(name)) {
       const target = longNameFileTarget(name)
       if (!isLongNameHash(target)) throw new FsError('ENOENT')
-      const { full, st } = await this.#lookupReal(dir, target, await this.#findLong(dir, target))
+      const { full, st } = await this.#lookupReal(dir, target, await this.#findLong(dir, target, check), check)
       return { kind: 'longname', full, st }
     } else if (isLongNameHash(name)) {
-      plain = (await this.#findLong(dir, name)).plain
+      plain = (await this.#findLong(dir, name, check)).plain
     } else {
       try {
         plain = names.decryptName(name, dir.iv)
@@ -439,18 +491,19 @@ export class ReverseView implements ViewFs {
       // The full spelling of a name the view shows hashed is not an alias for it.
       if (names.isLong(name)) throw new FsError('ENOENT')
     }
-    return (await this.#lookupReal(dir, name, { plain, full: name })).node
+    return (await this.#lookupReal(dir, name, { plain, full: name }, check)).node
   }
 
   async #lookupReal(
     dir: Dir,
     name: string,
     found: { plain: Buffer; full: string },
+    check: DirCheck | undefined,
   ): Promise<{ node: RealNode; full: string; st: Stats }> {
     const rel = joinPath(dir.rel, found.plain)
     if (this.#hidden(rel)) throw new FsError('EPERM')
     const abs = joinPath(this.#sourceAbs, rel)
-    const st = await this.#tree.lstat(dir, rel)
+    const st = await this.#tree.lstat(dir, rel, check)
     const shown = this.#shown(dir, rel, st)
     if (shown === undefined) throw new FsError('EPERM')
     const cPath = dir.cPath === '' ? name : `${dir.cPath}/${name}`
@@ -471,9 +524,11 @@ export class ReverseView implements ViewFs {
    * plaintext directory. One scan caches every long name of the directory; a cached name
    * cannot map to a different entry later, and whether it still exists is checked by lstat.
    */
-  async #findLong(dir: Dir, hash: string): Promise<{ plain: Buffer; full: string }> {
+  async #findLong(dir: Dir, hash: string, check: DirCheck | undefined): Promise<{ plain: Buffer; full: string }> {
     const cached = this.#longNames.get(`${dir.cPath}/${hash}`)
     if (cached) return cached
+    // The listing goes through the walk alone, so the directory is checked here first.
+    await checkDir(check)
     const names = this.#names!
     let hit: { plain: Buffer; full: string } | undefined
     for (const plain of await this.#tree.listDir(dir)) {
@@ -533,14 +588,13 @@ export class ReverseView implements ViewFs {
     const entries: Listed[] = []
     if (!dir.foreign) {
       // Names and types come from the directory the walk reached, never through a swapped symlink.
-      await this.#tree.inDir(dir, async (at) => {
-        const pending: Promise<Listed | undefined>[] = []
-        for (const plain of await listDir(at)) {
-          const entry = this.#listEntry(dir, plain, at)
-          if (entry) pending.push(entry)
-        }
-        for (const e of await Promise.all(pending)) if (e) entries.push(e)
+      const kinds: EntryKind[] = []
+      const found = await this.#tree.listEntries(dir, (plain) => {
+        const kind = this.#entryKind(dir, plain)
+        kinds.push(kind)
+        return kind === 'lstat'
       })
+      for (const e of await Promise.all(found.map((e, i) => this.#listEntry(dir, e, kinds[i]!)))) if (e) entries.push(e)
     }
     const names = entries.map((e) => e.name)
     const nodes = entries.map((e) => e.node)
@@ -558,39 +612,46 @@ export class ReverseView implements ViewFs {
     return { names, attrs: await Promise.all(nodes.map((n) => this.#attr(n))) }
   }
 
-  /** One plaintext entry of the directory walked to at `at`, or undefined when hidden or vanished meanwhile. */
-  #listEntry(dir: Dir, plain: Buffer, at: Buffer): Promise<Listed | undefined> | undefined {
-    const rel = joinPath(dir.rel, plain)
-    if (this.#hidden(rel)) return undefined
-    const isRoot = dir.cPath === ''
-    const confAbs = isRoot ? this.#confAbs : undefined
-    if (confAbs && plain.equals(REVERSE_CONF_BYTES)) {
-      return this.#statEntry(
-        () => fsp.stat(confAbs),
-        (st) => (this.#shown(dir, rel, st) ? { name: CONF_NAME, node: { kind: 'conf', st } } : undefined),
-      )
-    }
+  /** How a plaintext name of `dir` is listed; hidden ones are not even lstat'ed. */
+  #entryKind(dir: Dir, plain: Buffer): EntryKind {
+    if (this.#hidden(joinPath(dir.rel, plain))) return 'hidden'
+    const confAbs = dir.cPath === '' ? this.#confAbs : undefined
+    if (confAbs && plain.equals(REVERSE_CONF_BYTES)) return 'conf'
     if (!this.#names && confAbs && byteString(plain) === CONF_NAME) {
       this.#log(`readdir /: not listing the plaintext file ${CONF_NAME}, the config file is shown under that name`)
-      return undefined
+      return 'hidden'
     }
-    const abs = joinPath(this.#sourceAbs, rel)
+    return 'lstat'
+  }
+
+  /** One plaintext entry of `dir` as listed, or undefined when hidden or vanished meanwhile. */
+  async #listEntry(dir: Dir, entry: ListedEntry, kind: EntryKind): Promise<Listed | undefined> {
+    if (kind === 'hidden') return undefined
+    const plain = entry.name
+    const rel = joinPath(dir.rel, plain)
+    if (kind === 'conf') {
+      const st = await fsp.stat(this.#confAbs!).catch((e: unknown) => this.#unlisted(e))
+      return st && this.#shown(dir, rel, st) ? { name: CONF_NAME, node: { kind: 'conf', st } } : undefined
+    }
+    const st = entry.st
+    if (!st) return this.#unlisted(entry.error)
     // The name is encrypted only once the filter (which needs the type) shows the entry.
-    return this.#statEntry(
-      () => lstat(joinPath(at, plain)),
-      (st): Listed | undefined => {
-        const shown = this.#shown(dir, rel, st)
-        if (!shown) return undefined
-        const view = this.#entryName(dir, plain)
-        if (!view) return undefined
-        const cPath = isRoot ? view.name : `${dir.cPath}/${view.name}`
-        return {
-          name: view.name,
-          node: { kind: 'real', dir, cPath, rel, abs, st, shown },
-          nameFile: view.full === undefined ? undefined : { kind: 'longname', full: view.full, st },
-        }
-      },
-    )
+    const shown = this.#shown(dir, rel, st)
+    if (!shown) return undefined
+    const view = this.#entryName(dir, plain)
+    if (!view) return undefined
+    const cPath = dir.cPath === '' ? view.name : `${dir.cPath}/${view.name}`
+    return {
+      name: view.name,
+      node: { kind: 'real', dir, cPath, rel, abs: joinPath(this.#sourceAbs, rel), st, shown },
+      nameFile: view.full === undefined ? undefined : { kind: 'longname', full: view.full, st },
+    }
+  }
+
+  /** Removed since getdents: not listed. Anything else is worth a log line but not the listing. */
+  #unlisted(e: unknown): undefined {
+    if ((e as NodeJS.ErrnoException | undefined)?.code !== 'ENOENT') this.#log(`readdir: ${(e as Error).message}`)
+    return undefined
   }
 
   /** The view name of a listed entry (full: the name behind a hashed one), undefined if it has none. */
@@ -608,19 +669,10 @@ export class ReverseView implements ViewFs {
     }
   }
 
-  async #statEntry(stat: () => Promise<Stats>, make: (st: Stats) => Listed | undefined): Promise<Listed | undefined> {
-    try {
-      return make(await stat())
-    } catch (e) {
-      // Removed since getdents: not listed. Anything else is worth a log line but not the listing.
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') this.#log(`readdir: ${(e as Error).message}`)
-      return undefined
-    }
-  }
-
   // ---- open ----
 
-  async #open(viewPath: string, node: Node): Promise<Handle> {
+  /** Opens `node`, after `check` when given (DIR_MOVED when it fails). */
+  async #open(viewPath: string, node: Node, check?: DirCheck): Promise<Handle> {
     switch (node.kind) {
       case 'diriv':
         return { data: node.dir.iv }
@@ -636,28 +688,35 @@ export class ReverseView implements ViewFs {
     if (st.isSymbolicLink()) throw new FsError('ELOOP')
     // gocryptfs refuses everything but regular files; FIFOs and devices are opened by the kernel.
     if (!st.isFile()) throw new FsError('EACCES')
-    const fh = await this.#tree.openRegular(node.dir, node.rel, st)
     const ivPath = this.#settings.plaintextNames ? node.rel : node.cPath
     const fileId = derivePathIv(ivPath, 'FILEID')
     const iv0 = derivePathIv(ivPath, 'BLOCK0IV')
-    const readSealed = this.#readSealed
+    const whole = st.size < WHOLE_BELOW && this.#wholeBytes < WHOLE_MAX_BYTES ? { below: WHOLE_BELOW, fileId, iv0 } : undefined
+    const opened = await this.#tree.openRegular(node.dir, node.rel, st, check, whole)
     const what = `${readable(viewPath)} (plaintext ${readable(node.rel)})`
-    const watch = new ConsistencyWatch(fh, st, what, { strict: this.#strict, log: this.#log })
+    const watch = new ConsistencyWatch(st, what, { strict: this.#strict, log: this.#log })
+    if ('data' in opened) {
+      this.#wholeBytes += opened.data.length
+      return { data: opened.data, file: { watch, status: opened.status } }
+    }
+    const { fd } = opened
+    const readSealed = this.#readSealed
+    const preader = { read: (buf: Buffer, off: number, len: number, pos: number) => readFd(fd, buf, off, len, pos) }
     return {
       viewPath,
-      fh,
+      fd,
       watch,
       fileId,
       iv0,
       readPlain: async (position, length) => {
-        const plain = await preadFully(fh, position, length)
-        watch.afterRead(await fh.stat())
+        const plain = await preadFully(preader, position, length)
+        watch.afterRead(await fstatFd(fd))
         return plain
       },
       readSealed:
         readSealed &&
         ((first, length) =>
-          readSealed(fh.fd, first, length, fileId, iv0)?.then((r) => {
+          readSealed(fd, first, length, fileId, iv0)?.then((r) => {
             watch.afterRead(r.status)
             return r.cipher
           })),

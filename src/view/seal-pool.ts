@@ -1,30 +1,82 @@
 // Seals whole reads on worker threads, which read the plaintext themselves. AES-SIV is most of the
 // read path's CPU time, and the one JavaScript thread also serves FUSE, so streaming was bound by
 // that thread; the worker's own pread spares it a libuv round trip too (docs/performance.md 5.6).
-// A round trip costs ~55 µs plus transfer (crypto-notes.md), so small reads stay inline, and
-// when every worker already has `depth` jobs the main thread seals the read itself: that puts
+// When every worker already has `depth` jobs the main thread seals the read itself: that puts
 // it to work instead of queueing, and bounds the memory held by jobs in flight. Hence one
 // worker fewer than CPUs by default: the main thread is the last sealer.
+// The workers also run the source syscalls of a lookup, a listing, an open or a release,
+// several in one message (SourceHops): per small file, thread hand-offs and not JavaScript were
+// the server's time, and each libuv call is one (docs/performance.md, "Fewer hops per small
+// file"). A worker runs them synchronously, so a hung source filesystem blocks that worker
+// only; once the workers are full, callers take the libuv path again.
+import { Stats } from 'node:fs'
 import os from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { checkSivKey, type AesSivBackend } from '../format/aes-siv.js'
 import type { FileStatus } from './consistency.js'
+import type { DirCheck, Opened, SourceHops, WholeRead } from './source-tree.js'
 
-/** A message to a worker: read `length` bytes of `fd` from block firstBlock, seal them with ids = fileId || iv0. */
+/** Read `length` bytes of `fd` from block firstBlock, seal them with ids = fileId || iv0. */
 export interface SealJob {
+  kind: 'seal'
   fd: number
   firstBlock: number
   length: number
   ids: Uint8Array
 }
 
-/** A worker's answer: the ciphertext and the file's fstat right after its pread. */
+/** lstat `path` (not following a final symlink), after `check`. */
+export interface LstatJob {
+  kind: 'lstat'
+  check?: DirCheck
+  path: Uint8Array
+}
+
+/** The entry names of the directory at `path`, in getdents order. */
+export interface ListJob {
+  kind: 'list'
+  path: Uint8Array
+}
+
+/** lstat each of `paths`; a failure is that entry's SealReply. */
+export interface LstatEachJob {
+  kind: 'lstatEach'
+  paths: Uint8Array[]
+}
+
+/**
+ * After `check`, open the regular file at `path` if it is the one `expected` describes; with
+ * `whole`, a file shorter than whole.below is read, sealed and closed right away.
+ */
+export interface OpenJob {
+  kind: 'open'
+  check?: DirCheck
+  path: Uint8Array
+  expected: { dev: number; ino: number }
+  whole?: { below: number; ids: Uint8Array }
+}
+
+/** fstat `fd`, then close it. */
+export interface CloseJob {
+  kind: 'close'
+  fd: number
+}
+
+/** A message to a worker. */
+export type Job = SealJob | LstatJob | ListJob | LstatEachJob | OpenJob | CloseJob
+
+/** A worker's answer to a job that worked. */
+export interface JobDone {
+  done: unknown
+}
+
+/** The answer to a SealJob: the ciphertext and the file's fstat right after its pread. */
 export interface SealedRead {
   cipher: Buffer
   status: FileStatus
 }
 
-/** A worker's answer when reading or sealing failed. */
+/** A worker's answer when a job failed. */
 export interface SealReply {
   message: string
   code?: string
@@ -36,7 +88,7 @@ export interface SealPoolOptions {
   threads?: number
   /** Cipher implementation of the workers (default: fast). */
   backend?: AesSivBackend
-  /** Reads of fewer plaintext bytes are sealed inline. */
+  /** Reads of fewer plaintext bytes are sealed inline (default 0: none). */
   inlineBelow?: number
   /** Jobs a worker may have queued before reads are sealed inline instead. */
   depth?: number
@@ -45,7 +97,7 @@ export interface SealPoolOptions {
 }
 
 interface Pending {
-  resolve: (out: SealedRead) => void
+  resolve: (out: unknown) => void
   reject: (err: Error) => void
 }
 
@@ -65,7 +117,10 @@ interface Slot {
 }
 
 const WORKER_URL = new URL('./seal-worker.js', import.meta.url)
-const DEFAULT_INLINE_BELOW = 16 * 1024
+// A worker's pread, fstat and seal in one hop cost less than an inline pread and fstat, two
+// hops through libuv's pool, however small the read (docs/performance.md, "Fewer hops per
+// small file").
+const DEFAULT_INLINE_BELOW = 0
 const DEFAULT_DEPTH = 3
 // Each job leaves ~400 KB of dead buffers (plaintext, keystream, CMAC output) in the worker,
 // freed only when its heap is collected; a small young generation collects often, which kept
@@ -77,7 +132,21 @@ export function ownsBuffer(b: Uint8Array): boolean {
   return b.byteOffset === 0 && b.byteLength === b.buffer.byteLength && b.buffer instanceof ArrayBuffer
 }
 
-export class SealPool {
+/** fileId || iv0, in memory of its own to transfer. */
+function idsOf(fileId: Uint8Array, iv0: Uint8Array): Uint8Array {
+  const ids = new Uint8Array(32)
+  ids.set(fileId.subarray(0, 16))
+  ids.set(iv0.subarray(0, 16), 16)
+  return ids
+}
+
+const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+
+// Structured cloning keeps a Stats' fields but not its class, and an error's fields but not its code.
+const asStats = (st: Stats): Stats => Object.setPrototypeOf(st, Stats.prototype) as Stats
+const asError = (r: SealReply): NodeJS.ErrnoException => Object.assign(new Error(r.message), { code: r.code, syscall: r.syscall })
+
+export class SealPool implements SourceHops {
   readonly #slots: Slot[] = []
   readonly #inlineBelow: number
   readonly #depth: number
@@ -100,23 +169,64 @@ export class SealPool {
 
   /**
    * Reads `length` plaintext bytes of `fd` from block firstBlock and seals them (short at end
-   * of file, empty past it), on a worker when the read is large and one has room; otherwise
-   * undefined, and the caller reads and seals inline. The worker preads `fd` itself, sparing
+   * of file, empty past it), on a worker when the read is not below inlineBelow and one has
+   * room; otherwise undefined, and the caller reads and seals inline. The worker preads `fd` itself, sparing
    * the main thread a libuv round trip and a buffer, so `fd` must stay open until the promise
    * settles: FUSE releases a file only after every read of it has been answered.
    */
   readonly readSealed: ReadSealFn = (fd, firstBlock, length, fileId, iv0) => {
-    const slot = length >= this.#inlineBelow ? this.#freeSlot() : undefined
+    if (length < this.#inlineBelow) return undefined
+    const ids = idsOf(fileId, iv0)
+    return this.#send<SealedRead>({ kind: 'seal', fd, firstBlock, length, ids }, [ids.buffer as ArrayBuffer])?.then((r) => ({
+      cipher: asBuffer(r.cipher),
+      status: r.status,
+    }))
+  }
+
+  lstat(check: DirCheck | undefined, path: Buffer): Promise<Stats> | undefined {
+    return this.#send<Stats>({ kind: 'lstat', check, path })?.then(asStats)
+  }
+
+  list(path: Buffer): Promise<Buffer[]> | undefined {
+    return this.#send<Uint8Array[]>({ kind: 'list', path })?.then((names) => names.map(asBuffer))
+  }
+
+  lstatEach(paths: Buffer[]): Promise<(Stats | NodeJS.ErrnoException)[]> | undefined {
+    return this.#send<(Stats | SealReply)[]>({ kind: 'lstatEach', paths })?.then((out) =>
+      out.map((r) => ('message' in r ? asError(r) : asStats(r))),
+    )
+  }
+
+  open(check: DirCheck | undefined, path: Buffer, expected: Stats, whole?: WholeRead): Promise<Opened> | undefined {
+    const ids = whole && idsOf(whole.fileId, whole.iv0)
+    const job: OpenJob = {
+      kind: 'open',
+      check,
+      path,
+      expected: { dev: expected.dev, ino: expected.ino },
+      whole: whole && ids && { below: whole.below, ids },
+    }
+    return this.#send<Opened>(job, ids ? [ids.buffer as ArrayBuffer] : [])?.then((o) => ('data' in o ? { ...o, data: asBuffer(o.data) } : o))
+  }
+
+  closeFile(fd: number): Promise<FileStatus> | undefined {
+    return this.#send<FileStatus>({ kind: 'close', fd })
+  }
+
+  /**
+   * Posts `job` to the least busy worker with room; undefined when none has. The worker uses
+   * the descriptors and paths of the job itself, so they must stay valid until it answers.
+   * Source syscalls go to an idle worker only: queued behind a seal of 128 KiB they would wait
+   * longer than the libuv path takes, which parallel readers keep to themselves as before.
+   */
+  #send<T>(job: Job, transfer: ArrayBuffer[] = []): Promise<T> | undefined {
+    const slot = this.#freeSlot(job.kind === 'seal' ? this.#depth : 1)
     if (!slot) return undefined
-    const ids = new Uint8Array(32)
-    ids.set(fileId.subarray(0, 16))
-    ids.set(iv0.subarray(0, 16), 16)
-    const job: SealJob = { fd, firstBlock, length, ids }
-    return new Promise<SealedRead>((resolve, reject) => {
+    return new Promise<T>((resolve, reject) => {
       // An idle pool must not keep the process alive; a job in flight must.
       if (slot.pending.length === 0) slot.worker.ref()
-      slot.pending.push({ resolve, reject })
-      slot.worker.postMessage(job, [ids.buffer])
+      slot.pending.push({ resolve: resolve as (out: unknown) => void, reject })
+      slot.worker.postMessage(job, transfer)
     })
   }
 
@@ -128,10 +238,11 @@ export class SealPool {
     await Promise.all(slots.map((s) => s.worker.terminate()))
   }
 
-  #freeSlot(): Slot | undefined {
+  /** The worker with the fewest jobs, if it has fewer than `below`. */
+  #freeSlot(below: number): Slot | undefined {
     let best: Slot | undefined
     for (const s of this.#slots) {
-      if (s.pending.length < this.#depth && (!best || s.pending.length < best.pending.length)) best = s
+      if (s.pending.length < below && (!best || s.pending.length < best.pending.length)) best = s
     }
     return best
   }
@@ -142,16 +253,17 @@ export class SealPool {
       workerData: { key: copy, backend },
       transferList: [copy.buffer],
       resourceLimits: WORKER_LIMITS,
+      // Descriptors a worker opens belong to the view, which may close them elsewhere: the
+      // worker must neither track them nor close them when it exits.
+      trackUnmanagedFds: false,
     })
     const slot: Slot = { worker, pending: [] }
     this.#slots.push(slot)
-    worker.on('message', (out: SealedRead | SealReply) => {
+    worker.on('message', (out: JobDone | SealReply) => {
       const p = slot.pending.shift()
       if (slot.pending.length === 0) worker.unref()
-      if ('cipher' in out) {
-        const c = out.cipher
-        p?.resolve({ cipher: Buffer.from(c.buffer, c.byteOffset, c.byteLength), status: out.status })
-      } else p?.reject(Object.assign(new Error(out.message), { code: out.code, syscall: out.syscall }))
+      if ('done' in out) p?.resolve(out.done)
+      else p?.reject(asError(out))
     })
     const fail = (err: Error): void => {
       const i = this.#slots.indexOf(slot)

@@ -9,12 +9,18 @@
 // Walking costs an open per component, so directory descriptors are cached. A cached
 // descriptor is used only for the directory identity (dev, ino) the caller resolved just now;
 // whatever the path holds meanwhile, the descriptor names a directory a walk found inside.
+//
+// Lookups and opens may carry a DirCheck: the caller's cached directory must still be at its
+// path, checked (lstat) before the entry is touched, as the caller would have checked it just
+// before. With SourceHops (the seal workers) the check, the entry's syscalls and the walk's
+// descriptor path go to a worker as one message instead of one libuv hop per syscall.
 import { constants, close, fstat, lstat as lstatCb, open } from 'node:fs'
-import { promises as fsp, type Stats } from 'node:fs'
+import { Stats, promises as fsp } from 'node:fs'
 import { promisify } from 'node:util'
+import type { FileStatus } from './consistency.js'
 import { FsError } from './fs.js'
 import { Lru } from './lru.js'
-import { joinPath, listDir, openRegular, readLink } from './source.js'
+import { OPEN_FLAGS, isExpectedFile, joinPath, listDir, lstatIfExists, readLink } from './source.js'
 
 // Linux's O_PATH (Node does not export it): a handle for walking that needs no read permission.
 const O_PATH = 0o10000000
@@ -29,6 +35,74 @@ const openFd = promisify(open)
 const closeFd = promisify(close)
 const fstatFd = promisify(fstat)
 const lstatPath = promisify(lstatCb)
+
+/** A directory the caller resolved earlier, to be found at `path` (absolute) still. */
+export interface DirCheck {
+  path: Uint8Array
+  dev: number
+  ino: number
+  birth: number
+}
+
+/** The code of the error a failed DirCheck gives: the caller resolves the directory afresh. */
+export const DIR_MOVED = 'EDIRMOVED'
+
+export const isDirMoved = (e: unknown): boolean => (e as NodeJS.ErrnoException | undefined)?.code === DIR_MOVED
+
+export function dirMoved(): Error {
+  return Object.assign(new Error('directory moved since it was resolved'), { code: DIR_MOVED })
+}
+
+/** Whether `st` (an lstat, undefined if nothing is there) shows the directory `want`. */
+export function isDirAt(st: Stats | undefined, want: Omit<DirId, 'rel'>): boolean {
+  return st !== undefined && st.isDirectory() && sameDir({ dev: st.dev, ino: st.ino, birth: st.birthtimeMs }, want)
+}
+
+/** A file short enough to be read and sealed whole at open (plaintext bytes below `below`). */
+export interface WholeRead {
+  below: number
+  fileId: Uint8Array
+  iv0: Uint8Array
+}
+
+/**
+ * An opened file: its descriptor, or, when it was read whole at open, its view bytes (header
+ * and sealed blocks) with its fstat after that read, the descriptor closed already.
+ */
+export type Opened = { fd: number } | { data: Buffer; status: FileStatus }
+
+/** An entry of a listing: its lstat when asked for, or why that failed (e.g. removed since). */
+export interface ListedEntry {
+  name: Buffer
+  st?: Stats
+  error?: NodeJS.ErrnoException
+}
+
+/** Source syscalls done elsewhere, several per hop; undefined when there is no room (SealPool). */
+export interface SourceHops {
+  lstat(check: DirCheck | undefined, path: Buffer): Promise<Stats> | undefined
+  /** Entry names of the directory at `path` in getdents order. */
+  list(path: Buffer): Promise<Buffer[]> | undefined
+  /** lstat of each path; a failure is that entry's error. */
+  lstatEach(paths: Buffer[]): Promise<(Stats | NodeJS.ErrnoException)[]> | undefined
+  open(check: DirCheck | undefined, path: Buffer, expected: Stats, whole?: WholeRead): Promise<Opened> | undefined
+  /** fstat, then close. */
+  closeFile(fd: number): Promise<FileStatus> | undefined
+}
+
+/** DIR_MOVED unless `check`'s directory is still at its path (through libuv). */
+export async function checkDir(check: DirCheck | undefined): Promise<void> {
+  if (check && !isDirAt(await lstatIfExists(Buffer.from(check.path)), check)) throw dirMoved()
+}
+
+/** fstat, then close, through libuv. */
+async function statAndClose(fd: number): Promise<FileStatus> {
+  try {
+    return await fstatFd(fd)
+  } finally {
+    await closeFd(fd)
+  }
+}
 
 /**
  * A directory as the view resolved it: path relative to SOURCE and identity. The birth time
@@ -76,6 +150,7 @@ function release(d: DirFd): void {
 export class SourceTree {
   readonly #root: Buffer
   readonly #fds: Lru<string, DirFd>
+  readonly #hops: SourceHops | undefined
 
   /** Whether /proc/self/fd, which the walk goes through, is there. */
   static async usable(): Promise<boolean> {
@@ -86,8 +161,9 @@ export class SourceTree {
   }
 
   /** `root`: SOURCE's absolute real path. */
-  constructor(root: Buffer, cacheSize = DEFAULT_FDS) {
+  constructor(root: Buffer, hops?: SourceHops, cacheSize = DEFAULT_FDS) {
     this.#root = root
+    this.#hops = hops
     this.#fds = new Lru(cacheSize, (d) => {
       d.dropped = true
       release(d)
@@ -97,12 +173,17 @@ export class SourceTree {
   /**
    * Runs fn with a path naming the directory `dir` as a walk from SOURCE reaches it; ENOENT when
    * the walk finds another directory there by now. The path is valid until fn's promise settles.
+   * With `check` (fn checks it), a walk that fails fails as the check would: DIR_MOVED.
    */
-  async inDir<T>(dir: DirId, fn: (at: Buffer) => Promise<T>): Promise<T> {
+  async inDir<T>(dir: DirId, fn: (at: Buffer) => Promise<T>, check?: DirCheck): Promise<T> {
     const key = dir.rel.toString('latin1')
     let d = this.#fds.get(key)
     if (!d || !sameDir(d, dir)) {
-      d = await this.#walk(dir)
+      try {
+        d = await this.#walk(dir)
+      } catch (e) {
+        throw check ? dirMoved() : e
+      }
       this.#fds.set(key, d)
     }
     d.users++
@@ -155,14 +236,41 @@ export class SourceTree {
     }
   }
 
-  /** lstat of the entry `rel` of `dir`. */
-  lstat(dir: DirId, rel: Buffer): Promise<Stats> {
-    return this.inDir(dir, (at) => lstatPath(joinPath(at, baseName(rel))))
+  /** lstat of the entry `rel` of `dir`, after `check`. */
+  lstat(dir: DirId, rel: Buffer, check?: DirCheck): Promise<Stats> {
+    return this.inDir(dir, async (at) => {
+      const path = joinPath(at, baseName(rel))
+      const hop = this.#hops?.lstat(check, path)
+      if (hop) return hop
+      await checkDir(check)
+      return lstatPath(path)
+    }, check)
   }
 
-  /** Opens the regular file `rel` of `dir` if it is still the one `expected` (its lstat) describes. */
-  openRegular(dir: DirId, rel: Buffer, expected: Stats): Promise<fsp.FileHandle> {
-    return this.inDir(dir, (at) => openRegular(joinPath(at, baseName(rel)), expected))
+  /**
+   * After `check`, opens the regular file `rel` of `dir` if it is still the one `expected` (its
+   * lstat) describes; ENOENT when another file is there. `whole` may read it at once (Opened).
+   */
+  openRegular(dir: DirId, rel: Buffer, expected: Stats, check?: DirCheck, whole?: WholeRead): Promise<Opened> {
+    return this.inDir(dir, async (at) => {
+      const path = joinPath(at, baseName(rel))
+      const hop = this.#hops?.open(check, path, expected, whole)
+      if (hop) return hop
+      await checkDir(check)
+      const fd = await openFd(path, OPEN_FLAGS)
+      try {
+        if (!isExpectedFile(await fstatFd(fd), expected)) throw new FsError('ENOENT')
+        return { fd }
+      } catch (e) {
+        await closeFd(fd)
+        throw e
+      }
+    }, check)
+  }
+
+  /** Closes a file openRegular opened; its fstat just before, for ConsistencyWatch.atRelease. */
+  release(fd: number): Promise<FileStatus> {
+    return this.#hops?.closeFile(fd) ?? statAndClose(fd)
   }
 
   readLink(dir: DirId, rel: Buffer): Promise<Buffer> {
@@ -170,6 +278,29 @@ export class SourceTree {
   }
 
   listDir(dir: DirId): Promise<Buffer[]> {
-    return this.inDir(dir, listDir)
+    return this.inDir(dir, (at) => this.#hops?.list(at) ?? listDir(at))
+  }
+
+  /**
+   * The entries of `dir` in getdents order, with the lstat of those `wanted` says (called once
+   * per name, in order); names and types come from the one directory a walk reached. Two hops
+   * with SourceHops, whatever the number of entries.
+   */
+  listEntries(dir: DirId, wanted: (name: Buffer) => boolean): Promise<ListedEntry[]> {
+    return this.inDir(dir, async (at) => {
+      const names = await (this.#hops?.list(at) ?? listDir(at))
+      const want = names.map(wanted)
+      const paths = names.filter((_, i) => want[i]).map((name) => joinPath(at, name))
+      const stats =
+        paths.length === 0
+          ? []
+          : await (this.#hops?.lstatEach(paths) ?? Promise.all(paths.map((p) => lstatPath(p).catch((e: NodeJS.ErrnoException) => e))))
+      let next = 0
+      return names.map((name, i) => {
+        if (!want[i]) return { name }
+        const got = stats[next++]!
+        return got instanceof Stats ? { name, st: got } : { name, error: got }
+      })
+    })
   }
 }

@@ -71,7 +71,12 @@ export function readLink(path: Buffer): Promise<Buffer> {
 }
 
 // O_NONBLOCK: opening a FIFO that replaced the file must not hang the view.
-const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
+export const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
+
+/** Whether an opened file's fstat shows the regular file its lstat at lookup (`expected`) described. */
+export function isExpectedFile(st: Stats, expected: Pick<Stats, 'dev' | 'ino'>): boolean {
+  return st.isFile() && st.ino === expected.ino && st.dev === expected.dev
+}
 
 /**
  * Opens the regular file that `expected` (its lstat at lookup) describes. Fails with ENOENT
@@ -80,8 +85,7 @@ const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBL
 export async function openRegular(path: Buffer, expected: Stats): Promise<fsp.FileHandle> {
   const fh = await fsp.open(path, OPEN_FLAGS)
   try {
-    const st = await fh.stat()
-    if (!st.isFile() || st.ino !== expected.ino || st.dev !== expected.dev) throw new FsError('ENOENT')
+    if (!isExpectedFile(await fh.stat(), expected)) throw new FsError('ENOENT')
     return fh
   } catch (e) {
     await fh.close()
@@ -89,8 +93,13 @@ export async function openRegular(path: Buffer, expected: Stats): Promise<fsp.Fi
   }
 }
 
+/** What preadFully reads from: a FileHandle, or a descriptor wrapped alike. */
+export interface Preader {
+  read(buffer: Buffer, offset: number, length: number, position: number): Promise<{ bytesRead: number }>
+}
+
 /** pread until `length` bytes or end of file, into `into` when given. */
-export async function preadFully(fh: fsp.FileHandle, position: number, length: number, into?: Buffer): Promise<Buffer> {
+export async function preadFully(fh: Preader, position: number, length: number, into?: Buffer): Promise<Buffer> {
   const buf = into ?? Buffer.allocUnsafe(length)
   let got = 0
   while (got < length) {
