@@ -273,7 +273,8 @@ export function fuseOps(view: ViewFs, log: (msg: string) => void, encoding = bin
     // ourselves also avoids fuse-native's list path, which pads the size by 128 bytes.
     getxattr: (_p: string, _name: string, _pos: number, cb: Callback) => cb(ENOSYS),
     listxattr: (_p: string, cb: Callback) => cb(0),
-    // opendir/releasedir are left to libfuse (success): readdir never sees their handle.
+    // opendir/releasedir stay out of JavaScript: the patched binding keeps an open directory's
+    // listing in C for READDIRPLUS (libfuse's defaults under the stock prebuild).
     write: readOnly,
     create: readOnly,
     mknod: readOnly,
