@@ -140,7 +140,8 @@ function idsOf(fileId: Uint8Array, iv0: Uint8Array): Uint8Array {
   return ids
 }
 
-const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
+/** A Buffer over the same memory (structured cloning delivers Buffers as plain Uint8Arrays). */
+export const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 
 // Structured cloning keeps a Stats' fields but not its class, and an error's fields but not its code.
 const asStats = (st: Stats): Stats => Object.setPrototypeOf(st, Stats.prototype) as Stats

@@ -10,6 +10,7 @@ import { PLAIN_BLOCK } from '../format/sizes.js'
 import type { FileStatus } from './consistency.js'
 import { FsError } from './fs.js'
 import {
+  asBuffer,
   ownsBuffer,
   type CloseJob,
   type Job,
@@ -32,8 +33,6 @@ key.fill(0)
 // sealBlocks copies what it reads, so one buffer serves every FUSE-sized read.
 const kept = Buffer.allocUnsafeSlow(32 * PLAIN_BLOCK)
 
-/** Structured cloning delivers Buffers as plain Uint8Arrays. */
-const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 
 function readPlain(fd: number, firstBlock: number, length: number): Buffer {
   const plain = length <= kept.length ? kept : Buffer.allocUnsafeSlow(length)
