@@ -126,21 +126,26 @@ function extractedPaths(root: string, dir = ''): string[] {
   return out
 }
 
-/** Options that run the view's source syscalls and reads on a seal worker, as a mount does. */
+/**
+ * Options that run the view's reads, and its source syscalls too (not inline on this thread, as
+ * a mount does for a local source), on a seal worker.
+ */
 function pooled(t: { teardown(fn: () => Promise<void>): void }, v: Vector): Partial<ReverseViewOptions> {
   const pool = new SealPool(deriveKeys(v.masterKey, { hkdf: v.settings.hkdf }).siv, { threads: 1 })
   t.teardown(() => pool.close())
-  return { hops: pool, readSealed: pool.readSealed }
+  return { hops: pool, readSealed: pool.readSealed, inline: false }
 }
 
-for (const [name, withPool] of ['A', 'B', 'C'].flatMap((n) => [[n, false] as const, [n, true] as const])) {
-  t.test(`vector ${name}${withPool ? ', on a seal worker' : ''}: the view equals gocryptfs 2.3's`, async (t) => {
+// Where the source syscalls run: on this thread (a local source's default), a seal worker, libuv.
+const syscallsAt = ['inline', 'worker', 'libuv'] as const
+for (const [name, at] of ['A', 'B', 'C'].flatMap((n) => syscallsAt.map((a) => [n, a] as const))) {
+  t.test(`vector ${name}, source syscalls ${at}: the view equals gocryptfs 2.3's`, async (t) => {
     const v = loadVector(name)
     const { work, src } = makeSource(t, v)
     const expected = join(work, 'view')
     mkdirSync(expected)
     execFileSync('tar', ['-C', expected, '-xf', join(v.dir, 'view.tar')])
-    const view = await makeView(v, src, withPool ? pooled(t, v) : {})
+    const view = await makeView(v, src, at === 'worker' ? pooled(t, v) : { inline: at === 'inline' })
 
     const entries = await walk(view)
     t.same([...entries.keys()].sort(), extractedPaths(expected).sort(), 'same set of paths as view.tar')

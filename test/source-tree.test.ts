@@ -8,7 +8,9 @@ import { randomBytes } from 'node:crypto'
 import os from 'node:os'
 import path from 'node:path'
 import { SealPool } from '../src/view/seal-pool.js'
-import { DIR_MOVED, SourceTree, type DirId } from '../src/view/source-tree.js'
+import { DEFAULT_FDS, DIR_MOVED, SourceTree, type DirId } from '../src/view/source-tree.js'
+import { InlineHops } from '../src/view/source-sync.js'
+import { createAesSiv } from '../src/format/aes-siv.js'
 import { waitFor } from './lib/mounts.js'
 
 const work = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'tsreverse-tree-')))
@@ -35,23 +37,26 @@ async function code(p: Promise<unknown>): Promise<string> {
   )
 }
 
-// The same walk with the syscalls on a seal worker (SourceHops) and through libuv.
+// The same walk with the syscalls on a seal worker (SourceHops), on this thread (InlineHops,
+// for the source's device) and through libuv.
 const pool = new SealPool(randomBytes(64), { threads: 1 })
 t.teardown(() => pool.close())
+const inline = { dev: lstatSync(src).dev, hops: new InlineHops(createAesSiv(randomBytes(64))) }
 const hopsCases = [
-  ['libuv', undefined],
-  ['worker', pool],
+  ['libuv', () => new SourceTree(Buffer.from(src))],
+  ['worker', () => new SourceTree(Buffer.from(src), pool)],
+  ['inline', () => new SourceTree(Buffer.from(src), pool, DEFAULT_FDS, inline)],
 ] as const
 
-for (const [how, hops] of hopsCases) {
+for (const [how, newTree] of hopsCases) {
   t.test(`${how}: a symlink in a middle or last directory component is refused`, async (t) => {
-    const tree = new SourceTree(Buffer.from(src), hops)
+    const tree = newTree()
     const ab = dirId('a/b')
     const f = Buffer.from('a/b/f')
     const opened = await tree.openRegular(ab, f, lstatSync(path.join(src, 'a/b/f')))
     if (!('fd' in opened)) throw new Error('read whole although not asked to')
     t.equal(readFileSync(opened.fd, 'utf8'), 'inside')
-    await tree.release(opened.fd)
+    await tree.release(opened.fd, ab)
 
     renameSync(path.join(src, 'a'), path.join(src, 'a.real'))
     symlinkSync(path.join(outside, 'a'), path.join(src, 'a'))
@@ -62,7 +67,7 @@ for (const [how, hops] of hopsCases) {
     // The cached descriptor still names the real directory: inside content, whatever the path says.
     t.equal(await tree.inDir(ab, (at) => readFile(Buffer.concat([at, Buffer.from('/f')]), 'utf8')), 'inside')
     // A fresh walk meets the symlink.
-    const fresh = new SourceTree(Buffer.from(src), hops)
+    const fresh = newTree()
     t.equal(await code(fresh.lstat(ab, f)), 'ENOTDIR', 'middle component')
     t.equal(await code(fresh.listDir(dirId('a.real'))), 'ok')
     const a = { ...dirId('a.real'), rel: Buffer.from('a') }
@@ -70,7 +75,7 @@ for (const [how, hops] of hopsCases) {
   })
 
   t.test(`${how}: a directory check that fails gives ${DIR_MOVED}, before the entry is touched`, async (t) => {
-    const tree = new SourceTree(Buffer.from(src), hops)
+    const tree = newTree()
     const d1 = dirId('d1')
     writeFileSync(path.join(src, 'd1/f'), 'x')
     const f = Buffer.from('d1/f')
@@ -79,7 +84,7 @@ for (const [how, hops] of hopsCases) {
     t.equal((await tree.lstat(d1, f, check)).ino, expected.ino)
     const opened = await tree.openRegular(d1, f, expected, check)
     if (!('fd' in opened)) throw new Error('read whole although not asked to')
-    t.equal((await tree.release(opened.fd)).size, 1, 'release answers the fstat')
+    t.equal((await tree.release(opened.fd, d1)).size, 1, 'release answers the fstat')
     renameSync(path.join(src, 'd1'), path.join(src, 'd1.old'))
     mkdirSync(path.join(src, 'd1'))
     t.teardown(() => {
@@ -89,20 +94,62 @@ for (const [how, hops] of hopsCases) {
     })
     t.equal(await code(tree.lstat(d1, f, check)), DIR_MOVED)
     t.equal(await code(tree.openRegular(d1, f, expected, check)), DIR_MOVED)
-    const fresh = new SourceTree(Buffer.from(src), hops)
+    const fresh = newTree()
     t.equal(await code(fresh.lstat(d1, f, check)), DIR_MOVED, 'also when a walk meets the other directory first')
     t.equal(await code(fresh.lstat(d1, f)), 'ENOENT', 'which, without a check, is ENOENT')
     t.equal(await code(tree.lstat(d1, f)), 'ok', 'without a check, the walked directory still answers')
   })
 }
 
-t.test('a directory other than the one resolved gives ENOENT', async (t) => {
-  const tree = new SourceTree(Buffer.from(src))
-  const d1 = dirId('d1')
-  t.equal(await code(tree.listDir({ ...d1, ino: dirId('d2').ino })), 'ENOENT')
-  t.equal(await code(tree.listDir({ ...d1, birth: d1.birth + 1 })), 'ENOENT', 'same inode number, other birth time')
-  t.equal(await code(tree.listDir(d1)), 'ok')
-})
+for (const [how, newTree] of hopsCases) {
+  t.test(`${how}: a directory other than the one resolved gives ENOENT`, async (t) => {
+    const tree = newTree()
+    const d1 = dirId('d1')
+    t.equal(await code(tree.listDir({ ...d1, ino: dirId('d2').ino })), 'ENOENT')
+    t.equal(await code(tree.listDir({ ...d1, birth: d1.birth + 1 })), 'ENOENT', 'same inode number, other birth time')
+    t.equal(await code(tree.listDir(d1)), 'ok')
+  })
+
+  t.test(`${how}: a walk starts from a cached ancestor, and from SOURCE when that ancestor was renamed`, async (t) => {
+    mkdirSync(path.join(src, 'p/q'), { recursive: true })
+    t.teardown(() => rmSync(path.join(src, 'p'), { recursive: true, force: true }))
+    const tree = newTree()
+    await tree.listDir(dirId('p'))
+    t.same((await tree.listDir(dirId('p/q'))).map(String), [], 'found from the cached p')
+
+    // p moves away with its q; a new p gets a q of its own. The cached descriptor of p now names
+    // the moved directory, whose q is not the one resolved.
+    renameSync(path.join(src, 'p'), path.join(src, 'p.old'))
+    t.teardown(() => rmSync(path.join(src, 'p.old'), { recursive: true, force: true }))
+    mkdirSync(path.join(src, 'p/q'), { recursive: true })
+    writeFileSync(path.join(src, 'p/q/new'), '')
+    t.same((await tree.listDir(dirId('p/q'))).map(String), ['new'], 'the new p/q, walked from SOURCE')
+    mkdirSync(path.join(src, 'p/r'))
+    rmSync(path.join(src, 'p.old'), { recursive: true })
+    t.same((await tree.listDir(dirId('p/r'))).map(String), [], 'the stale p gives ENOENT, then SOURCE finds p/r')
+  })
+
+  t.test(`${how}: a listing walks to the directory, lists it and stats it`, async (t) => {
+    mkdirSync(path.join(src, 'l/m'), { recursive: true })
+    writeFileSync(path.join(src, 'l/m/x'), 'xx')
+    mkdirSync(path.join(src, 'l/m/sub'))
+    writeFileSync(path.join(src, 'l/m/skipped'), '')
+    t.teardown(() => rmSync(path.join(src, 'l'), { recursive: true, force: true }))
+    const tree = newTree()
+    const before = ownFds()
+    const listing = await tree.listEntries(dirId('l/m'), (name) => String(name) !== 'skipped')
+    t.equal(listing.st.ino, lstatSync(path.join(src, 'l/m')).ino, 'the stat of the directory listed')
+    const got = Object.fromEntries(listing.entries.map((e) => [String(e.name), e.st?.size ?? 'none']))
+    t.same(got, { x: 2, sub: lstatSync(path.join(src, 'l/m/sub')).size, skipped: 'none' }, 'lstat of the wanted entries only')
+    t.equal(ownFds(), before + 1, 'the walked descriptor is cached, no other stays open')
+    rmSync(path.join(src, 'l/m/x'))
+    const again = await tree.listEntries(dirId('l/m'), () => true)
+    t.same(again.entries.map((e) => String(e.name)).sort(), ['skipped', 'sub'], 'listed afresh from the cached descriptor')
+    const other = { ...dirId('l/m'), rel: Buffer.from('l') }
+    t.equal(await code(tree.listEntries(other, () => true)), 'ENOENT', 'another directory at the path')
+    t.equal(ownFds(), before + 1, 'whose descriptor is closed')
+  })
+}
 
 t.test('evicted descriptors close once unused; none leak', async (t) => {
   const before = ownFds()
@@ -120,23 +167,4 @@ t.test('evicted descriptors close once unused; none leak', async (t) => {
   // The close of the evicted descriptor is not awaited by anyone.
   await waitFor('the evicted descriptor to close', () => ownFds() <= before + 2)
   t.pass(`only the cache's two remain (${ownFds() - before})`)
-})
-
-t.test('a walk starts from a cached ancestor, and from SOURCE when that ancestor was renamed', async (t) => {
-  mkdirSync(path.join(src, 'p/q'), { recursive: true })
-  t.teardown(() => rmSync(path.join(src, 'p'), { recursive: true, force: true }))
-  const tree = new SourceTree(Buffer.from(src))
-  await tree.listDir(dirId('p'))
-  t.same((await tree.listDir(dirId('p/q'))).map(String), [], 'found from the cached p')
-
-  // p moves away with its q; a new p gets a q of its own. The cached descriptor of p now names
-  // the moved directory, whose q is not the one resolved.
-  renameSync(path.join(src, 'p'), path.join(src, 'p.old'))
-  t.teardown(() => rmSync(path.join(src, 'p.old'), { recursive: true, force: true }))
-  mkdirSync(path.join(src, 'p/q'), { recursive: true })
-  writeFileSync(path.join(src, 'p/q/new'), '')
-  t.same((await tree.listDir(dirId('p/q'))).map(String), ['new'], 'the new p/q, walked from SOURCE')
-  mkdirSync(path.join(src, 'p/r'))
-  rmSync(path.join(src, 'p.old'), { recursive: true })
-  t.same((await tree.listDir(dirId('p/r'))).map(String), [], 'the stale p gives ENOENT, then SOURCE finds p/r')
 })

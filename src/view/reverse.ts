@@ -35,7 +35,9 @@ import { InoMap, InoTag } from './inomap.js'
 import { Lru } from './lru.js'
 import { ConsistencyWatch, type FileStatus } from './consistency.js'
 import { joinPath, lstat, lstatIfExists, ownCopy, preadFully, toFsError } from './source.js'
-import { SourceTree, checkDir, dirMoved, isDirAt, isDirMoved, type DirCheck, type ListedEntry, type SourceHops } from './source-tree.js'
+import { localFsType } from './local-fs.js'
+import { InlineHops } from './source-sync.js'
+import { DEFAULT_FDS, SourceTree, checkDir, dirMoved, isDirAt, isDirMoved, type DirCheck, type ListedEntry, type SourceHops } from './source-tree.js'
 import type { ReadSealFn } from './seal-pool.js'
 
 export interface ReverseViewOptions {
@@ -70,6 +72,11 @@ export interface ReverseViewOptions {
   strictConsistency?: boolean
   /** Entries per cache (directories, long names). */
   cacheSize?: number
+  /**
+   * Source syscalls on SOURCE's own device made on this thread, not by `hops`, when its
+   * filesystem is local (local-fs.ts). Default true.
+   */
+  inline?: boolean
 }
 
 /** A directory of the view, resolved to the plaintext. */
@@ -104,6 +111,7 @@ type Node =
 interface FileHandleState {
   viewPath: string // for log messages
   fd: number
+  dir: Dir
   fileId: Buffer
   iv0: Buffer
   readPlain: (position: number, length: number) => Promise<Buffer>
@@ -182,7 +190,7 @@ export class ReverseView implements ViewFs {
   /** View bytes held by handles of files read whole at open. */
   #wholeBytes = 0
 
-  private constructor(opts: ReverseViewOptions, sourceAbs: string, rootSt: Stats, mountRel: string | undefined) {
+  private constructor(opts: ReverseViewOptions, sourceAbs: string, rootSt: Stats, mountRel: string | undefined, inline: boolean) {
     const keys = opts.keys ?? (opts.masterKey && deriveKeys(opts.masterKey, { hkdf: opts.settings.hkdf }))
     if (!keys) throw new TypeError('ReverseView needs masterKey or keys')
     this.#settings = opts.settings
@@ -201,7 +209,12 @@ export class ReverseView implements ViewFs {
     this.#owner = opts.forceOwner
     this.#log = opts.log ?? (() => {})
     this.#sourceAbs = Buffer.from(sourceAbs)
-    this.#tree = new SourceTree(this.#sourceAbs, opts.hops)
+    this.#tree = new SourceTree(
+      this.#sourceAbs,
+      opts.hops,
+      DEFAULT_FDS,
+      inline ? { dev: rootSt.dev, hops: new InlineHops(this.#siv) } : undefined,
+    )
     this.#strict = opts.strictConsistency ?? false
     const defaultConf = path.join(sourceAbs, REVERSE_CONF_NAME)
     const servesConf = opts.configPath === undefined || path.resolve(opts.configPath) === defaultConf
@@ -251,7 +264,8 @@ export class ReverseView implements ViewFs {
       const rel = path.relative(sourceAbs, mp)
       if (rel !== '' && rel !== '..' && !rel.startsWith('../') && !path.isAbsolute(rel)) mountRel = rel
     }
-    return new ReverseView(opts, sourceAbs, rootSt, mountRel)
+    const inline = (opts.inline ?? true) && (await localFsType(sourceAbs)) !== undefined
+    return new ReverseView(opts, sourceAbs, rootSt, mountRel, inline)
   }
 
   // ---- ViewFs ----
@@ -334,7 +348,7 @@ export class ReverseView implements ViewFs {
     this.#handles.delete(handle)
     if ('fd' in h) {
       try {
-        h.watch.atRelease(await this.#tree.release(h.fd))
+        h.watch.atRelease(await this.#tree.release(h.fd, h.dir))
       } catch (e) {
         throw this.#fail(e, 'release', h.viewPath)
       }
@@ -586,22 +600,25 @@ export class ReverseView implements ViewFs {
   async #readdir(dir: Dir): Promise<DirListing> {
     const at = performance.now()
     const entries: Listed[] = []
+    // The stat of the directory the listing read, for gocryptfs.diriv.
+    let dirSt: Stats | undefined
     if (!dir.foreign) {
       // Names and types come from the directory the walk reached, never through a swapped symlink.
       const kinds: EntryKind[] = []
-      const found = await this.#tree.listEntries(dir, (plain) => {
+      const listing = await this.#tree.listEntries(dir, (plain) => {
         const kind = this.#entryKind(dir, plain)
         kinds.push(kind)
         return kind === 'lstat'
       })
-      for (const e of await Promise.all(found.map((e, i) => this.#listEntry(dir, e, kinds[i]!)))) if (e) entries.push(e)
+      dirSt = listing.st
+      for (const e of await Promise.all(listing.entries.map((e, i) => this.#listEntry(dir, e, kinds[i]!)))) if (e) entries.push(e)
     }
     const names = entries.map((e) => e.name)
     const nodes = entries.map((e) => e.node)
     for (const n of nodes) if (n.kind === 'real') this.#remember(`/${n.cPath}`, n, at)
     if (this.#hasDirIv) {
       names.push(DIRIV_NAME)
-      nodes.push({ kind: 'diriv', dir, st: await lstat(dir.abs) })
+      nodes.push({ kind: 'diriv', dir, st: dirSt ?? (await lstat(dir.abs)) })
     }
     for (const e of entries) {
       if (e.nameFile) {
@@ -705,6 +722,7 @@ export class ReverseView implements ViewFs {
     return {
       viewPath,
       fd,
+      dir: node.dir,
       watch,
       fileId,
       iv0,

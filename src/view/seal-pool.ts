@@ -14,7 +14,7 @@ import os from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { checkSivKey, type AesSivBackend } from '../format/aes-siv.js'
 import type { FileStatus } from './consistency.js'
-import type { DirCheck, Opened, SourceHops, WholeRead } from './source-tree.js'
+import type { DirCheck, EntryStats, Opened, SourceHops, WalkedDir, WholeRead } from './source-tree.js'
 
 /** Read `length` bytes of `fd` from block firstBlock, seal them with ids = fileId || iv0. */
 export interface SealJob {
@@ -38,10 +38,19 @@ export interface ListJob {
   path: Uint8Array
 }
 
-/** lstat each of `paths`; a failure is that entry's SealReply. */
+/** SourceHops.walk. */
+export interface WalkJob {
+  kind: 'walk'
+  first: Uint8Array
+  names: Uint8Array[]
+  list: boolean
+}
+
+/** lstat each of `paths` (a failure is that entry's SealReply), then stat `dir`. */
 export interface LstatEachJob {
   kind: 'lstatEach'
   paths: Uint8Array[]
+  dir: Uint8Array
 }
 
 /**
@@ -63,7 +72,7 @@ export interface CloseJob {
 }
 
 /** A message to a worker. */
-export type Job = SealJob | LstatJob | ListJob | LstatEachJob | OpenJob | CloseJob
+export type Job = SealJob | LstatJob | ListJob | WalkJob | LstatEachJob | OpenJob | CloseJob
 
 /** A worker's answer to a job that worked. */
 export interface JobDone {
@@ -192,10 +201,19 @@ export class SealPool implements SourceHops {
     return this.#send<Uint8Array[]>({ kind: 'list', path })?.then((names) => names.map(asBuffer))
   }
 
-  lstatEach(paths: Buffer[]): Promise<(Stats | NodeJS.ErrnoException)[]> | undefined {
-    return this.#send<(Stats | SealReply)[]>({ kind: 'lstatEach', paths })?.then((out) =>
-      out.map((r) => ('message' in r ? asError(r) : asStats(r))),
-    )
+  walk(first: Buffer, names: Buffer[], list: boolean): Promise<WalkedDir> | undefined {
+    return this.#send<WalkedDir>({ kind: 'walk', first, names, list })?.then((w) => ({
+      fd: w.fd,
+      st: asStats(w.st),
+      names: w.names?.map(asBuffer),
+    }))
+  }
+
+  lstatEach(paths: Buffer[], dir: Buffer): Promise<EntryStats> | undefined {
+    return this.#send<{ stats: (Stats | SealReply)[]; dir: Stats }>({ kind: 'lstatEach', paths, dir })?.then((out) => ({
+      stats: out.stats.map((r) => ('message' in r ? asError(r) : asStats(r))),
+      dir: asStats(out.dir),
+    }))
   }
 
   open(check: DirCheck | undefined, path: Buffer, expected: Stats, whole?: WholeRead): Promise<Opened> | undefined {

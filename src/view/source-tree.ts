@@ -14,7 +14,7 @@
 // path, checked (lstat) before the entry is touched, as the caller would have checked it just
 // before. With SourceHops (the seal workers) the check, the entry's syscalls and the walk's
 // descriptor path go to a worker as one message instead of one libuv hop per syscall.
-import { constants, close, fstat, lstat as lstatCb, open } from 'node:fs'
+import { closeSync, constants, close, fstat, lstat as lstatCb, open, openSync } from 'node:fs'
 import { Stats, promises as fsp } from 'node:fs'
 import { promisify } from 'node:util'
 import type { FileStatus } from './consistency.js'
@@ -78,13 +78,42 @@ export interface ListedEntry {
   error?: NodeJS.ErrnoException
 }
 
+/** A listing of listEntries: the entries, and the stat of the directory listed. */
+export interface Listing {
+  entries: ListedEntry[]
+  st: Stats
+}
+
+/** A directory a walk reached: its descriptor, its fstat, and its entry names when asked for. */
+export interface WalkedDir {
+  fd: number
+  st: Stats
+  names?: Buffer[]
+}
+
+/** Source syscalls for the directories of one device done on the calling thread (InlineHops). */
+export interface InlineSource {
+  dev: number
+  hops: SourceHops
+}
+
+/** lstats of some entries of a directory, and that directory's own stat. */
+export interface EntryStats {
+  stats: (Stats | NodeJS.ErrnoException)[]
+  dir: Stats
+}
+
 /** Source syscalls done elsewhere, several per hop; undefined when there is no room (SealPool). */
 export interface SourceHops {
   lstat(check: DirCheck | undefined, path: Buffer): Promise<Stats> | undefined
   /** Entry names of the directory at `path` in getdents order. */
   list(path: Buffer): Promise<Buffer[]> | undefined
-  /** lstat of each path; a failure is that entry's error. */
-  lstatEach(paths: Buffer[]): Promise<(Stats | NodeJS.ErrnoException)[]> | undefined
+  /**
+   * The directory a walk reaches by opening `first`, then each of `names` in turn: its descriptor,
+   * which the caller owns from then on, its fstat, and with `list` its entry names.
+   */
+  walk(first: Buffer, names: Buffer[], list: boolean): Promise<WalkedDir> | undefined
+  lstatEach(paths: Buffer[], dir: Buffer): Promise<EntryStats> | undefined
   open(check: DirCheck | undefined, path: Buffer, expected: Stats, whole?: WholeRead): Promise<Opened> | undefined
   /** fstat, then close. */
   closeFile(fd: number): Promise<FileStatus> | undefined
@@ -139,8 +168,36 @@ const fdPath = (fd: number): Buffer => Buffer.from(`${PROC_FD}/${fd}`)
 /** The last component of a path relative to SOURCE. */
 const baseName = (rel: Buffer): Buffer => rel.subarray(rel.lastIndexOf(SLASH) + 1)
 
+/** #walkFrom's steps done synchronously, for a seal worker: the descriptor of the directory reached. */
+export function walkSync(first: Buffer, names: Buffer[]): number {
+  let fd = openSync(first, DIR_FLAGS)
+  try {
+    for (const name of names) {
+      const next = openSync(joinPath(fdPath(fd), name), DIR_FLAGS)
+      closeSync(fd)
+      fd = next
+    }
+    return fd
+  } catch (e) {
+    closeSync(fd)
+    throw e
+  }
+}
+
 export function sameDir(a: Omit<DirId, 'rel'>, b: Omit<DirId, 'rel'>): boolean {
   return a.dev === b.dev && a.ino === b.ino && a.birth === b.birth
+}
+
+/** A held directory descriptor, with the names its walk listed when it did. */
+interface Walked {
+  d: DirFd
+  names?: Buffer[]
+}
+
+/** SourceHops.lstatEach through libuv. */
+async function lstatEachPath(paths: Buffer[], dir: Buffer): Promise<EntryStats> {
+  const stats = await Promise.all(paths.map((p) => lstatPath(p).catch((e: NodeJS.ErrnoException) => e)))
+  return { stats, dir: await fsp.stat(dir) }
 }
 
 function release(d: DirFd): void {
@@ -151,6 +208,7 @@ export class SourceTree {
   readonly #root: Buffer
   readonly #fds: Lru<string, DirFd>
   readonly #hops: SourceHops | undefined
+  readonly #inline: InlineSource | undefined
 
   /** Whether /proc/self/fd, which the walk goes through, is there. */
   static async usable(): Promise<boolean> {
@@ -160,14 +218,23 @@ export class SourceTree {
     )
   }
 
-  /** `root`: SOURCE's absolute real path. */
-  constructor(root: Buffer, hops?: SourceHops, cacheSize = DEFAULT_FDS) {
+  /**
+   * `root`: SOURCE's absolute real path. Source syscalls go to `inline` for directories of its
+   * device, else to `hops`, else through libuv.
+   */
+  constructor(root: Buffer, hops?: SourceHops, cacheSize = DEFAULT_FDS, inline?: InlineSource) {
     this.#root = root
     this.#hops = hops
+    this.#inline = inline
     this.#fds = new Lru(cacheSize, (d) => {
       d.dropped = true
       release(d)
     })
+  }
+
+  /** Where the syscalls about entries of a directory on device `dev` go; undefined: libuv. */
+  #hopsFor(dev: number): SourceHops | undefined {
+    return this.#inline?.dev === dev ? this.#inline.hops : this.#hops
   }
 
   /**
@@ -176,17 +243,7 @@ export class SourceTree {
    * With `check` (fn checks it), a walk that fails fails as the check would: DIR_MOVED.
    */
   async inDir<T>(dir: DirId, fn: (at: Buffer) => Promise<T>, check?: DirCheck): Promise<T> {
-    const key = dir.rel.toString('latin1')
-    let d = this.#fds.get(key)
-    if (!d || !sameDir(d, dir)) {
-      try {
-        d = await this.#walk(dir)
-      } catch (e) {
-        throw check ? dirMoved() : e
-      }
-      this.#fds.set(key, d)
-    }
-    d.users++
+    const { d } = await this.#hold(dir, false, check)
     try {
       return await fn(fdPath(d.fd))
     } finally {
@@ -195,18 +252,47 @@ export class SourceTree {
     }
   }
 
+  /** As inDir, fn also given the names of `dir` in getdents order, listed in the walk's hop when there is a walk. */
+  async #listed<T>(dir: DirId, fn: (at: Buffer, names: Buffer[]) => Promise<T>): Promise<T> {
+    const { d, names } = await this.#hold(dir, true)
+    try {
+      const at = fdPath(d.fd)
+      return await fn(at, names ?? (await (this.#hopsFor(dir.dev)?.list(at) ?? listDir(at))))
+    } finally {
+      d.users--
+      release(d)
+    }
+  }
+
+  /** The descriptor of `dir`, cached or walked to, with a user added for the caller. */
+  async #hold(dir: DirId, list: boolean, check?: DirCheck): Promise<Walked> {
+    const key = dir.rel.toString('latin1')
+    let d = this.#fds.get(key)
+    let names: Buffer[] | undefined
+    if (!d || !sameDir(d, dir)) {
+      try {
+        ;({ d, names } = await this.#walk(dir, list))
+      } catch (e) {
+        throw check ? dirMoved() : e
+      }
+      this.#fds.set(key, d)
+    }
+    d.users++
+    return { d, names }
+  }
+
   /**
    * Walks from the deepest ancestor whose descriptor is cached, so a new directory costs one open
    * instead of one per component. That ancestor may have been renamed since it was walked; then
    * the identity check fails and the walk is repeated from SOURCE.
    */
-  async #walk(dir: DirId): Promise<DirFd> {
+  async #walk(dir: DirId, list: boolean): Promise<Walked> {
     for (let i = dir.rel.lastIndexOf(SLASH); i > 0; i = dir.rel.lastIndexOf(SLASH, i - 1)) {
       const from = this.#fds.get(dir.rel.subarray(0, i).toString('latin1'))
       if (from === undefined) continue
       from.users++
       try {
-        return await this.#walkFrom(from.fd, split(dir.rel.subarray(i + 1)), dir)
+        return await this.#walkFrom(from.fd, split(dir.rel.subarray(i + 1)), dir, list)
       } catch {
         break
       } finally {
@@ -214,33 +300,49 @@ export class SourceTree {
         release(from)
       }
     }
-    return this.#walkFrom(undefined, split(dir.rel), dir)
+    return this.#walkFrom(undefined, split(dir.rel), dir, list)
   }
 
-  /** Opens `names` one by one from the directory descriptor `from` (SOURCE when undefined). */
-  async #walkFrom(from: number | undefined, names: Buffer[], dir: DirId): Promise<DirFd> {
-    let fd = await openFd(from === undefined ? this.#root : joinPath(fdPath(from), names.shift()!), DIR_FLAGS)
+  /**
+   * Opens `names` one by one from the directory descriptor `from` (SOURCE when undefined), in
+   * one hop when one takes it; with `list`, that hop lists the directory reached too.
+   */
+  async #walkFrom(from: number | undefined, names: Buffer[], dir: DirId, list: boolean): Promise<Walked> {
+    const first = from === undefined ? this.#root : joinPath(fdPath(from), names.shift()!)
+    const hop = this.#hopsFor(dir.dev)?.walk(first, names, list)
+    if (hop) {
+      const walked = await hop
+      return { d: await this.#identified(walked.fd, walked.st, dir), names: walked.names }
+    }
+    let fd = await openFd(first, DIR_FLAGS)
+    let st: Stats
     try {
       for (const name of names) {
         const next = await openFd(joinPath(fdPath(fd), name), DIR_FLAGS)
         await closeFd(fd)
         fd = next
       }
-      const st = await fstatFd(fd)
-      const found = { fd, dev: st.dev, ino: st.ino, birth: st.birthtimeMs, users: 0, dropped: false }
-      if (!sameDir(found, dir)) throw new FsError('ENOENT')
-      return found
+      st = await fstatFd(fd)
     } catch (e) {
       await closeFd(fd)
       throw e
     }
+    return { d: await this.#identified(fd, st, dir) }
+  }
+
+  /** The walked descriptor `fd` if its fstat `st` shows `dir`; otherwise it is closed: ENOENT. */
+  async #identified(fd: number, st: Stats, dir: DirId): Promise<DirFd> {
+    const found = { fd, dev: st.dev, ino: st.ino, birth: st.birthtimeMs, users: 0, dropped: false }
+    if (sameDir(found, dir)) return found
+    await closeFd(fd)
+    throw new FsError('ENOENT')
   }
 
   /** lstat of the entry `rel` of `dir`, after `check`. */
   lstat(dir: DirId, rel: Buffer, check?: DirCheck): Promise<Stats> {
     return this.inDir(dir, async (at) => {
       const path = joinPath(at, baseName(rel))
-      const hop = this.#hops?.lstat(check, path)
+      const hop = this.#hopsFor(dir.dev)?.lstat(check, path)
       if (hop) return hop
       await checkDir(check)
       return lstatPath(path)
@@ -254,7 +356,7 @@ export class SourceTree {
   openRegular(dir: DirId, rel: Buffer, expected: Stats, check?: DirCheck, whole?: WholeRead): Promise<Opened> {
     return this.inDir(dir, async (at) => {
       const path = joinPath(at, baseName(rel))
-      const hop = this.#hops?.open(check, path, expected, whole)
+      const hop = this.#hopsFor(dir.dev)?.open(check, path, expected, whole)
       if (hop) return hop
       await checkDir(check)
       const fd = await openFd(path, OPEN_FLAGS)
@@ -268,9 +370,9 @@ export class SourceTree {
     }, check)
   }
 
-  /** Closes a file openRegular opened; its fstat just before, for ConsistencyWatch.atRelease. */
-  release(fd: number): Promise<FileStatus> {
-    return this.#hops?.closeFile(fd) ?? statAndClose(fd)
+  /** Closes a file openRegular opened in `dir`; its fstat just before, for ConsistencyWatch.atRelease. */
+  release(fd: number, dir: DirId): Promise<FileStatus> {
+    return this.#hopsFor(dir.dev)?.closeFile(fd) ?? statAndClose(fd)
   }
 
   readLink(dir: DirId, rel: Buffer): Promise<Buffer> {
@@ -278,29 +380,26 @@ export class SourceTree {
   }
 
   listDir(dir: DirId): Promise<Buffer[]> {
-    return this.inDir(dir, (at) => this.#hops?.list(at) ?? listDir(at))
+    return this.#listed(dir, async (_at, names) => names)
   }
 
   /**
    * The entries of `dir` in getdents order, with the lstat of those `wanted` says (called once
-   * per name, in order); names and types come from the one directory a walk reached. Two hops
-   * with SourceHops, whatever the number of entries.
+   * per name, in order), and the stat of `dir` itself; names and types come from the one
+   * directory a walk reached. Two hops at most with SourceHops, the walk included.
    */
-  listEntries(dir: DirId, wanted: (name: Buffer) => boolean): Promise<ListedEntry[]> {
-    return this.inDir(dir, async (at) => {
-      const names = await (this.#hops?.list(at) ?? listDir(at))
+  listEntries(dir: DirId, wanted: (name: Buffer) => boolean): Promise<Listing> {
+    return this.#listed(dir, async (at, names) => {
       const want = names.map(wanted)
       const paths = names.filter((_, i) => want[i]).map((name) => joinPath(at, name))
-      const stats =
-        paths.length === 0
-          ? []
-          : await (this.#hops?.lstatEach(paths) ?? Promise.all(paths.map((p) => lstatPath(p).catch((e: NodeJS.ErrnoException) => e))))
+      const { stats, dir: st } = await (this.#hopsFor(dir.dev)?.lstatEach(paths, at) ?? lstatEachPath(paths, at))
       let next = 0
-      return names.map((name, i) => {
+      const entries = names.map((name, i) => {
         if (!want[i]) return { name }
         const got = stats[next++]!
         return got instanceof Stats ? { name, st: got } : { name, error: got }
       })
+      return { entries, st }
     })
   }
 }

@@ -1,0 +1,187 @@
+// The source syscalls of a lookup, a listing, an open or a release, done synchronously and
+// several per call: on a seal worker (seal-worker.ts), or on the JavaScript thread itself
+// (InlineHops) for SOURCE's own filesystem when it is local. A hop to another thread costs more
+// than the syscalls it carries: waking the other thread and then this one took ~80 us per hop
+// against ~3 us per lstat (docs/performance.md section 10).
+import { Stats, closeSync, fstatSync, lstatSync, opendirSync, openSync, readSync, statSync } from 'node:fs'
+import type { AesSiv } from '../format/aes-siv.js'
+import { fileHeader } from '../format/content.js'
+import { PLAIN_BLOCK } from '../format/sizes.js'
+import type { FileStatus } from './consistency.js'
+import { FsError } from './fs.js'
+import { asBuffer, type SealedRead } from './seal-pool.js'
+import { OPEN_FLAGS, isExpectedFile } from './source.js'
+import {
+  dirMoved,
+  isDirAt,
+  walkSync,
+  type DirCheck,
+  type EntryStats,
+  type Opened,
+  type SourceHops,
+  type WalkedDir,
+  type WholeRead,
+} from './source-tree.js'
+
+function fileStatus(fd: number): FileStatus {
+  const { size, mtimeMs, ctimeMs } = fstatSync(fd)
+  return { size, mtimeMs, ctimeMs }
+}
+
+function checkDir(check: DirCheck | undefined): void {
+  if (check && !isDirAt(lstatSync(asBuffer(check.path), { throwIfNoEntry: false }), check)) throw dirMoved()
+}
+
+function namesAt(path: Buffer): Buffer[] {
+  // Node accepts encoding 'buffer' here and yields Buffer names; the type declarations lack it.
+  const dir = opendirSync(path, { encoding: 'buffer' as BufferEncoding, bufferSize: 256 })
+  try {
+    const names: Buffer[] = []
+    for (let e = dir.readSync(); e !== null; e = dir.readSync()) names.push(e.name as unknown as Buffer)
+    return names
+  } finally {
+    dir.closeSync()
+  }
+}
+
+/** SourceHops' calls, synchronously; reads are sealed with `siv`. */
+export class SourceCalls {
+  readonly #siv: AesSiv
+  // sealBlocks copies what it reads, so one buffer serves every FUSE-sized read.
+  readonly #kept = Buffer.allocUnsafeSlow(32 * PLAIN_BLOCK)
+
+  constructor(siv: AesSiv) {
+    this.#siv = siv
+  }
+
+  lstat(check: DirCheck | undefined, path: Buffer): Stats {
+    checkDir(check)
+    return lstatSync(path)
+  }
+
+  list(path: Buffer): Buffer[] {
+    return namesAt(path)
+  }
+
+  walk(first: Buffer, names: Buffer[], list: boolean): WalkedDir {
+    const fd = walkSync(first, names)
+    try {
+      return { fd, st: fstatSync(fd), names: list ? namesAt(Buffer.from(`/proc/self/fd/${fd}`)) : undefined }
+    } catch (e) {
+      closeSync(fd)
+      throw e
+    }
+  }
+
+  lstatEach(paths: Buffer[], dir: Buffer): EntryStats {
+    const stats = paths.map((p) => {
+      try {
+        return lstatSync(p)
+      } catch (e) {
+        return e as NodeJS.ErrnoException
+      }
+    })
+    return { stats, dir: statSync(dir) }
+  }
+
+  open(check: DirCheck | undefined, path: Buffer, expected: Pick<Stats, 'dev' | 'ino'>, whole?: WholeRead): Opened {
+    checkDir(check)
+    const fd = openSync(path, OPEN_FLAGS)
+    let read: Opened | undefined
+    try {
+      if (!isExpectedFile(fstatSync(fd), expected)) throw new FsError('ENOENT')
+      read = whole && this.#readWhole(fd, whole)
+    } catch (e) {
+      closeSync(fd)
+      throw e
+    }
+    if (!read) return { fd }
+    // Outside the try: Linux frees the descriptor even when close fails, so it is never closed twice.
+    closeSync(fd)
+    return read
+  }
+
+  /** fstat, then close. */
+  closeFile(fd: number): FileStatus {
+    try {
+      return fileStatus(fd)
+    } finally {
+      closeSync(fd)
+    }
+  }
+
+  /** Reads `length` plaintext bytes of `fd` from block firstBlock and seals them. */
+  seal(fd: number, firstBlock: number, length: number, fileId: Uint8Array, iv0: Uint8Array): SealedRead {
+    const plain = this.#readPlain(fd, firstBlock, length)
+    const status = fileStatus(fd)
+    return { cipher: this.#siv.sealBlocks(plain, firstBlock, fileId, iv0), status }
+  }
+
+  #readPlain(fd: number, firstBlock: number, length: number): Buffer {
+    const plain = length <= this.#kept.length ? this.#kept : Buffer.allocUnsafeSlow(length)
+    const position = firstBlock * PLAIN_BLOCK
+    let got = 0
+    while (got < length) {
+      const n = readSync(fd, plain, got, length - got, position + got)
+      if (n === 0) break
+      got += n
+    }
+    return plain.subarray(0, got)
+  }
+
+  /** The whole view file (header and blocks) when the file ends before `below` bytes. */
+  #readWhole(fd: number, whole: WholeRead): Opened | undefined {
+    const plain = this.#readPlain(fd, 0, whole.below)
+    if (plain.length >= whole.below) return undefined
+    const status = fileStatus(fd)
+    // An empty file has no header either (spec 6.11).
+    const data =
+      plain.length === 0 ? Buffer.alloc(0) : Buffer.concat([fileHeader(whole.fileId), this.#siv.sealBlocks(plain, 0, whole.fileId, whole.iv0)])
+    return { data, status }
+  }
+}
+
+/** A call's result as a settled promise, so callers treat it as any other hop's. */
+function settled<T>(call: () => T): Promise<T> {
+  try {
+    return Promise.resolve(call())
+  } catch (e) {
+    return Promise.reject(e)
+  }
+}
+
+/**
+ * SourceHops done on the calling thread. Only for a local filesystem: a syscall that blocks
+ * here blocks every request of the mount, where a worker would block only its own.
+ */
+export class InlineHops implements SourceHops {
+  readonly #calls: SourceCalls
+
+  constructor(siv: AesSiv) {
+    this.#calls = new SourceCalls(siv)
+  }
+
+  lstat(check: DirCheck | undefined, path: Buffer): Promise<Stats> {
+    return settled(() => this.#calls.lstat(check, path))
+  }
+
+  list(path: Buffer): Promise<Buffer[]> {
+    return settled(() => this.#calls.list(path))
+  }
+
+  walk(first: Buffer, names: Buffer[], list: boolean): Promise<WalkedDir> {
+    return settled(() => this.#calls.walk(first, names, list))
+  }
+
+  lstatEach(paths: Buffer[], dir: Buffer): Promise<EntryStats> {
+    return settled(() => this.#calls.lstatEach(paths, dir))
+  }
+
+  open(check: DirCheck | undefined, path: Buffer, expected: Stats, whole?: WholeRead): Promise<Opened> {
+    return settled(() => this.#calls.open(check, path, expected, whole))
+  }
+
+  closeFile(fd: number): Promise<FileStatus> {
+    return settled(() => this.#calls.closeFile(fd))
+  }
+}
