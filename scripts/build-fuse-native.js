@@ -32,7 +32,7 @@ if (build.status !== 0) fail(`${args.join(' ')} exited with ${build.status} in $
 // The build must be what loads, and it must be the patched one.
 const check = spawnSync(
   process.execPath,
-  ['-e', `const b = require('node-gyp-build'); const p = b.path(${JSON.stringify(dir)}); const m = b(${JSON.stringify(dir)}); if (m.path_encoding_latin1 !== 1 || m.libfuse_major !== 3) throw new Error(p + ' lacks the patch'); console.log(p)`],
+  ['-e', `const b = require('node-gyp-build'); const p = b.path(${JSON.stringify(dir)}); const m = b(${JSON.stringify(dir)}); if (m.path_encoding_latin1 !== 1 || m.libfuse_major !== 3 || m.held_files !== 1) throw new Error(p + ' lacks the patch'); console.log(p)`],
   { cwd: dir, encoding: 'utf8' },
 )
 if (check.status !== 0) fail(`the built binding does not load as the patched one:\n${check.stderr}`)

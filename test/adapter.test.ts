@@ -103,6 +103,32 @@ t.test('a listing gives the kernel the entries with their attributes (READDIRPLU
   t.ok(asked.includes('/hello'), 'after the timeout the view is asked again')
 })
 
+t.test('open hands a whole file to a binding that holds files, while it holds less than its cap', async (t) => {
+  const view = new MemView(tree())
+  const taken: number[] = []
+  const holding: ViewFs = Object.assign(Object.create(view) as ViewFs, {
+    takeData: (fh: number) => {
+      taken.push(fh)
+      return Buffer.from(`bytes of ${fh}`)
+    },
+  })
+  let held = 0
+  const ops = fuseOps(holding, () => {}, 'latin1', () => held)
+  const [err, fh, data] = await call(t, ops, 'open', '/hello', 0)
+  t.equal(err, 0)
+  t.same(taken, [fh], 'taken from the view')
+  t.equal(String(data), `bytes of ${fh}`, 'and handed to the binding with the handle')
+  held = 32 * 1024 * 1024
+  const [, fh2, none] = await call(t, ops, 'open', '/hello', 0)
+  t.equal(none, undefined, 'not once the binding holds its cap')
+  t.same(taken, [fh], 'the view keeps that one')
+  t.equal((await call(t, ops, 'release', '/hello', fh2))[0], 0)
+  const plain = fuseOps(holding, () => {}, 'latin1', null)
+  const [, fh3, stays] = await call(t, plain, 'open', '/hello', 0)
+  t.equal(stays, undefined, 'nor to a binding that holds no files')
+  t.equal((await call(t, plain, 'release', '/hello', fh3))[0], 0)
+})
+
 t.test('handlers: errno mapping, read-only, xattrs, never throwing', async (t) => {
   const log: string[] = []
   let opened = 0

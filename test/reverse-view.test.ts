@@ -464,6 +464,21 @@ t.test('a small file read whole at open: consistent with its lookup, checked at 
   await view.release(h2)
   t.equal(logs.length, 1, 'logged once')
   t.match(logs[0] ?? '', /source file changed while it was read \(size .*\); reads fail with EIO/)
+
+  // Handed over (takeData, as the mount does): the bytes go with the handle, once.
+  const size3 = (await view.getattr(p)).size
+  const h3 = await view.open(p)
+  const taken = view.takeData(h3)
+  t.equal(taken?.length, size3, 'the whole view file')
+  t.same(taken, Buffer.concat([await read(await view.open(p))]), 'the bytes a read gives')
+  t.equal(view.takeData(h3), undefined, 'the handle went with them')
+  await t.rejects(view.release(h3), { code: 'EBADF' })
+  // Changed before the hand-over: the handle stays, so its reads keep failing (strict).
+  appendFileSync(file, '!')
+  const h4 = await view.open(p)
+  t.equal(view.takeData(h4), undefined, 'a changed file is not handed over')
+  await t.rejects(view.read(h4, Buffer.alloc(size3), size3, 0), { code: 'EIO' })
+  await view.release(h4)
 })
 
 t.test('a source that is not a directory', async (t) => {

@@ -73,10 +73,17 @@ const binding = createRequire(require.resolve('fuse-native'))('node-gyp-build')(
   path_encoding_latin1?: number
   /** 3 for the patched build (libfuse 3, READDIRPLUS); absent from the stock libfuse 2 prebuild. */
   libfuse_major?: number
+  /** 1 when open may hand a file's whole content to the binding, which then answers its reads and release. */
+  held_files?: number
+  /** Bytes the binding holds for such files. */
+  fuse_native_held_bytes?(): number
 }
 
 /** Set by the patch; absent from the stock prebuild (e.g. under PREBUILDS_ONLY=1). */
 export const bindingPathEncoding: PathEncoding = binding.path_encoding_latin1 === 1 ? 'latin1' : 'utf8'
+const bindingHeldBytes = (binding.held_files === 1 && binding.fuse_native_held_bytes) || null
+// What the binding may hold of files handed over at open (a program may keep many open unread).
+const HELD_MAX_BYTES = 32 * 1024 * 1024
 
 const errnoOf = (code: string): number => (Fuse[code] as number | undefined) ?? (Fuse.EIO as number)
 const EIO = errnoOf('EIO')
@@ -179,7 +186,7 @@ function describe(err: unknown): string {
  * becomes its errno; anything else EIO plus one log line naming op and path. `encoding` is the
  * loaded binding's; a path it cannot carry is ENOENT, a name it cannot carry is not listed.
  */
-export function fuseOps(view: ViewFs, log: (msg: string) => void, encoding = bindingPathEncoding): FuseOps {
+export function fuseOps(view: ViewFs, log: (msg: string) => void, encoding = bindingPathEncoding, heldBytes: (() => number) | null = bindingHeldBytes): FuseOps {
   const safeLog = (msg: string): void => {
     try {
       log(msg)
@@ -246,7 +253,8 @@ export function fuseOps(view: ViewFs, log: (msg: string) => void, encoding = bin
       if ((flags & O_ACCMODE) !== 0 || (flags & O_WRITE_EXTRAS) !== 0) return cb(EROFS)
       serve('open', kp, cb, (p) => view.open(p), (fh) => {
         // The handle travels as a C int32 and back as uint32: only 0..2^31-1 survives both.
-        if (Number.isInteger(fh) && fh >= 0 && fh <= 0x7fffffff) return cb(0, fh)
+        // A small file's reads and release are then answered in the libfuse thread, not here.
+        if (Number.isInteger(fh) && fh >= 0 && fh <= 0x7fffffff) return cb(0, fh, heldBytes && heldBytes() < HELD_MAX_BYTES ? view.takeData?.(fh) : undefined)
         void view.release(fh).catch(() => {})
         throw new Error(`view returned unusable handle ${fh}`)
       })

@@ -355,6 +355,28 @@ export class ReverseView implements ViewFs {
     } else if (h.file) this.#wholeBytes -= h.data.length
   }
 
+  /**
+   * The whole view file of a handle that holds it in memory, handed over with the handle: the
+   * caller answers its reads and its release. Undefined when the handle holds no such bytes, or
+   * when its reads must fail (-strict-consistency, the file changed before it was read): those
+   * stay here.
+   */
+  takeData(handle: number): Buffer | undefined {
+    const h = this.#handles.get(handle)
+    if (!h || !('data' in h)) return undefined
+    if (h.file) {
+      try {
+        // As if read now: the bytes were taken at open.
+        h.file.watch.afterRead(h.file.status)
+      } catch {
+        return undefined
+      }
+    }
+    this.#handles.delete(handle)
+    if (h.file) this.#wholeBytes -= h.data.length
+    return h.data
+  }
+
   async statfs(): Promise<FsStats> {
     try {
       const s = await fsp.statfs(this.#sourceAbs.toString())
