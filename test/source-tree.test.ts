@@ -129,6 +129,22 @@ for (const [how, newTree] of hopsCases) {
     t.same((await tree.listDir(dirId('p/r'))).map(String), [], 'the stale p gives ENOENT, then SOURCE finds p/r')
   })
 
+  t.test(`${how}: isDirStill tells whether a directory is still at its path`, async (t) => {
+    mkdirSync(path.join(src, 's1'))
+    t.teardown(() => rmSync(path.join(src, 's1'), { recursive: true, force: true }))
+    const tree = newTree()
+    const s1 = dirId('s1')
+    const check = { path: Buffer.from(path.join(src, 's1')), dev: s1.dev, ino: s1.ino, birth: s1.birth }
+    t.equal(await tree.isDirStill(check, s1.dev), true)
+    rmSync(path.join(src, 's1'), { recursive: true })
+    t.equal(await tree.isDirStill(check, s1.dev), false, 'gone')
+    writeFileSync(path.join(src, 's1'), '')
+    t.equal(await tree.isDirStill(check, s1.dev), false, 'a file there now')
+    rmSync(path.join(src, 's1'))
+    mkdirSync(path.join(src, 's1'))
+    t.equal(await tree.isDirStill(check, s1.dev), false, 'another directory there now')
+  })
+
   t.test(`${how}: a listing walks to the directory, lists it and stats it`, async (t) => {
     mkdirSync(path.join(src, 'l/m'), { recursive: true })
     writeFileSync(path.join(src, 'l/m/x'), 'xx')

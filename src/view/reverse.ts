@@ -34,7 +34,7 @@ import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from '
 import { InoMap, InoTag } from './inomap.js'
 import { Lru } from './lru.js'
 import { ConsistencyWatch, type FileStatus } from './consistency.js'
-import { joinPath, lstat, lstatIfExists, ownCopy, preadFully, toFsError } from './source.js'
+import { joinPath, lstat, ownCopy, preadFully, toFsError } from './source.js'
 import { localFsType } from './local-fs.js'
 import { InlineHops } from './source-sync.js'
 import { DEFAULT_FDS, SourceTree, checkDir, dirMoved, isDirAt, isDirMoved, type DirCheck, type ListedEntry, type SourceHops } from './source-tree.js'
@@ -441,7 +441,7 @@ export class ReverseView implements ViewFs {
     const key = comps.join('/')
     const cached = this.#dirs.get(key)
     if (cached) {
-      if (isDirAt(await lstatIfExists(cached.abs), cached)) return cached
+      if (await this.#tree.isDirStill(this.#checkOf(cached)!, cached.dev)) return cached
       this.#dirs.delete(key)
     }
     const node = await this.#lookupIn(comps.slice(0, -1), comps[comps.length - 1]!)

@@ -188,6 +188,11 @@ export function sameDir(a: Omit<DirId, 'rel'>, b: Omit<DirId, 'rel'>): boolean {
   return a.dev === b.dev && a.ino === b.ino && a.birth === b.birth
 }
 
+function undefinedIfGone(e: NodeJS.ErrnoException): undefined {
+  if (e.code === 'ENOENT') return undefined
+  throw e
+}
+
 /** A held directory descriptor, with the names its walk listed when it did. */
 interface Walked {
   d: DirFd
@@ -336,6 +341,14 @@ export class SourceTree {
     if (sameDir(found, dir)) return found
     await closeFd(fd)
     throw new FsError('ENOENT')
+  }
+
+  /** Whether the directory `check` describes, on device `dev`, is still at its path. */
+  async isDirStill(check: DirCheck, dev: number): Promise<boolean> {
+    const path = Buffer.from(check.path.buffer, check.path.byteOffset, check.path.byteLength)
+    const hop = this.#hopsFor(dev)?.lstat(undefined, path)
+    const st = hop ? await hop.catch(undefinedIfGone) : await lstatIfExists(path)
+    return isDirAt(st, check)
   }
 
   /** lstat of the entry `rel` of `dir`, after `check`. */
