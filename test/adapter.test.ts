@@ -3,7 +3,7 @@ import { stat, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { ExitCode, UserError } from '../src/exitcodes.js'
-import { bindingPathEncoding, foldIno, fuseOps, mountView, scaleStatfs, toFuseStat, type MountOptions } from '../src/fuse/adapter.js'
+import { bindingHolder, bindingPathEncoding, foldIno, fuseOps, mountView, scaleStatfs, toFuseStat, type MountOptions } from '../src/fuse/adapter.js'
 import { findMount, parseMountinfo, unescapeMountField } from '../src/fuse/mountinfo.js'
 import type { Attr, ViewFs } from '../src/view/fs.js'
 import { MemView, type MemNode } from './lib/memview.js'
@@ -113,11 +113,11 @@ t.test('open hands a whole file to a binding that holds files, while it holds le
     },
   })
   let held = 0
-  const ops = fuseOps(holding, () => {}, 'latin1', () => held)
+  const ops = fuseOps(holding, () => {}, 'latin1', { heldBytes: () => held, hold: (data) => ({ copied: String(data) }) })
   const [err, fh, data] = await call(t, ops, 'open', '/hello', 0)
   t.equal(err, 0)
   t.same(taken, [fh], 'taken from the view')
-  t.equal(String(data), `bytes of ${fh}`, 'and handed to the binding with the handle')
+  t.same(data, { copied: `bytes of ${fh}` }, 'and copied into the binding, what open answers with the handle')
   held = 32 * 1024 * 1024
   const [, fh2, none] = await call(t, ops, 'open', '/hello', 0)
   t.equal(none, undefined, 'not once the binding holds its cap')
@@ -127,6 +127,38 @@ t.test('open hands a whole file to a binding that holds files, while it holds le
   const [, fh3, stays] = await call(t, plain, 'open', '/hello', 0)
   t.equal(stays, undefined, 'nor to a binding that holds no files')
   t.equal((await call(t, plain, 'release', '/hello', fh3))[0], 0)
+})
+
+t.test('a mount: the binding answers the reads of a file handed over at open, and frees it at release', async (t) => {
+  const view = new MemView(tree())
+  const paths = new Map<number, string>()
+  const reads: string[] = []
+  const released: number[] = []
+  const holding: ViewFs = Object.assign(Object.create(view) as ViewFs, {
+    open: async (p: string) => {
+      const fh = await view.open(p)
+      paths.set(fh, p)
+      return fh
+    },
+    read: (fh: number, buf: Buffer, len: number, pos: number) => {
+      reads.push(paths.get(fh)!)
+      return view.read(fh, buf, len, pos)
+    },
+    release: (fh: number) => {
+      released.push(fh)
+      return view.release(fh)
+    },
+    // Same length as the file (the kernel reads up to its size), other bytes: these come from here.
+    takeData: (fh: number) => (paths.get(fh) === '/sub/inner' ? Buffer.from('INNER\n') : undefined),
+  })
+  const mnt = tempMountpoint(t)
+  const handle = await mountView(holding, mnt, options([]))
+  t.teardown(() => handle.unmount())
+  t.equal((await sh(`cat ${path.join(mnt, 'sub', 'inner')}`)).stdout, 'INNER\n', 'the bytes handed over')
+  t.equal((await sh(`head -c 10 ${path.join(mnt, 'big')}`)).stdout, 'ZZZZZZZZZZ', 'a file kept by the view')
+  t.same(reads, ['/big'], 'only the kept file was read through JavaScript')
+  await waitFor('releases to arrive', () => released.length === 1 && bindingHolder?.heldBytes() === 0)
+  t.pass('the held file was released in the binding, the kept one in the view')
 })
 
 t.test('handlers: errno mapping, read-only, xattrs, never throwing', async (t) => {

@@ -77,11 +77,22 @@ const binding = createRequire(require.resolve('fuse-native'))('node-gyp-build')(
   held_files?: number
   /** Bytes the binding holds for such files. */
   fuse_native_held_bytes?(): number
+  /** Copies a file's whole content into the binding: the value open's answer carries. */
+  fuse_native_hold?(data: Buffer): unknown
 }
 
 /** Set by the patch; absent from the stock prebuild (e.g. under PREBUILDS_ONLY=1). */
 export const bindingPathEncoding: PathEncoding = binding.path_encoding_latin1 === 1 ? 'latin1' : 'utf8'
-const bindingHeldBytes = (binding.held_files === 1 && binding.fuse_native_held_bytes) || null
+/** How the adapter hands a file's bytes to the binding: what it holds, and hold (copies at once). */
+export interface Holder {
+  heldBytes(): number
+  hold(data: Buffer): unknown
+}
+
+export const bindingHolder: Holder | null =
+  binding.held_files === 1 && binding.fuse_native_held_bytes && binding.fuse_native_hold
+    ? { heldBytes: binding.fuse_native_held_bytes, hold: binding.fuse_native_hold }
+    : null
 // What the binding may hold of files handed over at open (a program may keep many open unread).
 const HELD_MAX_BYTES = 32 * 1024 * 1024
 
@@ -186,7 +197,7 @@ function describe(err: unknown): string {
  * becomes its errno; anything else EIO plus one log line naming op and path. `encoding` is the
  * loaded binding's; a path it cannot carry is ENOENT, a name it cannot carry is not listed.
  */
-export function fuseOps(view: ViewFs, log: (msg: string) => void, encoding = bindingPathEncoding, heldBytes: (() => number) | null = bindingHeldBytes): FuseOps {
+export function fuseOps(view: ViewFs, log: (msg: string) => void, encoding = bindingPathEncoding, holder = bindingHolder): FuseOps {
   const safeLog = (msg: string): void => {
     try {
       log(msg)
@@ -254,7 +265,10 @@ export function fuseOps(view: ViewFs, log: (msg: string) => void, encoding = bin
       serve('open', kp, cb, (p) => view.open(p), (fh) => {
         // The handle travels as a C int32 and back as uint32: only 0..2^31-1 survives both.
         // A small file's reads and release are then answered in the libfuse thread, not here.
-        if (Number.isInteger(fh) && fh >= 0 && fh <= 0x7fffffff) return cb(0, fh, heldBytes && heldBytes() < HELD_MAX_BYTES ? view.takeData?.(fh) : undefined)
+        if (Number.isInteger(fh) && fh >= 0 && fh <= 0x7fffffff) {
+          const data = holder && holder.heldBytes() < HELD_MAX_BYTES ? view.takeData?.(fh) : undefined
+          return cb(0, fh, data && holder?.hold(data))
+        }
         void view.release(fh).catch(() => {})
         throw new Error(`view returned unusable handle ${fh}`)
       })
