@@ -97,7 +97,6 @@ interface RealNode {
   dir: Dir // the directory it was found in
   cPath: string
   rel: Buffer
-  abs: Buffer
   st: Stats
   shown: Visibility
 }
@@ -406,7 +405,7 @@ export class ReverseView implements ViewFs {
     const comps = components(viewPath)
     if (comps.length === 0) {
       const st = await lstat(this.#root.abs)
-      return { kind: 'real', dir: this.#root, cPath: '', rel: this.#root.rel, abs: this.#root.abs, st, shown: 'included' }
+      return { kind: 'real', dir: this.#root, cPath: '', rel: this.#root.rel, st, shown: 'included' }
     }
     return this.#lookupIn(comps.slice(0, -1), comps[comps.length - 1]!)
   }
@@ -448,7 +447,7 @@ export class ReverseView implements ViewFs {
     if (node.kind !== 'real' || !node.st.isDirectory()) throw new FsError('ENOTDIR')
     // Copied out of Node's shared 8 KiB slabs, or the full cache keeps one or two per entry
     // (in the soak: 2,576 slabs, 20 MiB, at 4,096 entries). rel is the tail of abs.
-    const abs = ownCopy(node.abs)
+    const abs = ownCopy(joinPath(this.#sourceAbs, node.rel))
     const dir: Dir = {
       cPath: node.cPath,
       rel: abs.subarray(abs.length - node.rel.length),
@@ -538,12 +537,11 @@ export class ReverseView implements ViewFs {
   ): Promise<{ node: RealNode; full: string; st: Stats }> {
     const rel = joinPath(dir.rel, found.plain)
     if (this.#hidden(rel)) throw new FsError('EPERM')
-    const abs = joinPath(this.#sourceAbs, rel)
     const st = await this.#tree.lstat(dir, rel, check)
     const shown = this.#shown(dir, rel, st)
     if (shown === undefined) throw new FsError('EPERM')
     const cPath = dir.cPath === '' ? name : `${dir.cPath}/${name}`
-    return { node: { kind: 'real', dir, cPath, rel, abs, st, shown }, full: found.full, st }
+    return { node: { kind: 'real', dir, cPath, rel, st, shown }, full: found.full, st }
   }
 
   #hidden(rel: Buffer): boolean {
@@ -580,12 +578,16 @@ export class ReverseView implements ViewFs {
 
   // ---- attributes ----
 
-  async #attr(node: Node): Promise<Attr> {
+  /** A promise only where the size needs a syscall (#viewSize): listings stay synchronous. */
+  #attr(node: Node): Attr | Promise<Attr> {
     const owner = this.#owner
     const st = node.st
     switch (node.kind) {
-      case 'real':
-        return toAttr(st, { ino: this.#inos.ino(st.dev, InoTag.Real, st.ino), size: await this.#viewSize(node) }, owner)
+      case 'real': {
+        const ino = this.#inos.ino(st.dev, InoTag.Real, st.ino)
+        const size = this.#viewSize(node)
+        return typeof size === 'number' ? toAttr(st, { ino, size }, owner) : size.then((n) => toAttr(st, { ino, size: n }, owner))
+      }
       case 'diriv':
         return toAttr(st, { ino: this.#inos.ino(st.dev, InoTag.DirIv, st.ino), mode: S_IFREG_0444, nlink: 1, size: 16 }, owner)
       case 'longname':
@@ -600,13 +602,17 @@ export class ReverseView implements ViewFs {
   }
 
   /** st_size in the view: ciphertext size of files, encoded target length of symlinks (spec 6.4). */
-  async #viewSize(node: RealNode): Promise<number> {
+  #viewSize(node: RealNode): number | Promise<number> {
     const st = node.st
     if (st.isFile()) return plainToCipherSize(st.size)
     if (!st.isSymbolicLink() || this.#settings.plaintextNames) return st.size
     // Linux reports a symlink's target length as its size; gocryptfs reads the link instead,
     // which costs a syscall and touches the link's atime. Read it only where the size is 0.
-    const plainLen = st.size > 0 ? st.size : (await this.#tree.readLink(node.dir, node.rel)).length
+    if (st.size > 0) return this.#targetSize(st.size)
+    return this.#tree.readLink(node.dir, node.rel).then((target) => this.#targetSize(target.length))
+  }
+
+  #targetSize(plainLen: number): number {
     const len = encryptedTargetLength(plainLen, this.#settings.raw64)
     return len > SYMLINK_TARGET_MAX ? 0 : len
   }
@@ -627,13 +633,21 @@ export class ReverseView implements ViewFs {
     if (!dir.foreign) {
       // Names and types come from the directory the walk reached, never through a swapped symlink.
       const kinds: EntryKind[] = []
+      const rels: Buffer[] = []
       const listing = await this.#tree.listEntries(dir, (plain) => {
-        const kind = this.#entryKind(dir, plain)
+        const rel = joinPath(dir.rel, plain)
+        const kind = this.#entryKind(dir, plain, rel)
         kinds.push(kind)
+        rels.push(rel)
         return kind === 'lstat'
       })
       dirSt = listing.st
-      for (const e of await Promise.all(listing.entries.map((e, i) => this.#listEntry(dir, e, kinds[i]!)))) if (e) entries.push(e)
+      for (let i = 0; i < listing.entries.length; i++) {
+        const kind = kinds[i]!
+        if (kind === 'hidden') continue
+        const e = kind === 'conf' ? await this.#listConf(dir, rels[i]!) : this.#listEntry(dir, listing.entries[i]!, rels[i]!)
+        if (e) entries.push(e)
+      }
     }
     const names = entries.map((e) => e.name)
     const nodes = entries.map((e) => e.node)
@@ -648,12 +662,13 @@ export class ReverseView implements ViewFs {
         nodes.push(e.nameFile)
       }
     }
-    return { names, attrs: await Promise.all(nodes.map((n) => this.#attr(n))) }
+    const attrs = nodes.map((n) => this.#attr(n))
+    return { names, attrs: attrs.some((a) => a instanceof Promise) ? await Promise.all(attrs) : (attrs as Attr[]) }
   }
 
   /** How a plaintext name of `dir` is listed; hidden ones are not even lstat'ed. */
-  #entryKind(dir: Dir, plain: Buffer): EntryKind {
-    if (this.#hidden(joinPath(dir.rel, plain))) return 'hidden'
+  #entryKind(dir: Dir, plain: Buffer, rel: Buffer): EntryKind {
+    if (this.#hidden(rel)) return 'hidden'
     const confAbs = dir.cPath === '' ? this.#confAbs : undefined
     if (confAbs && plain.equals(REVERSE_CONF_BYTES)) return 'conf'
     if (!this.#names && confAbs && byteString(plain) === CONF_NAME) {
@@ -663,15 +678,15 @@ export class ReverseView implements ViewFs {
     return 'lstat'
   }
 
-  /** One plaintext entry of `dir` as listed, or undefined when hidden or vanished meanwhile. */
-  async #listEntry(dir: Dir, entry: ListedEntry, kind: EntryKind): Promise<Listed | undefined> {
-    if (kind === 'hidden') return undefined
+  /** The virtual config file, listed in place of SOURCE/.gocryptfs.reverse.conf (`rel`). */
+  async #listConf(dir: Dir, rel: Buffer): Promise<Listed | undefined> {
+    const st = await fsp.stat(this.#confAbs!).catch((e: unknown) => this.#unlisted(e))
+    return st && this.#shown(dir, rel, st) ? { name: CONF_NAME, node: { kind: 'conf', st } } : undefined
+  }
+
+  /** One plaintext entry of `dir` (at `rel`) as listed, or undefined when hidden or vanished meanwhile. */
+  #listEntry(dir: Dir, entry: ListedEntry, rel: Buffer): Listed | undefined {
     const plain = entry.name
-    const rel = joinPath(dir.rel, plain)
-    if (kind === 'conf') {
-      const st = await fsp.stat(this.#confAbs!).catch((e: unknown) => this.#unlisted(e))
-      return st && this.#shown(dir, rel, st) ? { name: CONF_NAME, node: { kind: 'conf', st } } : undefined
-    }
     const st = entry.st
     if (!st) return this.#unlisted(entry.error)
     // The name is encrypted only once the filter (which needs the type) shows the entry.
@@ -682,7 +697,7 @@ export class ReverseView implements ViewFs {
     const cPath = dir.cPath === '' ? view.name : `${dir.cPath}/${view.name}`
     return {
       name: view.name,
-      node: { kind: 'real', dir, cPath, rel, abs: joinPath(this.#sourceAbs, rel), st, shown },
+      node: { kind: 'real', dir, cPath, rel, st, shown },
       nameFile: view.full === undefined ? undefined : { kind: 'longname', full: view.full, st },
     }
   }
