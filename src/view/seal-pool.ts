@@ -8,7 +8,8 @@
 // several in one message (SourceHops): per small file, thread hand-offs and not JavaScript were
 // the server's time, and each libuv call is one (docs/performance.md, "Fewer hops per small
 // file"). A worker runs them synchronously, so a hung source filesystem blocks that worker
-// only; once the workers are full, callers take the libuv path again.
+// only; once the workers are full, callers take the libuv path again. For SOURCE's own local
+// filesystem the view makes them on its own thread instead (InlineHops in source-sync.ts).
 import { Stats } from 'node:fs'
 import os from 'node:os'
 import { Worker } from 'node:worker_threads'

@@ -1,7 +1,7 @@
 // The thread side of SealPool: reads the plaintext range from the source fd itself (pread,
 // blocking this thread only) and seals it with its own cipher object (the fast backend keeps
 // per-object state); the ciphertext goes back by transfer, not by copy. The source syscalls of
-// lookups, opens and releases run here too, synchronously, several per message.
+// lookups, listings, opens and releases run here too (source-sync.ts), several per message.
 import { parentPort, workerData } from 'node:worker_threads'
 import { createAesSiv, type AesSivBackend } from '../format/aes-siv.js'
 import { asBuffer, ownsBuffer, type Job, type JobDone, type SealReply } from './seal-pool.js'
