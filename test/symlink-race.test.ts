@@ -128,6 +128,9 @@ async function readInProcess(vp: string): Promise<Buffer> {
 /** One reader: random reads and listings until `running` says stop. */
 async function reader(where: 'mount' | 'in-process', running: () => boolean): Promise<void> {
   while (running()) {
+    // The in-process view answers from this thread (its syscalls are inline for a local
+    // source) without ever waiting for the event loop: let the swappers' ends get through.
+    await new Promise((resolve) => setImmediate(resolve))
     if (rng.int(10) < 7) {
       const f = rng.pick(files)
       await (where === 'mount' ? fsp.readFile(path.join(mounted.mnt, f.vp)) : readInProcess(f.vp)).then(
