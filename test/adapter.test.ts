@@ -72,6 +72,9 @@ t.test('toFuseStat clamps what the 32-bit wire format cannot carry', async (t) =
 })
 
 /** Calls one handler and collects its answers; a handler must answer exactly once. */
+/** `view` with some handlers replaced; the others are its own. */
+const withHandlers = (view: ViewFs, handlers: Partial<ViewFs>): ViewFs => Object.assign(Object.create(view) as ViewFs, handlers)
+
 async function call(t: Test, ops: ReturnType<typeof fuseOps>, op: string, ...args: unknown[]): Promise<unknown[]> {
   const answers: unknown[][] = []
   ops[op]!(...args, (...a: unknown[]) => answers.push(a))
@@ -83,7 +86,7 @@ async function call(t: Test, ops: ReturnType<typeof fuseOps>, op: string, ...arg
 t.test('a listing gives the kernel the entries with their attributes (READDIRPLUS), for the timeout', async (t) => {
   const view = new MemView(tree())
   const asked: string[] = []
-  const counting: ViewFs = Object.assign(Object.create(view) as ViewFs, {
+  const counting: ViewFs = withHandlers(view, {
     getattr: (p: string) => {
       asked.push(p)
       return view.getattr(p)
@@ -106,7 +109,7 @@ t.test('a listing gives the kernel the entries with their attributes (READDIRPLU
 t.test('open hands a whole file to a binding that holds files, while it holds less than its cap', async (t) => {
   const view = new MemView(tree())
   const taken: number[] = []
-  const holding: ViewFs = Object.assign(Object.create(view) as ViewFs, {
+  const holding: ViewFs = withHandlers(view, {
     takeData: (fh: number) => {
       taken.push(fh)
       return Buffer.from(`bytes of ${fh}`)
@@ -134,7 +137,7 @@ t.test('a mount: the binding answers the reads of a file handed over at open, an
   const paths = new Map<number, string>()
   const reads: string[] = []
   const released: number[] = []
-  const holding: ViewFs = Object.assign(Object.create(view) as ViewFs, {
+  const holding: ViewFs = withHandlers(view, {
     open: async (p: string) => {
       const fh = await view.open(p)
       paths.set(fh, p)
@@ -165,7 +168,7 @@ t.test('handlers: errno mapping, read-only, xattrs, never throwing', async (t) =
   const log: string[] = []
   let opened = 0
   const view = new MemView(tree(), { getattr: ['/bad'], read: ['/boom'] })
-  const counting: ViewFs = Object.assign(Object.create(view) as ViewFs, {
+  const counting: ViewFs = withHandlers(view, {
     open: (p: string) => {
       opened++
       return view.open(p)
@@ -207,7 +210,7 @@ t.test('handlers: errno mapping, read-only, xattrs, never throwing', async (t) =
   t.equal((await call(t, ops, 'access', '/hello', 1))[0], -13, 'access X_OK on a non-executable file -> EACCES')
   t.equal((await call(t, ops, 'access', '/sub', 1))[0], 0, 'directories are searchable')
 
-  const hostile: ViewFs = Object.assign(Object.create(view) as ViewFs, {
+  const hostile: ViewFs = withHandlers(view, {
     getattr: () => {
       throw new TypeError('synchronous throw')
     },

@@ -20,7 +20,7 @@ import { promisify } from 'node:util'
 import type { FileStatus } from './consistency.js'
 import { FsError } from './fs.js'
 import { Lru } from './lru.js'
-import { OPEN_FLAGS, isExpectedFile, joinPath, listDir, lstatIfExists, readLink } from './source.js'
+import { OPEN_FLAGS, isExpectedFile, joinPath, listDir, lstatIfExists, readLink, undefinedIfGone } from './source.js'
 
 // Linux's O_PATH (Node does not export it): a handle for walking that needs no read permission.
 const O_PATH = 0o10000000
@@ -168,7 +168,7 @@ const fdPath = (fd: number): Buffer => Buffer.from(`${PROC_FD}/${fd}`)
 /** The last component of a path relative to SOURCE. */
 const baseName = (rel: Buffer): Buffer => rel.subarray(rel.lastIndexOf(SLASH) + 1)
 
-/** #walkFrom's steps done synchronously, for a seal worker: the descriptor of the directory reached. */
+/** #walkFrom's steps done synchronously (source-sync.ts): the descriptor of the directory reached. */
 export function walkSync(first: Buffer, names: Buffer[]): number {
   let fd = openSync(first, DIR_FLAGS)
   try {
@@ -186,11 +186,6 @@ export function walkSync(first: Buffer, names: Buffer[]): number {
 
 export function sameDir(a: Omit<DirId, 'rel'>, b: Omit<DirId, 'rel'>): boolean {
   return a.dev === b.dev && a.ino === b.ino && a.birth === b.birth
-}
-
-function undefinedIfGone(e: NodeJS.ErrnoException): undefined {
-  if (e.code === 'ENOENT') return undefined
-  throw e
 }
 
 /** A held directory descriptor, with the names its walk listed when it did. */

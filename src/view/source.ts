@@ -56,14 +56,15 @@ export function lstat(path: Buffer): Promise<Stats> {
   return fsp.lstat(path)
 }
 
+/** For a rejected lookup: undefined when the entry is gone; other errors propagate. */
+export function undefinedIfGone(e: NodeJS.ErrnoException): undefined {
+  if (e.code === 'ENOENT') return undefined
+  throw e
+}
+
 /** lstat, or undefined when the entry is gone; other errors propagate. */
-export async function lstatIfExists(path: Buffer): Promise<Stats | undefined> {
-  try {
-    return await fsp.lstat(path)
-  } catch (e) {
-    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw e
-  }
+export function lstatIfExists(path: Buffer): Promise<Stats | undefined> {
+  return fsp.lstat(path).catch(undefinedIfGone)
 }
 
 export function readLink(path: Buffer): Promise<Buffer> {
