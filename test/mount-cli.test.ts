@@ -123,6 +123,31 @@ t.test('-fsname sets the source column of /proc/mounts', async (t) => {
   t.equal(line?.split(' ')[2], 'fuse.tsreverse')
 })
 
+t.test('-readahead sets the kernel read-ahead of the mount; unasked, root gets 1024 KiB', async (t) => {
+  if (process.geteuid?.() !== 0) {
+    t.plan(0, 'only root may set a read-ahead')
+    return
+  }
+  const readAheadOf = (mnt: string): string => {
+    const device = findMount(parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')), mnt)?.device
+    return readFileSync(`/sys/class/bdi/${device}/read_ahead_kb`, 'utf8').trim()
+  }
+  const cases: [string[], string][] = [
+    [[], '1024'],
+    [['-readahead', '512'], '512'],
+    [['-o', 'readahead=256'], '256'],
+    [['-readahead', '0'], '128'], // the kernel's own
+  ]
+  for (const [flags, kb] of cases) {
+    const mnt = mountOurs(t, [...flags, '-passfile', passfile, src, mountpoint(t)]).mnt
+    t.equal(readAheadOf(mnt), kb, `${flags.join(' ') || 'no flag'}: ${kb} KiB`)
+  }
+  const mnt = mountpoint(t)
+  const r = runCli(['-readahead', '99999', '-passfile', passfile, src, mnt])
+  t.equal(r.code, ExitCode.Usage, `out of range: ${r.stderr.trim()}`)
+  t.notOk(isMounted(mnt))
+})
+
 t.test('-one-file-system shows another file system inside the source as empty, as gocryptfs', async (t) => {
   const own = initSource(t, scratchDir(t))
   const inner = path.join(own.src, 'other-fs')

@@ -74,11 +74,12 @@ export const isInside = (dir: string, p: string): boolean => {
 
 async function mountForward(flags: Flags, cipherDir: string, mnt: string, log: (msg: string) => void): Promise<MountHandle> {
   const forceOwner = flags.force_owner === undefined ? undefined : parseOwner(flags.force_owner)
+  const mountOpts = mountOptions(flags, cipherDir, log)
   const { settings, keys, siv, notes } = await cipherKeys(flags, cipherDir)
   if (!flags.quiet) notes.forEach(log)
   const tree = await CipherTree.create({ root: cipherDir, settings, keys, siv })
   const view = await ForwardView.create({ tree, forceOwner, log })
-  const handle = await mountView(view, mnt, mountOptions(flags, cipherDir, log))
+  const handle = await mountView(view, mnt, mountOpts)
   if (!flags.quiet) log(`tsreverse: serving a decrypted view of ${cipherDir} at ${mnt}`)
   return handle
 }

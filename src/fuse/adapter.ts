@@ -14,6 +14,7 @@ import { ExitCode, UserError } from '../exitcodes.js'
 import { readable } from '../view/byte-string.js'
 import { FsError, type Attr, type FsStats, type ViewFs } from '../view/fs.js'
 import { findMount, readMountinfo, type MountEntry } from './mountinfo.js'
+import { setReadAhead } from './read-ahead.js'
 import { pathCodec, type PathEncoding } from './path-codec.js'
 
 export interface MountOptions {
@@ -34,6 +35,8 @@ export interface MountOptions {
   /** Seconds, also used for negative lookups; default 1 like gocryptfs. */
   entryTimeout?: number
   debug?: boolean
+  /** KiB of kernel read-ahead to set once mounted (needs root); undefined leaves the kernel's. */
+  readAheadKb?: number
   log(msg: string): void
 }
 
@@ -121,6 +124,10 @@ const POLL_MS = 1000
 // listings get the most: they wait on the source disk (possibly a sleeping or network one)
 // and, for readdir, on encrypting every name of a huge directory. Metadata ops get 30 s.
 const TIMEOUTS = { default: 30_000, read: 120_000, readdir: 120_000 }
+
+// Reads of up to 1 MiB (libfuse 3 negotiates 256 pages per request; the stock libfuse 2
+// prebuild stays at 128 KiB). They come only as large as the read-ahead lets them: readAheadKb.
+const MAX_READ = 1 << 20
 
 /**
  * Inode numbers cross as 32 bits. Numbers that fit pass unchanged (so plaintext inodes, the
@@ -368,7 +375,7 @@ function fuseOptions(o: MountOptions): Record<string, unknown> {
     defaultPermissions: o.defaultPermissions ?? o.allowOther,
     kernelCache: !!o.kernelCache,
     debug: !!o.debug,
-    maxRead: 131072,
+    maxRead: MAX_READ,
     // A fusermount helper that unmounts when this process dies, even by SIGKILL.
     autoUnmount: true,
     timeout: TIMEOUTS,
@@ -443,7 +450,21 @@ export async function mountView(view: ViewFs, mountpoint: string, opts: MountOpt
     throw new UserError(`mount failed: ${(err as Error).message}`, ExitCode.FuseNewServer)
   }
   const newFds = [...(await devFuseFds())].filter((fd) => !fdsBefore.has(fd))
-  return watchMount(fuse, mnt, newFds.length === 1 ? newFds[0] : undefined, log)
+  const handle = await watchMount(fuse, mnt, newFds.length === 1 ? newFds[0] : undefined, log)
+  if (opts.readAheadKb !== undefined) await applyReadAhead(mnt, opts.readAheadKb, log)
+  return handle
+}
+
+/** The mount serves whether or not this works; a failure is only logged. */
+async function applyReadAhead(mnt: string, kb: number, log: (msg: string) => void): Promise<void> {
+  try {
+    const device = findMount(await readMountinfo(), mnt)?.device
+    if (device === undefined) throw new Error('the mount is not in mountinfo')
+    const now = await setReadAhead(device, kb)
+    if (now !== kb) log(`${mnt}: the kernel read-ahead is ${now} KiB, not the ${kb} KiB asked for`)
+  } catch (err) {
+    log(`${mnt}: cannot set the kernel read-ahead to ${kb} KiB: ${describe(err)}`)
+  }
 }
 
 /** This process's file descriptors open on /dev/fuse. */
