@@ -213,6 +213,20 @@ t.test('round trip for 1..128 blocks', async (t) => {
   t.pass('1..128 blocks')
 })
 
+t.test('encryptEach equals encrypt of each message, whatever the mix of lengths', async (t) => {
+  const eme = new Eme(randomBytes(32))
+  const tweak = randomBytes(16)
+  for (let round = 0; round < 20; round++) {
+    const messages = Array.from({ length: 1 + (round % 7) * 9 }, () => randomBytes(16 * (1 + Math.floor(Math.random() * 128))))
+    const each = eme.encryptEach(tweak, messages)
+    t.equal(each.length, messages.length)
+    const bad = messages.findIndex((m, i) => !each[i]!.equals(eme.encrypt(tweak, m)))
+    if (bad >= 0) t.fail(`round ${round}: message ${bad} of ${messages.length} differs`)
+  }
+  t.same(eme.encryptEach(tweak, []), [], 'no messages')
+  t.throws(() => eme.encryptEach(tweak, [Buffer.alloc(16), Buffer.alloc(15)]), RangeError, 'one bad size refuses all')
+})
+
 t.test('inputs are not modified', async (t) => {
   const eme = new Eme(randomBytes(32))
   const tweak = randomBytes(16)

@@ -147,7 +147,15 @@ export class NameCipher {
 
   /** `name` as listed in the directory; `full` is the complete encrypted name (= .name content when hashed). */
   viewName(plain: Uint8Array, dirIv: Uint8Array): { name: string; full: string } {
-    const full = this.encryptName(plain, dirIv)
-    return { name: this.isLong(full) ? this.hashLongName(full) : full, full }
+    return this.viewNames([plain], dirIv)[0]!
+  }
+
+  /** viewName of each of a directory's names, in one batch. Throws RangeError if one is invalid. */
+  viewNames(plains: readonly Uint8Array[], dirIv: Uint8Array): { name: string; full: string }[] {
+    if (!plains.every(validPlainName)) throw new RangeError('invalid plaintext name')
+    return this.#eme.encryptEach(dirIv, plains.map(pad16)).map((sealed) => {
+      const full = encode64(sealed, this.#raw64)
+      return { name: this.isLong(full) ? this.hashLongName(full) : full, full }
+    })
   }
 }

@@ -136,6 +136,14 @@ interface Listed {
   nameFile?: Node
 }
 
+/** A real entry that a listing shows, before its name is encrypted. */
+interface Unnamed {
+  plain: Buffer
+  rel: Buffer
+  st: Stats
+  shown: Visibility
+}
+
 const ZERO_IV = Buffer.alloc(16)
 const S_IFREG_0444 = constants.S_IFREG | 0o444
 const DEFAULT_CACHE = 4096
@@ -565,13 +573,12 @@ export class ReverseView implements ViewFs {
     await checkDir(check)
     const names = this.#names!
     let hit: { plain: Buffer; full: string } | undefined
-    for (const plain of await this.#tree.listDir(dir)) {
-      if (!names.isLongPlainLength(plain.length)) continue
-      const v = names.viewName(plain, dir.iv)
-      const entry = { plain, full: v.full }
+    const longs = (await this.#tree.listDir(dir)).filter((plain) => names.isLongPlainLength(plain.length))
+    names.viewNames(longs, dir.iv).forEach((v, i) => {
+      const entry = { plain: longs[i]!, full: v.full }
       this.#longNames.set(`${dir.cPath}/${v.name}`, entry)
       if (v.name === hash) hit = entry
-    }
+    })
     if (!hit) throw new FsError('ENOENT')
     return hit
   }
@@ -642,12 +649,15 @@ export class ReverseView implements ViewFs {
         return kind === 'lstat'
       })
       dirSt = listing.st
+      // Shown entries first, then their names in one batch (#nameAll).
+      const shown: (Unnamed | Listed)[] = []
       for (let i = 0; i < listing.entries.length; i++) {
         const kind = kinds[i]!
         if (kind === 'hidden') continue
         const e = kind === 'conf' ? await this.#listConf(dir, rels[i]!) : this.#listEntry(dir, listing.entries[i]!, rels[i]!)
-        if (e) entries.push(e)
+        if (e) shown.push(e)
       }
+      entries.push(...this.#nameAll(dir, shown))
     }
     const names = entries.map((e) => e.name)
     const nodes = entries.map((e) => e.node)
@@ -684,22 +694,36 @@ export class ReverseView implements ViewFs {
     return st && this.#shown(dir, rel, st) ? { name: CONF_NAME, node: { kind: 'conf', st } } : undefined
   }
 
-  /** One plaintext entry of `dir` (at `rel`) as listed, or undefined when hidden or vanished meanwhile. */
-  #listEntry(dir: Dir, entry: ListedEntry, rel: Buffer): Listed | undefined {
-    const plain = entry.name
+  /** One plaintext entry of `dir` (at `rel`) to list, or undefined when hidden or vanished meanwhile. */
+  #listEntry(dir: Dir, entry: ListedEntry, rel: Buffer): Unnamed | undefined {
     const st = entry.st
     if (!st) return this.#unlisted(entry.error)
     // The name is encrypted only once the filter (which needs the type) shows the entry.
     const shown = this.#shown(dir, rel, st)
-    if (!shown) return undefined
-    const view = this.#entryName(dir, plain)
-    if (!view) return undefined
-    const cPath = dir.cPath === '' ? view.name : `${dir.cPath}/${view.name}`
-    return {
-      name: view.name,
-      node: { kind: 'real', dir, cPath, rel, st, shown },
-      nameFile: view.full === undefined ? undefined : { kind: 'longname', full: view.full, st },
+    return shown ? { plain: entry.name, rel, st, shown } : undefined
+  }
+
+  /** The entries with their view names, in the same order; those that have none are left out. */
+  #nameAll(dir: Dir, entries: readonly (Unnamed | Listed)[]): Listed[] {
+    const unnamed = entries.filter((e): e is Unnamed => 'plain' in e)
+    const views = this.#entryNames(dir, unnamed.map((e) => e.plain))
+    const listed: Listed[] = []
+    for (let i = 0, u = 0; i < entries.length; i++) {
+      const e = entries[i]!
+      if (!('plain' in e)) {
+        listed.push(e)
+        continue
+      }
+      const view = views[u++]
+      if (!view) continue
+      const cPath = dir.cPath === '' ? view.name : `${dir.cPath}/${view.name}`
+      listed.push({
+        name: view.name,
+        node: { kind: 'real', dir, cPath, rel: e.rel, st: e.st, shown: e.shown },
+        nameFile: view.full === undefined ? undefined : { kind: 'longname', full: view.full, st: e.st },
+      })
     }
+    return listed
   }
 
   /** Removed since getdents: not listed. Anything else is worth a log line but not the listing. */
@@ -708,19 +732,27 @@ export class ReverseView implements ViewFs {
     return undefined
   }
 
-  /** The view name of a listed entry (full: the name behind a hashed one), undefined if it has none. */
-  #entryName(dir: Dir, plain: Buffer): { name: string; full?: string } | undefined {
-    if (!this.#names) return { name: byteString(plain) }
-    try {
-      const v = this.#names.viewName(plain, dir.iv)
-      if (v.name === v.full) return { name: v.name }
+  /**
+   * The view names of a listing's plaintext names (full: the name behind a hashed one), one
+   * batch of name encryption for all; undefined for a name that has none (logged).
+   */
+  #entryNames(dir: Dir, plains: readonly Buffer[]): ({ name: string; full?: string } | undefined)[] {
+    const names = this.#names
+    if (!names) return plains.map((p) => ({ name: byteString(p) }))
+    const valid = plains.filter((p) => validPlainName(p))
+    const views = names.viewNames(valid, dir.iv)
+    let v = 0
+    return plains.map((plain) => {
+      if (valid[v] !== plain) {
+        this.#log(`readdir /${readable(dir.cPath)}: cannot encrypt an entry name: invalid plaintext name`)
+        return undefined
+      }
+      const view = views[v++]!
+      if (view.name === view.full) return { name: view.name }
       // Spares the directory scan when the hashed entry is looked up next.
-      this.#longNames.set(`${dir.cPath}/${v.name}`, { plain, full: v.full })
-      return { name: v.name, full: v.full }
-    } catch (e) {
-      this.#log(`readdir /${readable(dir.cPath)}: cannot encrypt an entry name: ${(e as Error).message}`)
-      return undefined
-    }
+      this.#longNames.set(`${dir.cPath}/${view.name}`, { plain, full: view.full })
+      return view
+    })
   }
 
   // ---- open ----
