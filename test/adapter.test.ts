@@ -271,7 +271,7 @@ t.test('mountinfo parsing unescapes fields and finds the topmost mount', async (
   t.equal(unescapeMountField('plain'), 'plain')
   const text = [
     '22 1 0:20 / /mnt\\040x rw,relatime shared:1 - tmpfs tmp rw',
-    '40 22 0:39 / /mnt\\040x ro,nosuid,nodev,relatime - fuse.tsreverse my\\040src ro,user_id=0,max_read=1048576',
+    '40 22 0:39 / /mnt\\040x ro,nosuid,nodev,relatime - fuse.tsreverse my\\040src ro,user_id=0,max_read=524288',
     'garbage line',
   ].join('\n')
   const entries = parseMountinfo(text)
@@ -282,7 +282,7 @@ t.test('mountinfo parsing unescapes fields and finds the topmost mount', async (
   t.equal(top.fsType, 'fuse.tsreverse')
   t.equal(top.source, 'my src')
   t.same(top.mountOptions, ['ro', 'nosuid', 'nodev', 'relatime'])
-  t.ok(top.superOptions.includes('max_read=1048576'))
+  t.ok(top.superOptions.includes('max_read=524288'))
 })
 
 t.test('a mounted MemView behaves like a read-only file system', async (t) => {
@@ -299,7 +299,7 @@ t.test('a mounted MemView behaves like a read-only file system', async (t) => {
   t.equal(entry.source, 'mem,view \\src', 'fsname with comma, space and backslash arrives intact')
   t.ok(entry.mountOptions.includes('ro'), 'mounted ro')
   t.ok(entry.mountOptions.includes('nosuid') && entry.mountOptions.includes('nodev'))
-  t.ok(entry.superOptions.includes('max_read=1048576'))
+  t.ok(entry.superOptions.includes('max_read=524288'))
   const procMounts = await sh(`grep ' ${mnt} ' /proc/mounts`)
   t.match(procMounts.stdout, /^mem,view\\040\\134src \S+ fuse\.tsreverse ro,/)
 

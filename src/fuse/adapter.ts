@@ -125,9 +125,10 @@ const POLL_MS = 1000
 // and, for readdir, on encrypting every name of a huge directory. Metadata ops get 30 s.
 const TIMEOUTS = { default: 30_000, read: 120_000, readdir: 120_000 }
 
-// Reads of up to 1 MiB (libfuse 3 negotiates 256 pages per request; the stock libfuse 2
-// prebuild stays at 128 KiB). They come only as large as the read-ahead lets them: readAheadKb.
-const MAX_READ = 1 << 20
+// Reads of up to 512 KiB (libfuse 3 allows 1 MiB; the stock libfuse 2 prebuild stays at
+// 128 KiB), as large as the read-ahead lets them come (readAheadKb). 1 MiB was no faster and
+// raised the daemon's peak memory by 20 to 40 MB (docs/performance.md section 11).
+const MAX_READ = 1 << 19
 
 /**
  * Inode numbers cross as 32 bits. Numbers that fit pass unchanged (so plaintext inodes, the

@@ -47,8 +47,8 @@ function namesAt(path: Buffer): Buffer[] {
 /** SourceHops' calls, synchronously; reads are sealed with `siv`. */
 export class SourceCalls {
   readonly #siv: AesSiv
-  // sealBlocks copies what it reads, so one buffer serves every FUSE read (up to 1 MiB).
-  readonly #kept = Buffer.allocUnsafeSlow(256 * PLAIN_BLOCK)
+  // sealBlocks copies what it reads, so one buffer serves every FUSE read (up to 512 KiB).
+  readonly #kept = Buffer.allocUnsafeSlow(128 * PLAIN_BLOCK)
 
   constructor(siv: AesSiv) {
     this.#siv = siv
