@@ -2,7 +2,7 @@
 // source with the same config side by side, and `cat` reads the same view file through each in
 // alternating order (ABBA), so load from other processes on the machine hits both alike.
 // Not part of the test suite. Needs root or a working fusermount, and gocryptfs (else it skips).
-// Usage: node dist/native-bench/stream.js [--size-mib 512] [--runs 5] [--parallel 4] [--tsreverse-flags '-threads 0']
+// Usage: node dist/native-bench/stream.js [--size-mib 512] [--runs 5] [--parallel 4] [--tsreverse-flags='-threads 0']
 import { spawnSync } from 'node:child_process'
 import { randomBytes, randomFillSync } from 'node:crypto'
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync, writeSync } from 'node:fs'

@@ -6,7 +6,7 @@
 // caches of the mount nor the server's own caches carry over from an earlier run.
 // Not part of the test suite. Needs root or a working fusermount, gocryptfs and a source tree.
 // Usage: node dist/native-bench/tree.js [--source DIR | --generate N] [--runs 3] [--phases ls,cat,rsync]
-//        [--tools gocryptfs,tsreverse] [--dest DIR] [--tsreverse-flags '...'] [--node-flags '...']
+//        [--tools gocryptfs,tsreverse] [--dest DIR] [--tsreverse-flags='...'] [--node-flags='...']
 import { spawnSync } from 'node:child_process'
 import { randomBytes, randomFillSync } from 'node:crypto'
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
