@@ -236,7 +236,7 @@ export class SealPool implements SourceHops {
   /**
    * Posts `job` to the least busy worker with room; undefined when none has. The worker uses
    * the descriptors and paths of the job itself, so they must stay valid until it answers.
-   * Source syscalls go to an idle worker only: queued behind a seal of 128 KiB they would wait
+   * Source syscalls go to an idle worker only: queued behind a seal of a read they would wait
    * longer than the libuv path takes, which parallel readers keep to themselves as before.
    */
   #send<T>(job: Job, transfer: ArrayBuffer[] = []): Promise<T> | undefined {
