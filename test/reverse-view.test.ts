@@ -9,6 +9,7 @@ import {
   appendFileSync,
   chmodSync,
   copyFileSync,
+  existsSync,
   lstatSync,
   mkdirSync,
   mkdtempSync,
@@ -431,6 +432,19 @@ t.test('plaintext names: a real gocryptfs.conf in the root yields to the config'
   t.equal(root.names.filter((n) => n === 'gocryptfs.conf').length, 1, 'listed once')
   t.equal((await view.getattr('/gocryptfs.conf')).size, readFileSync(join(v.dir, 'gocryptfs.conf')).length)
   t.equal(logs.length, 1, 'the collision is logged')
+})
+
+t.test('a directory of 200,000 entries lists whole', async (t) => {
+  const v = loadVector('B')
+  const src = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'tsreverse-huge-dir-'))
+  t.teardown(() => rmSync(src, { recursive: true, force: true }))
+  const n = 200_000
+  for (let i = 0; i < n; i++) writeFileSync(join(src, `f${i}`), '')
+  const view = await makeView(v, src)
+  const { names, attrs } = await view.readdir('/')
+  t.equal(names.filter((name) => name !== 'gocryptfs.diriv').length, n, 'every file')
+  t.equal(new Set(names).size, names.length, 'no name twice')
+  t.equal(attrs.length, names.length)
 })
 
 t.test('a small file read whole at open: consistent with its lookup, checked at each read', async (t) => {

@@ -284,7 +284,8 @@ export class Filter {
       } catch (e) {
         throw new UserError(`-filter-from: cannot read ${file}: ${(e as Error).message}`, ExitCode.ExcludeError)
       }
-      rules.push(...Filter.parse(content, `-filter-from ${file}`).#rules)
+      // A loop, not push(...): an include list of ~150,000 rules would overflow the stack.
+      for (const rule of Filter.parse(content, `-filter-from ${file}`).#rules) rules.push(rule)
     }
     return new Filter(rules)
   }

@@ -634,7 +634,7 @@ export class ReverseView implements ViewFs {
   /** Spec 6.2: entries in getdents order minus hidden ones, then gocryptfs.diriv, then .name files. */
   async #readdir(dir: Dir): Promise<DirListing> {
     const at = performance.now()
-    const entries: Listed[] = []
+    let entries: Listed[] = []
     // The stat of the directory the listing read, for gocryptfs.diriv.
     let dirSt: Stats | undefined
     if (!dir.foreign) {
@@ -657,7 +657,8 @@ export class ReverseView implements ViewFs {
         const e = kind === 'conf' ? await this.#listConf(dir, rels[i]!) : this.#listEntry(dir, listing.entries[i]!, rels[i]!)
         if (e) shown.push(e)
       }
-      entries.push(...this.#nameAll(dir, shown))
+      // Assigned, not spread into push(): a spread of ~150,000 entries overflows the stack.
+      entries = this.#nameAll(dir, shown)
     }
     const names = entries.map((e) => e.name)
     const nodes = entries.map((e) => e.node)
