@@ -111,8 +111,13 @@ export class NameCipher {
 
   /** Full encrypted name (never hashed). Throws RangeError if !validPlainName(plain). */
   encryptName(plain: Uint8Array, dirIv: Uint8Array): string {
-    if (!validPlainName(plain)) throw new RangeError('invalid plaintext name')
-    return encode64(this.#eme.encrypt(dirIv, pad16(plain)), this.#raw64)
+    return this.encryptNames([plain], dirIv)[0]!
+  }
+
+  /** encryptName of each of a directory's names, in one batch. Throws RangeError if one is invalid. */
+  encryptNames(plains: readonly Uint8Array[], dirIv: Uint8Array): string[] {
+    if (!plains.every(validPlainName)) throw new RangeError('invalid plaintext name')
+    return this.#eme.encryptEach(dirIv, plains.map(pad16)).map((sealed) => encode64(sealed, this.#raw64))
   }
 
   /**
@@ -152,10 +157,6 @@ export class NameCipher {
 
   /** viewName of each of a directory's names, in one batch. Throws RangeError if one is invalid. */
   viewNames(plains: readonly Uint8Array[], dirIv: Uint8Array): { name: string; full: string }[] {
-    if (!plains.every(validPlainName)) throw new RangeError('invalid plaintext name')
-    return this.#eme.encryptEach(dirIv, plains.map(pad16)).map((sealed) => {
-      const full = encode64(sealed, this.#raw64)
-      return { name: this.isLong(full) ? this.hashLongName(full) : full, full }
-    })
+    return this.encryptNames(plains, dirIv).map((full) => ({ name: this.isLong(full) ? this.hashLongName(full) : full, full }))
   }
 }
