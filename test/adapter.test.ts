@@ -61,12 +61,15 @@ t.test('scaleStatfs keeps df totals on multi-TB disks within 32-bit fields', asy
 t.test('toFuseStat clamps what the 32-bit wire format cannot carry', async (t) => {
   const a: Attr = {
     mode: 0o100644, ino: 5, nlink: 2 ** 40, uid: 1000, gid: 1000, rdev: 0, size: 2 ** 40, blocks: 8, blksize: 4096,
-    atimeMs: -1000, mtimeMs: Number.NaN, ctimeMs: 1_600_000_000_123,
+    atimeMs: -1000, atimeNsPart: 5, mtimeMs: Number.NaN, mtimeNsPart: 5, ctimeMs: 1_600_000_000_123, ctimeNsPart: 456_789,
   }
   const s = toFuseStat(a)
   t.equal(s.atime, 0)
+  t.equal(s.atimeNsPart, 0, 'a clamped time has no nanoseconds either')
   t.equal(s.mtime, 0)
+  t.equal(s.mtimeNsPart, 0)
   t.equal(s.ctime, 1_600_000_000_123)
+  t.equal(s.ctimeNsPart, 456_789, 'nanoseconds past the millisecond travel apart')
   t.equal(s.nlink, 0xffffffff)
   t.equal(s.size, 2 ** 40, 'size travels as 64 bits')
 })

@@ -24,6 +24,7 @@ import {
 } from 'node:fs'
 import path from 'node:path'
 import {
+  EDGE_TIMES,
   diffTrees,
   initSource,
   listTree,
@@ -181,6 +182,20 @@ t.test('a generated tree: our view equals gocryptfs -reverse and decrypts with g
   t.equal(diffTrees(src, plain, ['-x', '.gocryptfs.reverse.conf', '-x', SPECIAL]), '', 'diff -r source against the decrypted copy')
   const skip = { skip: new Set(['.gocryptfs.reverse.conf']), mtime: true }
   t.same(listTree(plain, skip), listTree(src, skip), 'decrypted listing (incl. special files) equals the source')
+})
+
+t.test('times to the nanosecond, as gocryptfs shows them', async (t) => {
+  const work = scratchDir(t)
+  const { src, passfile, masterKey } = initSource(t, work)
+  const ours = mountOurs(t, ['-passfile', passfile, src, mountDir(work, 'ours')]).mnt
+  const theirs = mountGocryptfs(t, ['-reverse', '-passfile', passfile, src, mountDir(work, 'gocryptfs')]).mnt
+  for (const [at, rel] of EDGE_TIMES) {
+    const want = BigInt(at.slice(1).replace('.', ''))
+    const name = path.join(...viewPath(masterKey, rel.split('/')))
+    const mtime = (mnt: string): bigint => lstatSync(path.join(mnt, name), { bigint: true }).mtimeNs
+    t.equal(mtime(ours), want, `${rel}: ${at}`)
+    t.equal(mtime(theirs), want, `${rel}: gocryptfs too`)
+  }
 })
 
 t.test('offsets beyond 4 GiB read the same as gocryptfs', async (t) => {

@@ -2,7 +2,7 @@
 // directory found is not the one the caller resolved, and its cached descriptors are closed
 // when evicted, but never while a caller still uses one. A walk may start from a cached ancestor.
 import t from 'tap'
-import { lstatSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { randomBytes } from 'node:crypto'
 import os from 'node:os'
@@ -12,6 +12,7 @@ import { DEFAULT_FDS, DIR_MOVED, SourceTree, type DirId } from '../src/view/sour
 import { InlineHops } from '../src/view/source-sync.js'
 import { createAesSiv } from '../src/format/aes-siv.js'
 import { waitFor } from './lib/mounts.js'
+import { lstatNow } from '../src/view/stat.js'
 
 const work = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'tsreverse-tree-')))
 t.teardown(() => rmSync(work, { recursive: true, force: true }))
@@ -24,7 +25,7 @@ for (const root of [src, outside]) {
 for (const d of ['d1', 'd2']) mkdirSync(path.join(src, d))
 
 function dirId(rel: string): DirId {
-  const st = lstatSync(path.join(src, rel))
+  const st = lstatNow(path.join(src, rel))
   return { rel: Buffer.from(rel), dev: st.dev, ino: st.ino, birth: st.birthtimeMs }
 }
 
@@ -52,7 +53,7 @@ async function code(p: Promise<unknown>): Promise<string> {
 // for the source's device) and through libuv.
 const pool = new SealPool(randomBytes(64), { threads: 1 })
 t.teardown(() => pool.close())
-const inline = { dev: lstatSync(src).dev, hops: new InlineHops(createAesSiv(randomBytes(64))) }
+const inline = { dev: lstatNow(src).dev, hops: new InlineHops(createAesSiv(randomBytes(64))) }
 const hopsCases = [
   ['libuv', () => new SourceTree(Buffer.from(src))],
   ['worker', () => new SourceTree(Buffer.from(src), pool)],
@@ -64,7 +65,7 @@ for (const [how, newTree] of hopsCases) {
     const tree = newTree()
     const ab = dirId('a/b')
     const f = Buffer.from('a/b/f')
-    const opened = await tree.openRegular(ab, f, lstatSync(path.join(src, 'a/b/f')))
+    const opened = await tree.openRegular(ab, f, lstatNow(path.join(src, 'a/b/f')))
     if (!('fd' in opened)) throw new Error('read whole although not asked to')
     t.equal(readFileSync(opened.fd, 'utf8'), 'inside')
     await tree.release(opened.fd, ab)
@@ -90,7 +91,7 @@ for (const [how, newTree] of hopsCases) {
     const d1 = dirId('d1')
     writeFileSync(path.join(src, 'd1/f'), 'x')
     const f = Buffer.from('d1/f')
-    const expected = lstatSync(path.join(src, 'd1/f'))
+    const expected = lstatNow(path.join(src, 'd1/f'))
     const check = { path: Buffer.from(path.join(src, 'd1')), dev: d1.dev, ino: d1.ino, birth: d1.birth }
     t.equal((await tree.lstat(d1, f, check)).ino, expected.ino)
     const opened = await tree.openRegular(d1, f, expected, check)
@@ -164,9 +165,9 @@ for (const [how, newTree] of hopsCases) {
     t.teardown(() => rmSync(path.join(src, 'l'), { recursive: true, force: true }))
     const tree = newTree()
     const listing = await tree.listEntries(dirId('l/m'), (name) => String(name) !== 'skipped')
-    t.equal(listing.st.ino, lstatSync(path.join(src, 'l/m')).ino, 'the stat of the directory listed')
+    t.equal(listing.st.ino, lstatNow(path.join(src, 'l/m')).ino, 'the stat of the directory listed')
     const got = Object.fromEntries(listing.entries.map((e) => [String(e.name), e.st?.size ?? 'none']))
-    t.same(got, { x: 2, sub: lstatSync(path.join(src, 'l/m/sub')).size, skipped: 'none' }, 'lstat of the wanted entries only')
+    t.same(got, { x: 2, sub: lstatNow(path.join(src, 'l/m/sub')).size, skipped: 'none' }, 'lstat of the wanted entries only')
     t.same([fdsOn('l/m'), fdsOn('l')], [1, 0], 'the walked descriptor is cached, no other stays open')
     rmSync(path.join(src, 'l/m/x'))
     const again = await tree.listEntries(dirId('l/m'), () => true)

@@ -146,6 +146,7 @@ export function foldIno(ino: number): number {
 const clampU32 = (n: number): number => (n >= U32 ? U32 : n > 0 ? Math.floor(n) : 0)
 // fuse-native sends milliseconds as an unsigned 64-bit value: pre-1970 (and NaN) would wrap.
 const clampTime = (ms: number): number => (ms > 0 ? ms : 0)
+const clampNsPart = (ms: number, ns: number): number => (ms >= 0 ? ns : 0)
 
 /** The stat object fuse-native packs into its 32-bit wire array. */
 export function toFuseStat(a: Attr): Record<string, number> {
@@ -163,6 +164,10 @@ export function toFuseStat(a: Attr): Record<string, number> {
     atime: clampTime(a.atimeMs),
     mtime: clampTime(a.mtimeMs),
     ctime: clampTime(a.ctimeMs),
+    // The nanoseconds past each millisecond: an extra field of our patched fuse-native.
+    atimeNsPart: clampNsPart(a.atimeMs, a.atimeNsPart),
+    mtimeNsPart: clampNsPart(a.mtimeMs, a.mtimeNsPart),
+    ctimeNsPart: clampNsPart(a.ctimeMs, a.ctimeNsPart),
   }
 }
 

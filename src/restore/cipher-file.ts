@@ -1,7 +1,8 @@
 // One ciphertext file of a copied reverse view, read with every block authenticated before a
 // byte of it is used. Beyond what gocryptfs forward mode checks, the header must carry the file
 // ID derived from the file's own path (spec 4), which catches renamed and moved files.
-import type { Stats, promises as fsp } from 'node:fs'
+import type { promises as fsp } from 'node:fs'
+import type { SourceStats } from '../view/stat.js'
 import type { AesSiv } from '../format/aes-siv.js'
 import { decryptRange, parseHeader } from '../format/content.js'
 import { CorruptError } from '../format/errors.js'
@@ -26,7 +27,7 @@ export class CipherFile {
    * all links of a file the IVs of whichever path was opened first (spec 4), and a copy that
    * kept the links shows that. An empty or header-only file reads as empty.
    */
-  static async open(abs: Buffer, st: Stats, expectedFileId: Buffer, siv: AesSiv): Promise<CipherFile> {
+  static async open(abs: Buffer, st: SourceStats, expectedFileId: Buffer, siv: AesSiv): Promise<CipherFile> {
     const fh = await openRegular(abs, st)
     try {
       if (st.size === 0) return new CipherFile(fh, siv, expectedFileId, 0)

@@ -2,7 +2,7 @@
 // direction: listings with decrypted names, symlink targets, file contents. Every IV is
 // recomputed from the ciphertext path (spec 4), so gocryptfs.diriv files are only checked, and
 // each thing that does not belong where it sits is reported as a Problem instead of used.
-import { promises as fsp, type Stats } from 'node:fs'
+import { promises as fsp } from 'node:fs'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { createAesSiv, type AesSiv } from '../format/aes-siv.js'
 import { CorruptError } from '../format/errors.js'
@@ -12,7 +12,8 @@ import { derivePathIv, symlinkIvPath } from '../format/pathiv.js'
 import type { FormatSettings } from '../format/settings.js'
 import { decryptSymlinkTarget } from '../format/symlink.js'
 import { readable } from '../view/byte-string.js'
-import { joinPath, listDir, lstat, readLink } from '../view/source.js'
+import { joinPath, listDir, readLink } from '../view/source.js'
+import { lstat, type SourceStats } from '../view/stat.js'
 import { CipherFile } from './cipher-file.js'
 import { PathMapper, components, readNameFile } from './paths.js'
 import { MisplacedError, type Problem } from './problems.js'
@@ -33,7 +34,7 @@ export interface TreeNode {
   /** Plaintext path relative to the root; empty for the root. */
   plain: Buffer
   abs: Buffer
-  st: Stats
+  st: SourceStats
 }
 
 export interface Listing {

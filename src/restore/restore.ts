@@ -4,11 +4,12 @@
 // once the whole file passed, so a failure never leaves a truncated file under the real name.
 // Damage is reported and skipped; the rest of the tree is still restored.
 import { execFile } from 'node:child_process'
-import { promises as fsp, type Stats } from 'node:fs'
+import { promises as fsp } from 'node:fs'
 import { promisify } from 'node:util'
 import { cipherToPlainSize } from '../format/sizes.js'
 import { readable } from '../view/byte-string.js'
-import { joinPath, listDir, lstat } from '../view/source.js'
+import { joinPath, listDir } from '../view/source.js'
+import { lstat, type SourceStats } from '../view/stat.js'
 import type { CipherTree, TreeNode } from './cipher-tree.js'
 import { contentProblem, type Problem } from './problems.js'
 import type { ProgressSink, ProgressTotals } from './progress.js'
@@ -49,7 +50,7 @@ export async function restore(opts: RestoreOptions): Promise<RestoreResult> {
 /** Regular files and their plaintext bytes below `node`, for the progress display. Names are not decrypted. */
 export async function measure(tree: CipherTree, node: TreeNode): Promise<ProgressTotals> {
   const totals = { files: 0, bytes: 0 }
-  const walk = async (rel: Buffer, abs: Buffer, st: Stats): Promise<void> => {
+  const walk = async (rel: Buffer, abs: Buffer, st: SourceStats): Promise<void> => {
     if (st.isFile()) {
       totals.files++
       totals.bytes += cipherToPlainSize(st.size)
@@ -160,7 +161,7 @@ class Restorer {
   }
 
   /** Creates the entry under a temporary name, sets owner and times, renames it into place. */
-  async #viaTemp(dest: Buffer, st: Stats, create: (tmp: Buffer) => Promise<void>): Promise<void> {
+  async #viaTemp(dest: Buffer, st: SourceStats, create: (tmp: Buffer) => Promise<void>): Promise<void> {
     const tmp = this.#tempName(dest)
     try {
       await create(tmp)
@@ -185,13 +186,15 @@ async function writeAll(out: fsp.FileHandle, data: Buffer): Promise<void> {
   while (done < data.length) done += (await out.write(data, done, data.length - done)).bytesWritten
 }
 
-/** atime and mtime in seconds: finer than the Date form (milliseconds). */
-// libuv truncates fractional seconds to whole nanoseconds: X.497 s arrives as X.496999999, a
-// millisecond early. Half a microsecond on top rounds to the nearest microsecond instead.
-const seconds = (ms: number): number => ms / 1000 + 5e-7
+/**
+ * A time in seconds for utimes, which libuv cuts to whole microseconds: the time's own
+ * microsecond plus half of one, so the double's rounding (~0.24 us here) cannot cross into the
+ * microsecond before or after. Finer than the Date form (milliseconds).
+ */
+const seconds = (ms: number, nsPart: number): number => ms / 1000 + (Math.floor(nsPart / 1000) + 0.5) / 1e6
 
-function times(st: Stats): [number, number] {
-  return [seconds(st.atimeMs), seconds(st.mtimeMs)]
+function times(st: SourceStats): [number, number] {
+  return [seconds(st.atimeMs, st.atimeNsPart), seconds(st.mtimeMs, st.mtimeNsPart)]
 }
 
 function baseName(p: Buffer): Buffer {

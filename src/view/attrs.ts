@@ -1,6 +1,6 @@
 // Attributes as the view reports them: the plaintext stat with the few fields the view changes
 // (spec 6.4, 6.5) and -force_owner applied to every reply (the 2.5+ behaviour, spec 6.6).
-import type { Stats } from 'node:fs'
+import type { SourceStats } from './stat.js'
 import type { Attr } from './fs.js'
 
 export interface Owner {
@@ -15,7 +15,7 @@ export interface AttrOverrides {
   nlink?: number
 }
 
-export function toAttr(st: Stats, over: AttrOverrides, owner: Owner | undefined): Attr {
+export function toAttr(st: SourceStats, over: AttrOverrides, owner: Owner | undefined): Attr {
   return {
     mode: over.mode ?? st.mode,
     ino: over.ino,
@@ -27,7 +27,10 @@ export function toAttr(st: Stats, over: AttrOverrides, owner: Owner | undefined)
     blocks: st.blocks,
     blksize: st.blksize,
     atimeMs: st.atimeMs,
+    atimeNsPart: st.atimeNsPart,
     mtimeMs: st.mtimeMs,
+    mtimeNsPart: st.mtimeNsPart,
     ctimeMs: st.ctimeMs,
+    ctimeNsPart: st.ctimeNsPart,
   }
 }

@@ -7,7 +7,7 @@
 // by rename (its link count drops). Once a change is seen it is logged once per handle; with
 // -strict-consistency that read and every later one on the handle fail with EIO, so rsync
 // reports the file and copies it again on its next run.
-import type { Stats } from 'node:fs'
+import type { SourceStats } from './stat.js'
 import { FsError } from './fs.js'
 
 export interface ConsistencyOptions {
@@ -16,14 +16,14 @@ export interface ConsistencyOptions {
 }
 
 /** What the check compares: the lookup's lstat against the open file's fstat after a read. */
-export type FileStatus = Pick<Stats, 'size' | 'mtimeMs' | 'ctimeMs'>
+export type FileStatus = Pick<SourceStats, 'size' | 'mtimeMs' | 'mtimeNsPart' | 'ctimeMs' | 'ctimeNsPart'>
 
 /** What moved between two snapshots, e.g. "size 10 -> 4, ctime", or '' when nothing did. */
 function changes(was: FileStatus, now: FileStatus): string {
   const moved: string[] = []
   if (now.size !== was.size) moved.push(`size ${was.size} -> ${now.size}`)
-  if (now.mtimeMs !== was.mtimeMs) moved.push('mtime')
-  if (now.ctimeMs !== was.ctimeMs) moved.push('ctime')
+  if (now.mtimeMs !== was.mtimeMs || now.mtimeNsPart !== was.mtimeNsPart) moved.push('mtime')
+  if (now.ctimeMs !== was.ctimeMs || now.ctimeNsPart !== was.ctimeNsPart) moved.push('ctime')
   return moved.join(', ')
 }
 

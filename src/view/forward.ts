@@ -15,7 +15,8 @@ import { byteString, bytesOf, readable } from './byte-string.js'
 import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from './fs.js'
 import { InoMap, InoTag } from './inomap.js'
 import { Lru } from './lru.js'
-import { joinPath, lstat, toFsError } from './source.js'
+import { joinPath, toFsError } from './source.js'
+import { lstat } from './stat.js'
 
 export interface ForwardViewOptions {
   tree: CipherTree

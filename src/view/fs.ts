@@ -27,9 +27,13 @@ export interface Attr {
   size: number
   blocks: number
   blksize: number
+  /** Whole milliseconds, and the nanoseconds past them (0..999999). */
   atimeMs: number
+  atimeNsPart: number
   mtimeMs: number
+  mtimeNsPart: number
   ctimeMs: number
+  ctimeNsPart: number
 }
 
 export interface FsStats {

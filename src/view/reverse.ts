@@ -3,7 +3,7 @@
 // the source (lstat), and the caches only hold mappings that cannot go stale by themselves
 // (cipher path -> plaintext path is a function of the names; a directory entry is re-verified
 // by lstat before it is used, in the same worker message as its use where there is one).
-import { constants, fstat, promises as fsp, read as readCb, type Stats } from 'node:fs'
+import { constants, promises as fsp, read as readCb } from 'node:fs'
 import { promisify } from 'node:util'
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
@@ -34,7 +34,8 @@ import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from '
 import { InoMap, InoTag } from './inomap.js'
 import { Lru } from './lru.js'
 import { ConsistencyWatch, type FileStatus } from './consistency.js'
-import { joinPath, lstat, ownCopy, preadFully, toFsError } from './source.js'
+import { joinPath, ownCopy, preadFully, toFsError } from './source.js'
+import { fstatFd, lstat, stat, type SourceStats } from './stat.js'
 import { localFsType } from './local-fs.js'
 import { InlineHops } from './source-sync.js'
 import { DEFAULT_FDS, SourceTree, checkDir, dirMoved, isDirAt, isDirMoved, type DirCheck, type ListedEntry, type SourceHops } from './source-tree.js'
@@ -97,15 +98,15 @@ interface RealNode {
   dir: Dir // the directory it was found in
   cPath: string
   rel: Buffer
-  st: Stats
+  st: SourceStats
   shown: Visibility
 }
 
 type Node =
   | RealNode
-  | { kind: 'diriv'; dir: Dir; st: Stats }
-  | { kind: 'longname'; full: string; st: Stats }
-  | { kind: 'conf'; st: Stats }
+  | { kind: 'diriv'; dir: Dir; st: SourceStats }
+  | { kind: 'longname'; full: string; st: SourceStats }
+  | { kind: 'conf'; st: SourceStats }
 
 interface FileHandleState {
   viewPath: string // for log messages
@@ -140,7 +141,7 @@ interface Listed {
 interface Unnamed {
   plain: Buffer
   rel: Buffer
-  st: Stats
+  st: SourceStats
   shown: Visibility
 }
 
@@ -161,7 +162,6 @@ const WHOLE_BELOW = 32 * PLAIN_BLOCK
 const WHOLE_MAX_BYTES = 32 * 1024 * 1024
 
 const readFd = promisify(readCb)
-const fstatFd = promisify(fstat)
 
 export class ReverseView implements ViewFs {
   readonly #settings: FormatSettings
@@ -197,7 +197,7 @@ export class ReverseView implements ViewFs {
   /** View bytes held by handles of files read whole at open. */
   #wholeBytes = 0
 
-  private constructor(opts: ReverseViewOptions, sourceAbs: string, rootSt: Stats, mountRel: string | undefined, inline: boolean) {
+  private constructor(opts: ReverseViewOptions, sourceAbs: string, rootSt: SourceStats, mountRel: string | undefined, inline: boolean) {
     const keys = opts.keys ?? (opts.masterKey && deriveKeys(opts.masterKey, { hkdf: opts.settings.hkdf }))
     if (!keys) throw new TypeError('ReverseView needs masterKey or keys')
     this.#settings = opts.settings
@@ -253,10 +253,10 @@ export class ReverseView implements ViewFs {
    */
   static async create(opts: ReverseViewOptions): Promise<ReverseView> {
     let sourceAbs: string
-    let rootSt: Stats
+    let rootSt: SourceStats
     try {
       sourceAbs = await fsp.realpath(opts.source)
-      rootSt = await fsp.stat(sourceAbs)
+      rootSt = await stat(sourceAbs)
     } catch (e) {
       throw new UserError(`Invalid source directory ${opts.source}: ${(e as Error).message}`, ExitCode.CipherDir)
     }
@@ -510,7 +510,7 @@ export class ReverseView implements ViewFs {
     if (dir.foreign) throw new FsError('ENOENT')
     // Checked before exclusion: like 2.3, an excluded .gocryptfs.reverse.conf is only unlisted.
     if (dir.cPath === '' && this.#confAbs && name === CONF_NAME) {
-      return { kind: 'conf', st: await fsp.stat(this.#confAbs) }
+      return { kind: 'conf', st: await stat(this.#confAbs) }
     }
     const names = this.#names
     let plain: Buffer
@@ -542,7 +542,7 @@ export class ReverseView implements ViewFs {
     name: string,
     found: { plain: Buffer; full: string },
     check: DirCheck | undefined,
-  ): Promise<{ node: RealNode; full: string; st: Stats }> {
+  ): Promise<{ node: RealNode; full: string; st: SourceStats }> {
     const rel = joinPath(dir.rel, found.plain)
     if (this.#hidden(rel)) throw new FsError('EPERM')
     const st = await this.#tree.lstat(dir, rel, check)
@@ -557,7 +557,7 @@ export class ReverseView implements ViewFs {
   }
 
   /** How an entry of `dir` shows under -filter-from (it needs the type); undefined: hidden. */
-  #shown(dir: Dir, rel: Buffer, st: Stats): Visibility | undefined {
+  #shown(dir: Dir, rel: Buffer, st: SourceStats): Visibility | undefined {
     return this.#filter ? this.#filter.visibility(rel, st.isDirectory(), dir.shown) : 'included'
   }
 
@@ -636,7 +636,7 @@ export class ReverseView implements ViewFs {
     const at = performance.now()
     let entries: Listed[] = []
     // The stat of the directory the listing read, for gocryptfs.diriv.
-    let dirSt: Stats | undefined
+    let dirSt: SourceStats | undefined
     if (!dir.foreign) {
       // Names and types come from the directory the walk reached, never through a swapped symlink.
       const kinds: EntryKind[] = []
@@ -691,7 +691,7 @@ export class ReverseView implements ViewFs {
 
   /** The virtual config file, listed in place of SOURCE/.gocryptfs.reverse.conf (`rel`). */
   async #listConf(dir: Dir, rel: Buffer): Promise<Listed | undefined> {
-    const st = await fsp.stat(this.#confAbs!).catch((e: unknown) => this.#unlisted(e))
+    const st = await stat(this.#confAbs!).catch((e: unknown) => this.#unlisted(e))
     return st && this.#shown(dir, rel, st) ? { name: CONF_NAME, node: { kind: 'conf', st } } : undefined
   }
 

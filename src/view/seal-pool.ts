@@ -15,6 +15,7 @@ import os from 'node:os'
 import { Worker } from 'node:worker_threads'
 import { checkSivKey, type AesSivBackend } from '../format/aes-siv.js'
 import type { FileStatus } from './consistency.js'
+import type { SourceStats } from './stat.js'
 import type { DirCheck, EntryStats, Opened, SourceHops, WalkedDir, WholeRead } from './source-tree.js'
 
 /** Read `length` bytes of `fd` from block firstBlock, seal them with ids = fileId || iv0. */
@@ -154,7 +155,7 @@ function idsOf(fileId: Uint8Array, iv0: Uint8Array): Uint8Array {
 export const asBuffer = (u: Uint8Array): Buffer => Buffer.from(u.buffer, u.byteOffset, u.byteLength)
 
 // Structured cloning keeps a Stats' fields but not its class, and an error's fields but not its code.
-const asStats = (st: Stats): Stats => Object.setPrototypeOf(st, Stats.prototype) as Stats
+const asStats = (st: SourceStats): SourceStats => Object.setPrototypeOf(st, Stats.prototype) as SourceStats
 const asError = (r: SealReply): NodeJS.ErrnoException => Object.assign(new Error(r.message), { code: r.code, syscall: r.syscall })
 
 export class SealPool implements SourceHops {
@@ -194,8 +195,8 @@ export class SealPool implements SourceHops {
     }))
   }
 
-  lstat(check: DirCheck | undefined, path: Buffer): Promise<Stats> | undefined {
-    return this.#send<Stats>({ kind: 'lstat', check, path })?.then(asStats)
+  lstat(check: DirCheck | undefined, path: Buffer): Promise<SourceStats> | undefined {
+    return this.#send<SourceStats>({ kind: 'lstat', check, path })?.then(asStats)
   }
 
   list(path: Buffer): Promise<Buffer[]> | undefined {
@@ -211,13 +212,13 @@ export class SealPool implements SourceHops {
   }
 
   lstatEach(paths: Buffer[], dir: Buffer): Promise<EntryStats> | undefined {
-    return this.#send<{ stats: (Stats | SealReply)[]; dir: Stats }>({ kind: 'lstatEach', paths, dir })?.then((out) => ({
+    return this.#send<{ stats: (SourceStats | SealReply)[]; dir: SourceStats }>({ kind: 'lstatEach', paths, dir })?.then((out) => ({
       stats: out.stats.map((r) => ('message' in r ? asError(r) : asStats(r))),
       dir: asStats(out.dir),
     }))
   }
 
-  open(check: DirCheck | undefined, path: Buffer, expected: Stats, whole?: WholeRead): Promise<Opened> | undefined {
+  open(check: DirCheck | undefined, path: Buffer, expected: SourceStats, whole?: WholeRead): Promise<Opened> | undefined {
     const ids = whole && idsOf(whole.fileId, whole.iv0)
     const job: OpenJob = {
       kind: 'open',

@@ -3,7 +3,7 @@
 // (InlineHops) for SOURCE's own filesystem when it is local. A hop to another thread costs more
 // than the syscalls it carries: waking the other thread and then this one took ~80 us per hop
 // against ~3 us per lstat (docs/performance.md section 10).
-import { Stats, closeSync, fstatSync, lstatSync, opendirSync, openSync, readSync, statSync } from 'node:fs'
+import { closeSync, opendirSync, openSync, readSync } from 'node:fs'
 import type { AesSiv } from '../format/aes-siv.js'
 import { fileHeader } from '../format/content.js'
 import { PLAIN_BLOCK } from '../format/sizes.js'
@@ -11,6 +11,7 @@ import type { FileStatus } from './consistency.js'
 import { FsError } from './fs.js'
 import { asBuffer, type SealedRead } from './seal-pool.js'
 import { OPEN_FLAGS, isExpectedFile } from './source.js'
+import { fstatNow, lstatNow, lstatNowIfExists, statNow, type SourceStats } from './stat.js'
 import {
   dirMoved,
   isDirAt,
@@ -24,12 +25,12 @@ import {
 } from './source-tree.js'
 
 function fileStatus(fd: number): FileStatus {
-  const { size, mtimeMs, ctimeMs } = fstatSync(fd)
-  return { size, mtimeMs, ctimeMs }
+  const { size, mtimeMs, mtimeNsPart, ctimeMs, ctimeNsPart } = fstatNow(fd)
+  return { size, mtimeMs, mtimeNsPart, ctimeMs, ctimeNsPart }
 }
 
 function checkDir(check: DirCheck | undefined): void {
-  if (check && !isDirAt(lstatSync(asBuffer(check.path), { throwIfNoEntry: false }), check)) throw dirMoved()
+  if (check && !isDirAt(lstatNowIfExists(asBuffer(check.path)), check)) throw dirMoved()
 }
 
 function namesAt(path: Buffer): Buffer[] {
@@ -54,9 +55,9 @@ export class SourceCalls {
     this.#siv = siv
   }
 
-  lstat(check: DirCheck | undefined, path: Buffer): Stats {
+  lstat(check: DirCheck | undefined, path: Buffer): SourceStats {
     checkDir(check)
-    return lstatSync(path)
+    return lstatNow(path)
   }
 
   list(path: Buffer): Buffer[] {
@@ -66,7 +67,7 @@ export class SourceCalls {
   walk(first: Buffer, names: Buffer[], list: boolean): WalkedDir {
     const fd = walkSync(first, names)
     try {
-      return { fd, st: fstatSync(fd), names: list ? namesAt(Buffer.from(`/proc/self/fd/${fd}`)) : undefined }
+      return { fd, st: fstatNow(fd), names: list ? namesAt(Buffer.from(`/proc/self/fd/${fd}`)) : undefined }
     } catch (e) {
       closeSync(fd)
       throw e
@@ -76,20 +77,20 @@ export class SourceCalls {
   lstatEach(paths: Buffer[], dir: Buffer): EntryStats {
     const stats = paths.map((p) => {
       try {
-        return lstatSync(p)
+        return lstatNow(p)
       } catch (e) {
         return e as NodeJS.ErrnoException
       }
     })
-    return { stats, dir: statSync(dir) }
+    return { stats, dir: statNow(dir) }
   }
 
-  open(check: DirCheck | undefined, path: Buffer, expected: Pick<Stats, 'dev' | 'ino'>, whole?: WholeRead): Opened {
+  open(check: DirCheck | undefined, path: Buffer, expected: Pick<SourceStats, 'dev' | 'ino'>, whole?: WholeRead): Opened {
     checkDir(check)
     const fd = openSync(path, OPEN_FLAGS)
     let read: Opened | undefined
     try {
-      if (!isExpectedFile(fstatSync(fd), expected)) throw new FsError('ENOENT')
+      if (!isExpectedFile(fstatNow(fd), expected)) throw new FsError('ENOENT')
       read = whole && this.#readWhole(fd, whole)
     } catch (e) {
       closeSync(fd)
@@ -161,7 +162,7 @@ export class InlineHops implements SourceHops {
     this.#calls = new SourceCalls(siv)
   }
 
-  lstat(check: DirCheck | undefined, path: Buffer): Promise<Stats> {
+  lstat(check: DirCheck | undefined, path: Buffer): Promise<SourceStats> {
     return settled(() => this.#calls.lstat(check, path))
   }
 
@@ -177,7 +178,7 @@ export class InlineHops implements SourceHops {
     return settled(() => this.#calls.lstatEach(paths, dir))
   }
 
-  open(check: DirCheck | undefined, path: Buffer, expected: Stats, whole?: WholeRead): Promise<Opened> {
+  open(check: DirCheck | undefined, path: Buffer, expected: SourceStats, whole?: WholeRead): Promise<Opened> {
     return settled(() => this.#calls.open(check, path, expected, whole))
   }
 

@@ -14,13 +14,14 @@
 // path, checked (lstat) before the entry is touched, as the caller would have checked it just
 // before. With SourceHops (the seal workers) the check, the entry's syscalls and the walk's
 // descriptor path go to a worker as one message instead of one libuv hop per syscall.
-import { closeSync, constants, close, fstat, lstat as lstatCb, open, openSync } from 'node:fs'
+import { closeSync, constants, close, open, openSync } from 'node:fs'
 import { Stats, promises as fsp } from 'node:fs'
 import { promisify } from 'node:util'
 import type { FileStatus } from './consistency.js'
 import { FsError } from './fs.js'
 import { Lru } from './lru.js'
 import { OPEN_FLAGS, isExpectedFile, joinPath, listDir, lstatIfExists, readLink, undefinedIfGone } from './source.js'
+import { fstatFd, lstat as lstatPath, stat, type SourceStats } from './stat.js'
 
 // Linux's O_PATH (Node does not export it): a handle for walking that needs no read permission.
 const O_PATH = 0o10000000
@@ -33,8 +34,6 @@ export const DEFAULT_FDS = 64
 // FileHandle it garbage-collects behind our back.
 const openFd = promisify(open)
 const closeFd = promisify(close)
-const fstatFd = promisify(fstat)
-const lstatPath = promisify(lstatCb)
 
 /** A directory the caller resolved earlier, to be found at `path` (absolute) still. */
 export interface DirCheck {
@@ -54,7 +53,7 @@ export function dirMoved(): Error {
 }
 
 /** Whether `st` (an lstat, undefined if nothing is there) shows the directory `want`. */
-export function isDirAt(st: Stats | undefined, want: Omit<DirId, 'rel'>): boolean {
+export function isDirAt(st: SourceStats | undefined, want: Omit<DirId, 'rel'>): boolean {
   return st !== undefined && st.isDirectory() && sameDir({ dev: st.dev, ino: st.ino, birth: st.birthtimeMs }, want)
 }
 
@@ -74,20 +73,20 @@ export type Opened = { fd: number } | { data: Buffer; status: FileStatus }
 /** An entry of a listing: its lstat when asked for, or why that failed (e.g. removed since). */
 export interface ListedEntry {
   name: Buffer
-  st?: Stats
+  st?: SourceStats
   error?: NodeJS.ErrnoException
 }
 
 /** A listing of listEntries: the entries, and the stat of the directory listed. */
 export interface Listing {
   entries: ListedEntry[]
-  st: Stats
+  st: SourceStats
 }
 
 /** A directory a walk reached: its descriptor, its fstat, and its entry names when asked for. */
 export interface WalkedDir {
   fd: number
-  st: Stats
+  st: SourceStats
   names?: Buffer[]
 }
 
@@ -99,13 +98,13 @@ export interface InlineSource {
 
 /** lstats of some entries of a directory, and that directory's own stat. */
 export interface EntryStats {
-  stats: (Stats | NodeJS.ErrnoException)[]
-  dir: Stats
+  stats: (SourceStats | NodeJS.ErrnoException)[]
+  dir: SourceStats
 }
 
 /** Source syscalls done elsewhere, several per hop; undefined when there is no room (SealPool). */
 export interface SourceHops {
-  lstat(check: DirCheck | undefined, path: Buffer): Promise<Stats> | undefined
+  lstat(check: DirCheck | undefined, path: Buffer): Promise<SourceStats> | undefined
   /** Entry names of the directory at `path` in getdents order. */
   list(path: Buffer): Promise<Buffer[]> | undefined
   /**
@@ -114,7 +113,7 @@ export interface SourceHops {
    */
   walk(first: Buffer, names: Buffer[], list: boolean): Promise<WalkedDir> | undefined
   lstatEach(paths: Buffer[], dir: Buffer): Promise<EntryStats> | undefined
-  open(check: DirCheck | undefined, path: Buffer, expected: Stats, whole?: WholeRead): Promise<Opened> | undefined
+  open(check: DirCheck | undefined, path: Buffer, expected: SourceStats, whole?: WholeRead): Promise<Opened> | undefined
   /** fstat, then close. */
   closeFile(fd: number): Promise<FileStatus> | undefined
 }
@@ -197,7 +196,7 @@ interface Walked {
 /** SourceHops.lstatEach through libuv. */
 async function lstatEachPath(paths: Buffer[], dir: Buffer): Promise<EntryStats> {
   const stats = await Promise.all(paths.map((p) => lstatPath(p).catch((e: NodeJS.ErrnoException) => e)))
-  return { stats, dir: await fsp.stat(dir) }
+  return { stats, dir: await stat(dir) }
 }
 
 function release(d: DirFd): void {
@@ -315,7 +314,7 @@ export class SourceTree {
       return { d: await this.#identified(walked.fd, walked.st, dir), names: walked.names }
     }
     let fd = await openFd(first, DIR_FLAGS)
-    let st: Stats
+    let st: SourceStats
     try {
       for (const name of names) {
         const next = await openFd(joinPath(fdPath(fd), name), DIR_FLAGS)
@@ -331,7 +330,7 @@ export class SourceTree {
   }
 
   /** The walked descriptor `fd` if its fstat `st` shows `dir`; otherwise it is closed: ENOENT. */
-  async #identified(fd: number, st: Stats, dir: DirId): Promise<DirFd> {
+  async #identified(fd: number, st: SourceStats, dir: DirId): Promise<DirFd> {
     const found = { fd, dev: st.dev, ino: st.ino, birth: st.birthtimeMs, users: 0, dropped: false }
     if (sameDir(found, dir)) return found
     await closeFd(fd)
@@ -347,7 +346,7 @@ export class SourceTree {
   }
 
   /** lstat of the entry `rel` of `dir`, after `check`. */
-  lstat(dir: DirId, rel: Buffer, check?: DirCheck): Promise<Stats> {
+  lstat(dir: DirId, rel: Buffer, check?: DirCheck): Promise<SourceStats> {
     return this.inDir(dir, async (at) => {
       const path = joinPath(at, baseName(rel))
       const hop = this.#hopsFor(dir.dev)?.lstat(check, path)
@@ -361,7 +360,7 @@ export class SourceTree {
    * After `check`, opens the regular file `rel` of `dir` if it is still the one `expected` (its
    * lstat) describes; ENOENT when another file is there. `whole` may read it at once (Opened).
    */
-  openRegular(dir: DirId, rel: Buffer, expected: Stats, check?: DirCheck, whole?: WholeRead): Promise<Opened> {
+  openRegular(dir: DirId, rel: Buffer, expected: SourceStats, check?: DirCheck, whole?: WholeRead): Promise<Opened> {
     return this.inDir(dir, async (at) => {
       const path = joinPath(at, baseName(rel))
       const hop = this.#hopsFor(dir.dev)?.open(check, path, expected, whole)

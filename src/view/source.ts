@@ -2,8 +2,9 @@
 // final component is never followed when it is a symlink; files are re-checked by fstat after
 // opening. Earlier components are followed: the reverse view reaches its source through
 // source-tree.ts, which hands these helpers paths that cannot be redirected.
-import { constants, promises as fsp, type Stats } from 'node:fs'
+import { constants, promises as fsp } from 'node:fs'
 import { FsError, type Errno } from './fs.js'
+import { fstatFd, lstat, type SourceStats } from './stat.js'
 
 const SLASH = Buffer.from('/')
 
@@ -52,9 +53,6 @@ export async function listDir(dir: Buffer): Promise<Buffer[]> {
   return names
 }
 
-export function lstat(path: Buffer): Promise<Stats> {
-  return fsp.lstat(path)
-}
 
 /** For a rejected lookup: undefined when the entry is gone; other errors propagate. */
 export function undefinedIfGone(e: NodeJS.ErrnoException): undefined {
@@ -63,8 +61,8 @@ export function undefinedIfGone(e: NodeJS.ErrnoException): undefined {
 }
 
 /** lstat, or undefined when the entry is gone; other errors propagate. */
-export function lstatIfExists(path: Buffer): Promise<Stats | undefined> {
-  return fsp.lstat(path).catch(undefinedIfGone)
+export function lstatIfExists(path: Buffer): Promise<SourceStats | undefined> {
+  return lstat(path).catch(undefinedIfGone)
 }
 
 export function readLink(path: Buffer): Promise<Buffer> {
@@ -75,7 +73,7 @@ export function readLink(path: Buffer): Promise<Buffer> {
 export const OPEN_FLAGS = constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK
 
 /** Whether an opened file's fstat shows the regular file its lstat at lookup (`expected`) described. */
-export function isExpectedFile(st: Stats, expected: Pick<Stats, 'dev' | 'ino'>): boolean {
+export function isExpectedFile(st: SourceStats, expected: Pick<SourceStats, 'dev' | 'ino'>): boolean {
   return st.isFile() && st.ino === expected.ino && st.dev === expected.dev
 }
 
@@ -83,10 +81,10 @@ export function isExpectedFile(st: Stats, expected: Pick<Stats, 'dev' | 'ino'>):
  * Opens the regular file that `expected` (its lstat at lookup) describes. Fails with ENOENT
  * when something else is at the path by now, so bytes of another file are never served.
  */
-export async function openRegular(path: Buffer, expected: Stats): Promise<fsp.FileHandle> {
+export async function openRegular(path: Buffer, expected: SourceStats): Promise<fsp.FileHandle> {
   const fh = await fsp.open(path, OPEN_FLAGS)
   try {
-    if (!isExpectedFile(await fh.stat(), expected)) throw new FsError('ENOENT')
+    if (!isExpectedFile(await fstatFd(fh.fd), expected)) throw new FsError('ENOENT')
     return fh
   } catch (e) {
     await fh.close()

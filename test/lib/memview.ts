@@ -44,7 +44,7 @@ export class MemView implements ViewFs {
     return {
       mode: type, ino: node.ino, nlink: node.kind === 'file' ? (node.nlink ?? 1) : node.kind === 'dir' ? 2 : 1,
       uid: 0, gid: 0, rdev: 0, size, blocks: Math.ceil(size / 512), blksize: 4096,
-      atimeMs: t, mtimeMs: t, ctimeMs: t,
+      atimeMs: t, atimeNsPart: 0, mtimeMs: t, mtimeNsPart: 0, ctimeMs: t, ctimeNsPart: 0,
     }
   }
 

@@ -178,8 +178,11 @@ function showName(name: Buffer): string {
 export interface ListOptions {
   /** SHA-256 of regular files (reads every byte). */
   hash?: boolean
-  /** mtime in whole milliseconds (fuse-native carries no finer resolution). */
-  mtime?: boolean
+  /**
+   * mtime in nanoseconds; 'us' in whole microseconds, for trees that Node's utimes wrote
+   * (libuv cuts to microseconds).
+   */
+  mtime?: boolean | 'us'
   nlink?: boolean
   /** Directory st_size (differs between a plaintext tree and a forward mount of its copy). */
   dirSize?: boolean
@@ -234,7 +237,7 @@ export function listTree(root: string, opts: ListOptions = {}): string[] {
       else if (type === 'd') size = opts.dirSize ? size : '-'
       else detail = String(st.rdev)
       const extra: string[] = []
-      if (opts.mtime) extra.push(String(st.mtimeNs / 1_000_000n))
+      if (opts.mtime) extra.push(String(opts.mtime === 'us' ? st.mtimeNs / 1000n : st.mtimeNs))
       if (opts.nlink) extra.push(String(st.nlink))
       lines.push([type, mode, size, detail, ...extra, childRel].join(' '))
       if (type === 'd') walk(childAbs, childRel)
@@ -272,12 +275,24 @@ export interface Source {
  * dir/src: the vectors' plaintext tree (or an empty directory) with a config made by
  * `tsreverse -init -scryptn 10` (cheap to unlock), and its password file and master key.
  */
+/** `touch -d` times set on a file, a directory and a symlink of initSource's tree. */
+export const EDGE_TIMES = [
+  ['@1795770733.790999999', 'a/at-level-1.txt'],
+  ['@1700000000.999999999', 'a/b/c'],
+  ['@1600000000.000000001', 'a/link-up'],
+] as const
+
 export function initSource(t: Teardown, dir: string, opts: { empty?: boolean } = {}): Source {
   const src = path.join(dir, 'src')
   mkdirSync(src)
   if (!opts.empty) {
     const untar = run('tar', ['-C', src, '-xf', path.join(VECTORS, 'plaintext-tree.tar')])
     if (untar.status !== 0) throw new Error(`tar: ${untar.stderr}`)
+    // Times that a double of milliseconds rounds up into the next millisecond or second.
+    for (const [at, rel] of EDGE_TIMES) {
+      const touch = run('touch', ['-h', '-d', at, path.join(src, rel)])
+      if (touch.status !== 0) throw new Error(`touch: ${touch.stderr}`)
+    }
   }
   const passfile = path.join(dir, 'passfile')
   writeFileSync(passfile, `password of ${dir}\n`, { mode: 0o600 })
