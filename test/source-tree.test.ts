@@ -178,6 +178,46 @@ for (const [how, newTree] of hopsCases) {
   })
 }
 
+t.test('inline: a listing stats its entries by name from the directory; the working directory comes back', async (t) => {
+  const dir = path.join(src, 'rel')
+  mkdirSync(path.join(dir, 'sub'), { recursive: true })
+  writeFileSync(path.join(dir, 'f'), 'three')
+  symlinkSync('f', path.join(dir, 'link'))
+  const odd = Buffer.concat([Buffer.from(dir + '/'), Buffer.from([0x6f, 0xff, 0x64])])
+  writeFileSync(odd, 'odd')
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  const expected = (name: Buffer): string => {
+    const st = lstatNow(Buffer.concat([Buffer.from(dir + '/'), name]))
+    return [st.ino, st.mode, st.size, st.mtimeMs, st.mtimeNsPart].join(' ')
+  }
+  const summary = (l: Awaited<ReturnType<SourceTree['listEntries']>>): string[] =>
+    l.entries.map((e) => `${e.name.toString('hex')} ${e.st ? [e.st.ino, e.st.mode, e.st.size, e.st.mtimeMs, e.st.mtimeNsPart].join(' ') : 'none'}`).sort()
+  const want = ['sub', 'f', 'link'].map((n) => Buffer.from(n)).concat([Buffer.from([0x6f, 0xff, 0x64])])
+    .map((n) => `${n.toString('hex')} ${expected(n)}`).sort()
+
+  const chdir = process.chdir.bind(process)
+  const cwd = process.cwd()
+  const dirs: string[] = []
+  t.teardown(() => void (process.chdir = chdir))
+  process.chdir = (to: string): void => {
+    dirs.push(to)
+    chdir(to)
+  }
+  const tree = new SourceTree(Buffer.from(src), pool, DEFAULT_FDS, inline)
+  t.same(summary(await tree.listEntries(dirId('rel'), () => true)), want, 'the lstat of each entry, symlinks not followed, any bytes')
+  t.equal(dirs.length, 2, 'one chdir there and one back')
+  t.match(dirs, [/^\/proc\/self\/fd\/\d+$/, cwd], 'into the directory by its descriptor, and back')
+  t.equal(process.cwd(), cwd)
+
+  // Where the working directory cannot change, full paths give the same.
+  process.chdir = (to: string): void => {
+    if (to.startsWith('/proc/')) throw Object.assign(new Error('refused'), { code: 'EACCES' })
+    chdir(to)
+  }
+  t.same(summary(await tree.listEntries(dirId('rel'), () => true)), want, 'the same through full paths')
+  t.equal(process.cwd(), cwd)
+})
+
 t.test('evicted descriptors close once unused; none leak', async (t) => {
   // Directories no other test's tree has cached.
   const dirs = ['e1', 'e2', 'e3', 'e4', 'e5']

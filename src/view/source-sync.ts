@@ -29,6 +29,14 @@ function fileStatus(fd: number): FileStatus {
   return { size, mtimeMs, mtimeNsPart, ctimeMs, ctimeNsPart }
 }
 
+function workingDirectory(): string {
+  try {
+    return process.cwd()
+  } catch {
+    return '/' // removed since the daemon started
+  }
+}
+
 function checkDir(check: DirCheck | undefined): void {
   if (check && !isDirAt(lstatNowIfExists(asBuffer(check.path)), check)) throw dirMoved()
 }
@@ -45,14 +53,43 @@ function namesAt(path: Buffer): Buffer[] {
   }
 }
 
+/**
+ * Runs `fn` with the process's working directory at `dir`, so that names relative to it resolve
+ * one component instead of the five of /proc/self/fd/N/NAME (lstat 2.0 us instead of 4.2 us
+ * here). chdir to /proc/self/fd/N is what fchdir would do; Node has no *at calls. Safe only
+ * within one synchronous call on the JavaScript thread (workers cannot chdir): nothing else runs
+ * on it meanwhile, and every other path the daemon or its workers use is absolute. Undefined
+ * when the working directory cannot be changed; the caller then uses full paths.
+ */
+function inDirectory<T>(dir: Buffer, back: string, fn: () => T): T | undefined {
+  try {
+    process.chdir(dir.toString('latin1'))
+  } catch {
+    return undefined
+  }
+  try {
+    return fn()
+  } finally {
+    try {
+      process.chdir(back)
+    } catch {
+      process.chdir('/')
+    }
+  }
+}
+
 /** SourceHops' calls, synchronously; reads are sealed with `siv`. */
 export class SourceCalls {
   readonly #siv: AesSiv
   // sealBlocks copies what it reads, so one buffer serves every FUSE read (up to 512 KiB).
   readonly #kept = Buffer.allocUnsafeSlow(128 * PLAIN_BLOCK)
+  /** Where a listing's lstats return to (inDirectory); undefined: full paths only. */
+  readonly #cwd: string | undefined
 
-  constructor(siv: AesSiv) {
+  /** `relative`: lstat a listing's entries by name from the directory (JavaScript thread only). */
+  constructor(siv: AesSiv, relative = false) {
     this.#siv = siv
+    this.#cwd = relative ? workingDirectory() : undefined
   }
 
   lstat(check: DirCheck | undefined, path: Buffer): SourceStats {
@@ -75,13 +112,18 @@ export class SourceCalls {
   }
 
   lstatEach(paths: Buffer[], dir: Buffer): EntryStats {
-    const stats = paths.map((p) => {
-      try {
-        return lstatNow(p)
-      } catch (e) {
-        return e as NodeJS.ErrnoException
-      }
-    })
+    const each = (name: (p: Buffer) => Buffer) => (): EntryStats['stats'] =>
+      paths.map((p) => {
+        try {
+          return lstatNow(name(p))
+        } catch (e) {
+          return e as NodeJS.ErrnoException
+        }
+      })
+    // Every path is dir/NAME (SourceTree.listEntries).
+    const stats =
+      (this.#cwd !== undefined && paths.length > 1 ? inDirectory(dir, this.#cwd, each((p) => p.subarray(dir.length + 1))) : undefined) ??
+      each((p) => p)()
     return { stats, dir: statNow(dir) }
   }
 
@@ -159,7 +201,7 @@ export class InlineHops implements SourceHops {
   readonly #calls: SourceCalls
 
   constructor(siv: AesSiv) {
-    this.#calls = new SourceCalls(siv)
+    this.#calls = new SourceCalls(siv, true)
   }
 
   lstat(check: DirCheck | undefined, path: Buffer): Promise<SourceStats> {
