@@ -199,8 +199,14 @@ async function lstatEachPath(paths: Buffer[], dir: Buffer): Promise<EntryStats> 
   return { stats, dir: await stat(dir) }
 }
 
+// A directory descriptor is O_PATH: closing one does no I/O (no flush), so it never blocks and
+// needs no trip through libuv's thread pool.
 function release(d: DirFd): void {
-  if (d.dropped && d.users === 0) void closeFd(d.fd).catch(() => {})
+  if (d.dropped && d.users === 0) {
+    try {
+      closeSync(d.fd)
+    } catch {} // as before with libuv: a failed close leaves nothing to undo
+  }
 }
 
 export class SourceTree {
