@@ -1,6 +1,6 @@
 // Path-derived IVs of reverse mode (spec 4): every value forward mode would draw at random is
 // SHA256(cPath || 0x00 || purpose)[0:16], so each read of the view yields the same bytes.
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 
 export type IvPurpose = 'FILEID' | 'BLOCK0IV' | 'DIRIV' | 'SYMLINKIV'
 
@@ -12,7 +12,9 @@ const SEPARATOR = new Uint8Array(1) // NUL cannot occur in a path
  * bytes (a Uint8Array) keep non-UTF-8 names intact. Strings are hashed as UTF-8.
  */
 export function derivePathIv(cPath: string | Uint8Array, purpose: IvPurpose): Buffer {
-  return createHash('sha256').update(cPath).update(SEPARATOR).update(purpose).digest().subarray(0, 16)
+  // One-shot hash: half the time of a Hash object, and a lookup derives two of these per file.
+  const input = typeof cPath === 'string' ? `${cPath}\0${purpose}` : Buffer.concat([cPath, SEPARATOR, Buffer.from(purpose)])
+  return hash('sha256', input, 'buffer').subarray(0, 16)
 }
 
 /**
