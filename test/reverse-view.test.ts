@@ -436,6 +436,33 @@ t.test('plaintext names: a real gocryptfs.conf in the root yields to the config'
   t.equal(logs.length, 1, 'the collision is logged')
 })
 
+t.test('gocryptfs.conf is the config found at mount, never a symlink swapped in later', async (t) => {
+  const v = loadVector('B')
+  const { work, src } = makeSource(t, v)
+  const conf = join(src, '.gocryptfs.reverse.conf')
+  const config = readFileSync(conf)
+  const secret = join(work, 'secret')
+  writeFileSync(secret, 'readable by the daemon only', { mode: 0o600 })
+  const logs: string[] = []
+  const view = await makeView(v, src, {}, logs)
+  t.same(await readAll(view, '/gocryptfs.conf'), config, 'the config, served unencrypted')
+
+  renameSync(conf, join(work, 'conf.moved'))
+  symlinkSync(secret, conf)
+  t.notOk((await view.readdir('/')).names.includes('gocryptfs.conf'), 'a symlink in its place is not listed')
+  await t.rejects(view.getattr('/gocryptfs.conf'), { code: 'ENOENT' }, 'nor looked up')
+  t.equal(logs.filter((l) => l.includes('no longer a regular file')).length, 1, 'logged once')
+
+  // An admin's symlink at mount time is followed then (the mount read the config through it).
+  rmSync(conf)
+  symlinkSync(join(work, 'conf.moved'), conf)
+  const admin = await makeView(v, src)
+  t.same(await readAll(admin, '/gocryptfs.conf'), config, 'a config reached by a symlink at mount')
+  rmSync(conf)
+  symlinkSync(secret, conf)
+  t.same(await readAll(admin, '/gocryptfs.conf'), config, 'still that file when the link is repointed')
+})
+
 t.test('a directory of 200,000 entries lists whole', async (t) => {
   const v = loadVector('B')
   const src = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'tsreverse-huge-dir-'))

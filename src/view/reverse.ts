@@ -34,7 +34,7 @@ import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from '
 import { InoMap, InoTag } from './inomap.js'
 import { Lru } from './lru.js'
 import { ConsistencyWatch, type FileStatus } from './consistency.js'
-import { joinPath, ownCopy, preadFully, toFsError } from './source.js'
+import { joinPath, openRegular, ownCopy, preadFully, toFsError } from './source.js'
 import { fstatFd, lstat, stat, type SourceStats } from './stat.js'
 import { localFsType } from './local-fs.js'
 import { InlineHops } from './source-sync.js'
@@ -196,8 +196,17 @@ export class ReverseView implements ViewFs {
   #nextHandle = 1
   /** View bytes held by handles of files read whole at open. */
   #wholeBytes = 0
+  /** Logged once: the config file is not a regular file (#confStat). */
+  #confRefused = false
 
-  private constructor(opts: ReverseViewOptions, sourceAbs: string, rootSt: SourceStats, mountRel: string | undefined, inline: boolean) {
+  private constructor(
+    opts: ReverseViewOptions,
+    sourceAbs: string,
+    rootSt: SourceStats,
+    mountRel: string | undefined,
+    inline: boolean,
+    confAbs: string | undefined,
+  ) {
     const keys = opts.keys ?? (opts.masterKey && deriveKeys(opts.masterKey, { hkdf: opts.settings.hkdf }))
     if (!keys) throw new TypeError('ReverseView needs masterKey or keys')
     this.#settings = opts.settings
@@ -223,9 +232,7 @@ export class ReverseView implements ViewFs {
       inline ? { dev: rootSt.dev, hops: new InlineHops(this.#siv) } : undefined,
     )
     this.#strict = opts.strictConsistency ?? false
-    const defaultConf = path.join(sourceAbs, REVERSE_CONF_NAME)
-    const servesConf = opts.configPath === undefined || path.resolve(opts.configPath) === defaultConf
-    this.#confAbs = servesConf ? Buffer.from(defaultConf) : undefined
+    this.#confAbs = confAbs === undefined ? undefined : Buffer.from(confAbs)
     this.#mountRel = mountRel === undefined ? undefined : Buffer.from(mountRel)
     this.#inos = new InoMap(rootSt.dev)
     this.#root = {
@@ -272,7 +279,11 @@ export class ReverseView implements ViewFs {
       if (rel !== '' && rel !== '..' && !rel.startsWith('../') && !path.isAbsolute(rel)) mountRel = rel
     }
     const inline = (opts.inline ?? true) && (await localFsType(sourceAbs)) !== undefined
-    return new ReverseView(opts, sourceAbs, rootSt, mountRel, inline)
+    const defaultConf = path.join(sourceAbs, REVERSE_CONF_NAME)
+    const servesConf = opts.configPath === undefined || path.resolve(opts.configPath) === defaultConf
+    // Where the config is now, symlinks resolved: later only a regular file there is served.
+    const confAbs = servesConf ? await fsp.realpath(defaultConf).catch(() => defaultConf) : undefined
+    return new ReverseView(opts, sourceAbs, rootSt, mountRel, inline, confAbs)
   }
 
   // ---- ViewFs ----
@@ -510,7 +521,7 @@ export class ReverseView implements ViewFs {
     if (dir.foreign) throw new FsError('ENOENT')
     // Checked before exclusion: like 2.3, an excluded .gocryptfs.reverse.conf is only unlisted.
     if (dir.cPath === '' && this.#confAbs && name === CONF_NAME) {
-      return { kind: 'conf', st: await stat(this.#confAbs) }
+      return { kind: 'conf', st: await this.#confStat() }
     }
     const names = this.#names
     let plain: Buffer
@@ -689,9 +700,23 @@ export class ReverseView implements ViewFs {
     return 'lstat'
   }
 
+  /**
+   * The lstat of the config file the view serves as gocryptfs.conf: the file found at mount,
+   * symlinks resolved then, and only while a regular file is there. gocryptfs follows a symlink
+   * each time, so whoever may write in SOURCE's root could swap in a link to any file the daemon
+   * can read and have it served unencrypted.
+   */
+  async #confStat(): Promise<SourceStats> {
+    const st = await lstat(this.#confAbs!)
+    if (st.isFile()) return st
+    if (!this.#confRefused) this.#log(`not serving ${CONF_NAME}: ${readable(this.#confAbs!)} is no longer a regular file`)
+    this.#confRefused = true
+    throw new FsError('ENOENT')
+  }
+
   /** The virtual config file, listed in place of SOURCE/.gocryptfs.reverse.conf (`rel`). */
   async #listConf(dir: Dir, rel: Buffer): Promise<Listed | undefined> {
-    const st = await stat(this.#confAbs!).catch((e: unknown) => this.#unlisted(e))
+    const st = await this.#confStat().catch((e: unknown) => this.#unlisted(e))
     return st && this.#shown(dir, rel, st) ? { name: CONF_NAME, node: { kind: 'conf', st } } : undefined
   }
 
@@ -765,8 +790,14 @@ export class ReverseView implements ViewFs {
         return { data: node.dir.iv }
       case 'longname':
         return { data: Buffer.from(node.full, 'latin1') }
-      case 'conf':
-        return { data: await fsp.readFile(this.#confAbs!) }
+      case 'conf': {
+        const fh = await openRegular(this.#confAbs!, node.st)
+        try {
+          return { data: await fh.readFile() }
+        } finally {
+          await fh.close()
+        }
+      }
       case 'real':
         break
     }
