@@ -29,6 +29,8 @@ function fileStatus(fd: number): FileStatus {
   return { size, mtimeMs, mtimeNsPart, ctimeMs, ctimeNsPart }
 }
 
+const DOT = Buffer.from('.')
+
 function workingDirectory(): string {
   try {
     return process.cwd()
@@ -112,19 +114,19 @@ export class SourceCalls {
   }
 
   lstatEach(paths: Buffer[], dir: Buffer): EntryStats {
-    const each = (name: (p: Buffer) => Buffer) => (): EntryStats['stats'] =>
-      paths.map((p) => {
+    // Every path is dir/NAME (SourceTree.listEntries).
+    const all = (entry: (p: Buffer) => Buffer, self: Buffer): EntryStats => ({
+      stats: paths.map((p) => {
         try {
-          return lstatNow(name(p))
+          return lstatNow(entry(p))
         } catch (e) {
           return e as NodeJS.ErrnoException
         }
-      })
-    // Every path is dir/NAME (SourceTree.listEntries).
-    const stats =
-      (this.#cwd !== undefined && paths.length > 1 ? inDirectory(dir, this.#cwd, each((p) => p.subarray(dir.length + 1))) : undefined) ??
-      each((p) => p)()
-    return { stats, dir: statNow(dir) }
+      }),
+      dir: statNow(self),
+    })
+    const back = paths.length > 1 ? this.#cwd : undefined
+    return (back !== undefined ? inDirectory(dir, back, () => all((p) => p.subarray(dir.length + 1), DOT)) : undefined) ?? all((p) => p, dir)
   }
 
   open(check: DirCheck | undefined, path: Buffer, expected: Pick<SourceStats, 'dev' | 'ino'>, whole?: WholeRead): Opened {
