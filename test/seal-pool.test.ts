@@ -73,6 +73,23 @@ t.test('small reads and reads beyond the queue depth are left to the caller', as
   t.ok((await results[0])!.equals(expected(file, big[0]!)))
 })
 
+t.test('each read the caller is sealing itself lets the worker queue one more, up to twice the depth', async (t) => {
+  const pool = new SealPool(key, { threads: 1, depth: 2, inlineBelow: 0 })
+  t.teardown(() => pool.close())
+  const file = randomBytes(64 * 4096)
+  const fd = openFile(t, file)
+  const big = Array.from({ length: 6 }, (_, i) => ({ ...randomCase(0), first: 8 * i, length: 128 * 1024 }))
+  const take = (c: Case, sealingHere: number): Promise<unknown> | undefined => pool.readSealed(fd, c.first, c.length, c.fileId, c.iv0, sealingHere)
+  const queued = [take(big[0]!, 0), take(big[1]!, 0)]
+  t.equal(take(big[2]!, 0), undefined, 'depth 2 with nothing sealed here')
+  queued.push(take(big[2]!, 1))
+  t.equal(take(big[3]!, 1), undefined, 'one more for one read sealed here')
+  queued.push(take(big[3]!, 5))
+  t.equal(take(big[4]!, 5), undefined, 'never more than twice the depth')
+  t.ok(queued.every((q) => q instanceof Promise), 'four queued')
+  await Promise.all(queued)
+})
+
 t.test('a failing read rejects with its errno', async (t) => {
   const pool = new SealPool(key, { threads: 1, inlineBelow: 0 })
   t.teardown(() => pool.close())

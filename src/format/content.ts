@@ -136,7 +136,12 @@ export async function readCipherRange(src: CipherRangeSource, target: Buffer): P
   return done + cipher.copy(target, done, skip, end)
 }
 
-async function readAndSeal(src: CipherRangeSource, first: number, length: number): Promise<Buffer> {
+/** readPlain, then seal: the path of a read that readSealed does not take. */
+export async function readAndSeal(
+  src: Pick<CipherRangeSource, 'readPlain' | 'seal' | 'fileId' | 'iv0'>,
+  first: number,
+  length: number,
+): Promise<Buffer> {
   const plain = await src.readPlain(first * PLAIN_BLOCK, length)
   return plain.length === 0 ? plain : src.seal(plain, first, src.fileId, src.iv0)
 }

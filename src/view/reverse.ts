@@ -8,7 +8,7 @@ import { promisify } from 'node:util'
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { createAesSiv, type AesSiv } from '../format/aes-siv.js'
-import { readCipherRange, type CipherRangeSource } from '../format/content.js'
+import { readAndSeal, readCipherRange, type CipherRangeSource } from '../format/content.js'
 import { CorruptError } from '../format/errors.js'
 import { deriveKeys, type DerivedKeys } from '../format/keys.js'
 import {
@@ -198,6 +198,8 @@ export class ReverseView implements ViewFs {
   #wholeBytes = 0
   /** Logged once: the config file is not a regular file (#confStat). */
   #confRefused = false
+  /** Reads being read and sealed on this thread, which the seal pool balances against (readSealed). */
+  #sealingHere = 0
 
   private constructor(
     opts: ReverseViewOptions,
@@ -820,6 +822,12 @@ export class ReverseView implements ViewFs {
     const { fd } = opened
     const readSealed = this.#readSealed
     const preader = { read: (buf: Buffer, off: number, len: number, pos: number) => readFd(fd, buf, off, len, pos) }
+    const readPlain = async (position: number, length: number): Promise<Buffer> => {
+      const plain = await preadFully(preader, position, length)
+      watch.afterRead(await fstatFd(fd))
+      return plain
+    }
+    const here = { readPlain, seal: this.#seal, fileId, iv0 }
     return {
       viewPath,
       fd,
@@ -827,18 +835,27 @@ export class ReverseView implements ViewFs {
       watch,
       fileId,
       iv0,
-      readPlain: async (position, length) => {
-        const plain = await preadFully(preader, position, length)
-        watch.afterRead(await fstatFd(fd))
-        return plain
-      },
+      readPlain,
       readSealed:
         readSealed &&
-        ((first, length) =>
-          readSealed(fd, first, length, fileId, iv0)?.then((r) => {
+        ((first, length) => {
+          const job = readSealed(fd, first, length, fileId, iv0, this.#sealingHere)
+          if (!job) return this.#sealHere(here, first, length)
+          return job.then((r) => {
             watch.afterRead(r.status)
             return r.cipher
-          })),
+          })
+        }),
+    }
+  }
+
+  /** A read the seal pool left to this thread, counted while it is read and sealed. */
+  async #sealHere(src: Parameters<typeof readAndSeal>[0], first: number, length: number): Promise<Buffer> {
+    this.#sealingHere++
+    try {
+      return await readAndSeal(src, first, length)
+    } finally {
+      this.#sealingHere--
     }
   }
 }

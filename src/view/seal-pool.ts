@@ -1,9 +1,10 @@
 // Seals whole reads on worker threads, which read the plaintext themselves. AES-SIV is most of the
 // read path's CPU time, and the one JavaScript thread also serves FUSE, so streaming was bound by
 // that thread; the worker's own pread spares it a libuv round trip too (docs/performance.md 5.6).
-// When every worker already has `depth` jobs the main thread seals the read itself: that puts
-// it to work instead of queueing, and bounds the memory held by jobs in flight. Hence one
-// worker fewer than CPUs by default: the main thread is the last sealer.
+// When every worker already has `depth` jobs, plus one for each read the main thread is sealing
+// already, the main thread seals the read itself: that puts it to work instead of queueing,
+// keeps the worker fed while it does, and bounds the memory held by jobs in flight (at most
+// twice `depth`). Hence one worker fewer than CPUs by default: the main thread is the last sealer.
 // The workers also run the source syscalls of a lookup, a listing, an open or a release,
 // several in one message (SourceHops): per small file, thread hand-offs and not JavaScript were
 // the server's time, and each libuv call is one (docs/performance.md, "Fewer hops per small
@@ -101,7 +102,10 @@ export interface SealPoolOptions {
   backend?: AesSivBackend
   /** Reads of fewer plaintext bytes are sealed inline (default 0: none). */
   inlineBelow?: number
-  /** Jobs a worker may have queued before reads are sealed inline instead. */
+  /**
+   * Jobs a worker may have queued before reads are sealed inline instead, plus one for each read
+   * being sealed inline (up to twice this), so that neither side runs dry.
+   */
   depth?: number
   /** Told when a worker fails; its reads fail, later ones go to the others or inline. */
   log?: (msg: string) => void
@@ -119,6 +123,8 @@ export type ReadSealFn = (
   length: number,
   fileId: Uint8Array,
   iv0: Uint8Array,
+  /** Reads the caller is sealing itself right now: the worker may queue as many more. */
+  sealingHere?: number,
 ) => Promise<SealedRead> | undefined
 
 interface Slot {
@@ -186,10 +192,11 @@ export class SealPool implements SourceHops {
    * the main thread a libuv round trip and a buffer, so `fd` must stay open until the promise
    * settles: FUSE releases a file only after every read of it has been answered.
    */
-  readonly readSealed: ReadSealFn = (fd, firstBlock, length, fileId, iv0) => {
+  readonly readSealed: ReadSealFn = (fd, firstBlock, length, fileId, iv0, sealingHere = 0) => {
     if (length < this.#inlineBelow) return undefined
     const ids = idsOf(fileId, iv0)
-    return this.#send<SealedRead>({ kind: 'seal', fd, firstBlock, length, ids }, [ids.buffer as ArrayBuffer])?.then((r) => ({
+    const depth = Math.min(this.#depth + sealingHere, 2 * this.#depth)
+    return this.#send<SealedRead>({ kind: 'seal', fd, firstBlock, length, ids }, [ids.buffer as ArrayBuffer], depth)?.then((r) => ({
       cipher: asBuffer(r.cipher),
       status: r.status,
     }))
@@ -240,8 +247,8 @@ export class SealPool implements SourceHops {
    * Source syscalls go to an idle worker only: queued behind a seal of a read they would wait
    * longer than the libuv path takes, which parallel readers keep to themselves as before.
    */
-  #send<T>(job: Job, transfer: ArrayBuffer[] = []): Promise<T> | undefined {
-    const slot = this.#freeSlot(job.kind === 'seal' ? this.#depth : 1)
+  #send<T>(job: Job, transfer: ArrayBuffer[] = [], depth = 1): Promise<T> | undefined {
+    const slot = this.#freeSlot(depth)
     if (!slot) return undefined
     return new Promise<T>((resolve, reject) => {
       // An idle pool must not keep the process alive; a job in flight must.
