@@ -123,7 +123,7 @@ t.test('-fsname sets the source column of /proc/mounts', async (t) => {
   t.equal(line?.split(' ')[2], 'fuse.tsreverse')
 })
 
-t.test('-readahead sets the kernel read-ahead of the mount; unasked, root gets 512 KiB', async (t) => {
+t.test('-readahead sets the kernel read-ahead of the mount; unasked, root gets 1024 KiB', async (t) => {
   if (process.geteuid?.() !== 0) {
     t.plan(0, 'only root may set a read-ahead')
     return
@@ -133,8 +133,8 @@ t.test('-readahead sets the kernel read-ahead of the mount; unasked, root gets 5
     return readFileSync(`/sys/class/bdi/${device}/read_ahead_kb`, 'utf8').trim()
   }
   const cases: [string[], string][] = [
-    [[], '512'],
-    [['-readahead', '1024'], '1024'],
+    [[], '1024'],
+    [['-readahead', '512'], '512'],
     [['-o', 'readahead=256'], '256'],
     [['-readahead', '0'], '128'], // the kernel's own
   ]
