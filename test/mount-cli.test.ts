@@ -6,6 +6,7 @@ import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
 import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
 import { findMount, parseMountinfo } from '../src/fuse/mountinfo.js'
 import { ExitCode } from '../src/exitcodes.js'
 import { BIN, runCli } from './lib/cli.js'
@@ -144,6 +145,31 @@ t.test('-readahead sets the kernel read-ahead of the mount; unasked, root gets 1
   }
   const mnt = mountpoint(t)
   const r = runCli(['-readahead', '99999', '-passfile', passfile, src, mnt])
+  t.equal(r.code, ExitCode.Usage, `out of range: ${r.stderr.trim()}`)
+  t.notOk(isMounted(mnt))
+})
+
+/** User plus system CPU time of a process, in clock ticks (/proc/PID/stat fields 14 and 15). */
+function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return Number(fields[11]) + Number(fields[12])
+}
+
+t.test('-busypoll: the server polls for requests only while they come, and sleeps when idle', async (t) => {
+  for (const flags of [[], ['-busypoll', '5000'], ['-o', 'busypoll=0']]) {
+    const { mnt, pid } = mountOurs(t, [...flags, '-passfile', passfile, src, mountpoint(t)])
+    // Listings always reach the server: each one starts a polling window.
+    for (let i = 0; i < 300; i++) readdirSync(mnt)
+    await sleep(200)
+    const before = cpuTicks(pid)
+    await sleep(1000)
+    // Polling that never stopped would take a whole CPU: about 100 ticks a second.
+    const idle = cpuTicks(pid) - before
+    t.ok(idle < 20, `${flags.join(' ') || 'no flag'}: ${idle} ticks of CPU in an idle second`)
+  }
+  const mnt = mountpoint(t)
+  const r = runCli(['-busypoll', '2000000', '-passfile', passfile, src, mnt])
   t.equal(r.code, ExitCode.Usage, `out of range: ${r.stderr.trim()}`)
   t.notOk(isMounted(mnt))
 })

@@ -73,6 +73,7 @@ const FLAGS = {
   noexec: { kind: 'bool', help: 'no execution' },
   kernel_cache: { kind: 'bool', help: 'FUSE kernel_cache' },
   readahead: { kind: 'int', help: 'kernel read-ahead of the mount in KiB, set when run as root (default 1024; 0: keep the kernel\'s 128)' },
+  busypoll: { kind: 'int', help: 'microseconds the server keeps polling for the next request after each one, instead of sleeping (default 1000; 0: never)' },
   threads: { kind: 'int', help: 'worker threads that encrypt file contents (default: CPUs - 1; 0: none)' },
   openssl: { kind: 'string', help: 'AES-SIV through node:crypto, i.e. OpenSSL (auto, true: the default) or pure TypeScript (false: ~10x slower)' },
   fg: { kind: 'bool', aliases: ['f'], help: 'stay in the foreground' },

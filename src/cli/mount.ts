@@ -20,6 +20,9 @@ const MAX_THREADS = 256
 // Two 512 KiB reads per window keep the seal worker and this thread both busy on one stream:
 // 637-681 MB/s against 537-604 with 512 and 523-566 with 2048 (docs/performance.md 12.3).
 const DEFAULT_READ_AHEAD_KB = 1024
+// How long the JavaScript thread keeps polling after each request (src/fuse/busy-poll.ts).
+const DEFAULT_BUSY_POLL_US = 1000
+const MAX_BUSY_POLL_US = 1_000_000
 
 /** gocryptfs parses each half with ParseInt(s, 0, 32): decimal, 0x hex or 0 octal. */
 export function parseOwner(text: string): { uid: number; gid: number } {
@@ -65,6 +68,7 @@ export function mountOptions(flags: Flags, fsname: string, log: (msg: string) =>
     kernelCache: !!flags.kernel_cache,
     debug: !!flags.fusedebug,
     readAheadKb: readAhead(flags.readahead),
+    busyPollUs: busyPoll(flags.busypoll),
     log,
   }
 }
@@ -79,6 +83,15 @@ function readAhead(flag: number | undefined): number | undefined {
     throw new UserError(`-readahead=${flag}: expected 0 to ${MAX_READ_AHEAD_KB} (KiB)`, ExitCode.Usage)
   }
   return flag === 0 ? undefined : flag
+}
+
+/** -busypoll: microseconds, 0 turns polling off. */
+function busyPoll(flag: number | undefined): number {
+  if (flag === undefined) return DEFAULT_BUSY_POLL_US
+  if (!Number.isInteger(flag) || flag < 0 || flag > MAX_BUSY_POLL_US) {
+    throw new UserError(`-busypoll=${flag}: expected 0 to ${MAX_BUSY_POLL_US} (microseconds)`, ExitCode.Usage)
+  }
+  return flag
 }
 
 async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (msg: string) => void): Promise<MountHandle> {

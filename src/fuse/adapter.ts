@@ -13,6 +13,7 @@ import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { readable } from '../view/byte-string.js'
 import { FsError, type Attr, type FsStats, type ViewFs } from '../view/fs.js'
+import { BusyPoll } from './busy-poll.js'
 import { findMount, readMountinfo, type MountEntry } from './mountinfo.js'
 import { setReadAhead } from './read-ahead.js'
 import { pathCodec, type PathEncoding } from './path-codec.js'
@@ -37,6 +38,8 @@ export interface MountOptions {
   debug?: boolean
   /** KiB of kernel read-ahead to set once mounted (needs root); undefined leaves the kernel's. */
   readAheadKb?: number
+  /** Microseconds to keep polling for the next request after each one (busy-poll.ts); 0: never. */
+  busyPollUs?: number
   log(msg: string): void
 }
 
@@ -440,7 +443,7 @@ export async function mountView(view: ViewFs, mountpoint: string, opts: MountOpt
   if (bindingPathEncoding === 'utf8') {
     log('fuse-native is the stock prebuild, not the patched build of npm ci: names and symlink targets that are not UTF-8 will be hidden')
   }
-  const fuse = new Fuse(mnt, fuseOps(view, log), fuseOpts)
+  const fuse = new Fuse(mnt, new BusyPoll(opts.busyPollUs ?? 0).wrap(fuseOps(view, log)), fuseOpts)
   // The binding copies both strings into 1024-byte buffers and would silently cut them.
   if (Buffer.byteLength(mnt) > MAX_NATIVE_STRING || Buffer.byteLength(fuse._fuseOptions()) > MAX_NATIVE_STRING) {
     throw new UserError('mountpoint or fsname too long for fuse-native (1023 bytes)', ExitCode.Usage)
