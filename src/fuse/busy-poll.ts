@@ -24,7 +24,6 @@ export class BusyPoll {
 
   /** A request arrived: poll until windowUs after it. */
   #touch(): void {
-    if (this.#windowMs <= 0) return
     this.#until = performance.now() + this.#windowMs
     if (this.#polling) return
     this.#polling = true
