@@ -53,7 +53,6 @@ export async function listDir(dir: Buffer): Promise<Buffer[]> {
   return names
 }
 
-
 /** For a rejected lookup: undefined when the entry is gone; other errors propagate. */
 export function undefinedIfGone(e: NodeJS.ErrnoException): undefined {
   if (e.code === 'ENOENT') return undefined
