@@ -1,15 +1,13 @@
 import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
 import { randomBytes, randomInt } from 'node:crypto'
-import { closeSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, truncateSync, writeFileSync } from 'node:fs'
+import { closeSync, openSync, truncateSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { createAesSiv } from '../src/format/aes-siv.js'
-import { fileHeader } from '../src/format/content.js'
 import { SealPool } from '../src/view/seal-pool.js'
-import { DIR_MOVED, type DirCheck } from '../src/view/source-tree.js'
-import { fstatNow, lstatNow } from '../src/view/stat.js'
+import { fstatNow } from '../src/view/stat.js'
 
 const key = randomBytes(64)
 const reference = createAesSiv(key)
@@ -173,66 +171,4 @@ t.test('an idle pool that nobody closes does not keep the process alive', async 
   t.equal(r.signal, null, 'exited by itself')
   t.equal(r.status, 0, r.stderr)
   t.equal(r.stdout.trim(), String(65536 + 16 * 32), 'the job finished before the exit')
-})
-
-t.test('lookups, opens and releases on a worker: directory check, file check, whole reads', async (t) => {
-  const pool = new SealPool(key, { threads: 1 })
-  t.teardown(() => pool.close())
-  const dir = path.join(t.testdir(), 'd')
-  mkdirSync(dir)
-  const small = randomBytes(5000)
-  const big = randomBytes(40 * 4096)
-  for (const [name, bytes] of [['small', small], ['big', big], ['empty', Buffer.alloc(0)]] as const) writeFileSync(path.join(dir, name), bytes)
-  const at = (name: string): Buffer => Buffer.from(path.join(dir, name))
-  const st = lstatNow(dir)
-  const check: DirCheck = { path: Buffer.from(dir), dev: st.dev, ino: st.ino, birth: st.birthtimeMs }
-  const fileId = randomBytes(16)
-  const iv0 = randomBytes(16)
-  const whole = { below: 32 * 4096, fileId, iv0 }
-
-  const lst = await pool.lstat(check, at('small'))!
-  t.ok(lst.isFile(), 'lstat answers a Stats')
-  t.equal(lst.ino, lstatNow(path.join(dir, 'small')).ino)
-
-  const opened = await pool.open(check, at('small'), lstatNow(path.join(dir, 'small')), whole)!
-  if (!('data' in opened)) throw new Error('a small file was not read whole')
-  t.ok(opened.data.equals(Buffer.concat([fileHeader(fileId), reference.sealBlocks(small, 0, fileId, iv0)])), 'header and sealed blocks')
-  t.equal(opened.status.size, small.length)
-  const empty = await pool.open(check, at('empty'), lstatNow(path.join(dir, 'empty')), whole)!
-  t.same('data' in empty && empty.data.length, 0, 'an empty file has no header')
-
-  const large = await pool.open(check, at('big'), lstatNow(path.join(dir, 'big')), whole)!
-  if (!('fd' in large)) throw new Error('a file of 40 blocks was read whole')
-  t.ok(readFileSync(large.fd).equals(big), 'the descriptor is the file')
-  t.equal((await pool.closeFile(large.fd)!).size, big.length, 'close answers the fstat')
-  t.throws(() => fstatSync(large.fd), { code: 'EBADF' }, 'and closed it')
-
-  const code = (p: Promise<unknown> | undefined): Promise<string> => p!.then(() => 'ok', (e: NodeJS.ErrnoException) => e.code ?? String(e))
-  t.equal(await code(pool.open(check, at('small'), lstatNow(path.join(dir, 'big')))), 'ENOENT', 'another file than expected')
-  t.equal(await code(pool.lstat(check, at('nothing'))), 'ENOENT')
-  renameSync(dir, `${dir}.moved`)
-  mkdirSync(dir)
-  t.equal(await code(pool.lstat(check, at('small'))), DIR_MOVED, 'another directory at the path')
-  t.equal(await code(pool.open(check, at('small'), lst)), DIR_MOVED)
-})
-
-t.test('a descriptor a worker opened stays open when the worker ends', async (t) => {
-  const pool = new SealPool(key, { threads: 1 })
-  const file = path.join(t.testdir(), 'big')
-  writeFileSync(file, randomBytes(40 * 4096))
-  const warnings: string[] = []
-  const onWarning = (w: Error): number => warnings.push(w.message)
-  process.on('warning', onWarning)
-  t.teardown(() => process.off('warning', onWarning))
-  const opened = await pool.open(undefined, Buffer.from(file), lstatNow(file))!
-  if (!('fd' in opened)) throw new Error('read whole although not asked to')
-  // Closed here, opened again there: the worker must not track descriptors as its own.
-  closeSync(opened.fd)
-  const again = await pool.open(undefined, Buffer.from(file), lstatNow(file))!
-  if (!('fd' in again)) throw new Error('read whole although not asked to')
-  await pool.close()
-  t.equal(fstatSync(again.fd).size, 40 * 4096, 'still open after the worker exited')
-  closeSync(again.fd)
-  await new Promise((r) => setImmediate(r))
-  t.same(warnings, [], 'no warning about unmanaged descriptors')
 })

@@ -130,7 +130,6 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
       keys,
       siv: createAesSiv(keys.siv, backend),
       readSealed: pool?.readSealed,
-      hops: pool,
       configPath: location.custom ? location.path : undefined,
       exclude,
       filter,

@@ -3,12 +3,11 @@
 // the source (lstat), and the caches only hold mappings that cannot go stale by themselves
 // (cipher path -> plaintext path is a function of the names; a directory entry is re-verified
 // by lstat before it is used, in the same worker message as its use where there is one).
-import { constants, promises as fsp, read as readCb } from 'node:fs'
-import { promisify } from 'node:util'
+import { constants, promises as fsp } from 'node:fs'
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { createAesSiv, type AesSiv } from '../format/aes-siv.js'
-import { readAndSeal, readCipherRange, type CipherRangeSource } from '../format/content.js'
+import { fileHeader, readAndSeal, readCipherRange, type CipherRangeSource } from '../format/content.js'
 import { CorruptError } from '../format/errors.js'
 import { deriveKeys, type DerivedKeys } from '../format/keys.js'
 import {
@@ -34,11 +33,10 @@ import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from '
 import { InoMap, InoTag } from './inomap.js'
 import { Lru } from './lru.js'
 import { ConsistencyWatch, type FileStatus } from './consistency.js'
-import { joinPath, openRegular, ownCopy, preadFully, toFsError } from './source.js'
-import { fstatFd, lstat, stat, type SourceStats } from './stat.js'
-import { localFsType } from './local-fs.js'
-import { InlineHops } from './source-sync.js'
-import { DEFAULT_FDS, SourceTree, checkDir, dirMoved, isDirAt, isDirMoved, type DirCheck, type ListedEntry, type SourceHops } from './source-tree.js'
+import { joinPath, ownCopy, toFsError } from './source.js'
+import { AT_FDCWD, closeFile, lstatAt, openAt, preadAt } from './source-io.js'
+import { stat, type SourceStats } from './stat.js'
+import { SourceTree, checkDir, dirMoved, isDirAt, isDirMoved, type DirCheck, type ListedEntry } from './source-tree.js'
 import type { ReadSealFn } from './seal-pool.js'
 
 export interface ReverseViewOptions {
@@ -52,8 +50,6 @@ export interface ReverseViewOptions {
   siv?: AesSiv
   /** Reads and seals reads elsewhere (SealPool); when absent or declining, siv.sealBlocks here. */
   readSealed?: ReadSealFn
-  /** Runs the source syscalls of lookups, opens and releases elsewhere, several per hop (SealPool). */
-  hops?: SourceHops
   /**
    * The config file in use. The virtual gocryptfs.conf is served only when this is absent or
    * SOURCE/.gocryptfs.reverse.conf; with any other (-config) path that file is an ordinary
@@ -73,11 +69,6 @@ export interface ReverseViewOptions {
   strictConsistency?: boolean
   /** Entries per cache (directories, long names). */
   cacheSize?: number
-  /**
-   * Source syscalls on SOURCE's own device made on this thread, not by `hops`, when its
-   * filesystem is local (local-fs.ts). Default true.
-   */
-  inline?: boolean
 }
 
 /** A directory of the view, resolved to the plaintext. */
@@ -154,14 +145,16 @@ const LOOKED_UP_MS = 1000
 const LOOKED_UP_MAX = 256
 const REVERSE_CONF_BYTES = Buffer.from(REVERSE_CONF_NAME)
 /**
- * Files shorter than this are read and sealed whole at open, in the hop that opens them: a
- * small file then costs no hop for its read and none for its release. 32 blocks: one FUSE read.
+ * Files shorter than this are read and sealed whole at open, in the native call that opens them:
+ * a small file then costs no call for its read and none for its release. 32 blocks: one FUSE
+ * read. Only non-empty files on ordinary local filesystems (openAt): elsewhere a read may have
+ * side effects (/proc/kmsg), so nothing is read before a reader asks.
  */
 const WHOLE_BELOW = 32 * PLAIN_BLOCK
 // Bounds what open handles of such files hold (a program may keep many open without reading).
 const WHOLE_MAX_BYTES = 32 * 1024 * 1024
-
-const readFd = promisify(readCb)
+// The config file served as gocryptfs.conf is read whole; a real one is well under 1 KiB.
+const CONF_MAX_BYTES = 64 * 1024
 
 export class ReverseView implements ViewFs {
   readonly #settings: FormatSettings
@@ -206,7 +199,6 @@ export class ReverseView implements ViewFs {
     sourceAbs: string,
     rootSt: SourceStats,
     mountRel: string | undefined,
-    inline: boolean,
     confAbs: string | undefined,
   ) {
     const keys = opts.keys ?? (opts.masterKey && deriveKeys(opts.masterKey, { hkdf: opts.settings.hkdf }))
@@ -227,12 +219,7 @@ export class ReverseView implements ViewFs {
     this.#owner = opts.forceOwner
     this.#log = opts.log ?? (() => {})
     this.#sourceAbs = Buffer.from(sourceAbs)
-    this.#tree = new SourceTree(
-      this.#sourceAbs,
-      opts.hops,
-      DEFAULT_FDS,
-      inline ? { dev: rootSt.dev, hops: new InlineHops(this.#siv) } : undefined,
-    )
+    this.#tree = new SourceTree(this.#sourceAbs)
     this.#strict = opts.strictConsistency ?? false
     this.#confAbs = confAbs === undefined ? undefined : Buffer.from(confAbs)
     this.#mountRel = mountRel === undefined ? undefined : Buffer.from(mountRel)
@@ -270,9 +257,6 @@ export class ReverseView implements ViewFs {
       throw new UserError(`Invalid source directory ${opts.source}: ${(e as Error).message}`, ExitCode.CipherDir)
     }
     if (!rootSt.isDirectory()) throw new UserError(`${opts.source} is not a directory`, ExitCode.CipherDir)
-    if (!(await SourceTree.usable())) {
-      throw new UserError('/proc/self/fd is not available: the view walks the source through it (mount /proc)', ExitCode.Other)
-    }
     let mountRel: string | undefined
     if (opts.mountpoint !== undefined) {
       // A mount point that does not exist (yet) is compared as given.
@@ -280,12 +264,11 @@ export class ReverseView implements ViewFs {
       const rel = path.relative(sourceAbs, mp)
       if (rel !== '' && rel !== '..' && !rel.startsWith('../') && !path.isAbsolute(rel)) mountRel = rel
     }
-    const inline = (opts.inline ?? true) && (await localFsType(sourceAbs)) !== undefined
     const defaultConf = path.join(sourceAbs, REVERSE_CONF_NAME)
     const servesConf = opts.configPath === undefined || path.resolve(opts.configPath) === defaultConf
     // Where the config is now, symlinks resolved: later only a regular file there is served.
     const confAbs = servesConf ? await fsp.realpath(defaultConf).catch(() => defaultConf) : undefined
-    return new ReverseView(opts, sourceAbs, rootSt, mountRel, inline, confAbs)
+    return new ReverseView(opts, sourceAbs, rootSt, mountRel, confAbs)
   }
 
   // ---- ViewFs ----
@@ -368,7 +351,7 @@ export class ReverseView implements ViewFs {
     this.#handles.delete(handle)
     if ('fd' in h) {
       try {
-        h.watch.atRelease(await this.#tree.release(h.fd, h.dir))
+        h.watch.atRelease(await this.#tree.release(h.fd))
       } catch (e) {
         throw this.#fail(e, 'release', h.viewPath)
       }
@@ -425,7 +408,7 @@ export class ReverseView implements ViewFs {
   async #resolve(viewPath: string): Promise<Node> {
     const comps = components(viewPath)
     if (comps.length === 0) {
-      const st = await lstat(this.#root.abs)
+      const st = await lstatAt(AT_FDCWD, this.#root.abs)
       return { kind: 'real', dir: this.#root, cPath: '', rel: this.#root.rel, st, shown: 'included' }
     }
     return this.#lookupIn(comps.slice(0, -1), comps[comps.length - 1]!)
@@ -461,7 +444,7 @@ export class ReverseView implements ViewFs {
     const key = comps.join('/')
     const cached = this.#dirs.get(key)
     if (cached) {
-      if (await this.#tree.isDirStill(this.#checkOf(cached)!, cached.dev)) return cached
+      if (await this.#tree.isDirStill(this.#checkOf(cached)!)) return cached
       this.#dirs.delete(key)
     }
     const node = await this.#lookupIn(comps.slice(0, -1), comps[comps.length - 1]!)
@@ -516,7 +499,7 @@ export class ReverseView implements ViewFs {
    */
   async #lookup(dir: Dir, name: string, check?: DirCheck): Promise<Node> {
     if (this.#hasDirIv && name === DIRIV_NAME) {
-      const st = await lstat(dir.abs)
+      const st = await lstatAt(AT_FDCWD, dir.abs)
       if (check && !isDirAt(st, check)) throw dirMoved()
       return { kind: 'diriv', dir, st }
     }
@@ -588,7 +571,7 @@ export class ReverseView implements ViewFs {
     let hit: { plain: Buffer; full: string } | undefined
     const longs = (await this.#tree.listDir(dir)).filter((plain) => names.isLongPlainLength(plain.length))
     names.viewNames(longs, dir.iv).forEach((v, i) => {
-      const entry = { plain: longs[i]!, full: v.full }
+      const entry = { plain: ownCopy(longs[i]!), full: v.full }
       this.#longNames.set(`${dir.cPath}/${v.name}`, entry)
       if (v.name === hash) hit = entry
     })
@@ -678,7 +661,7 @@ export class ReverseView implements ViewFs {
     for (const n of nodes) if (n.kind === 'real') this.#remember(`/${n.cPath}`, n, at)
     if (this.#hasDirIv) {
       names.push(DIRIV_NAME)
-      nodes.push({ kind: 'diriv', dir, st: dirSt ?? (await lstat(dir.abs)) })
+      nodes.push({ kind: 'diriv', dir, st: dirSt ?? (await lstatAt(AT_FDCWD, dir.abs)) })
     }
     for (const e of entries) {
       if (e.nameFile) {
@@ -709,7 +692,7 @@ export class ReverseView implements ViewFs {
    * can read and have it served unencrypted.
    */
   async #confStat(): Promise<SourceStats> {
-    const st = await lstat(this.#confAbs!)
+    const st = await lstatAt(AT_FDCWD, this.#confAbs!)
     if (st.isFile()) return st
     if (!this.#confRefused) this.#log(`not serving ${CONF_NAME}: ${readable(this.#confAbs!)} is no longer a regular file`)
     this.#confRefused = true
@@ -778,7 +761,7 @@ export class ReverseView implements ViewFs {
       const view = views[v++]!
       if (view.name === view.full) return { name: view.name }
       // Spares the directory scan when the hashed entry is looked up next.
-      this.#longNames.set(`${dir.cPath}/${view.name}`, { plain, full: view.full })
+      this.#longNames.set(`${dir.cPath}/${view.name}`, { plain: ownCopy(plain), full: view.full })
       return view
     })
   }
@@ -792,14 +775,8 @@ export class ReverseView implements ViewFs {
         return { data: node.dir.iv }
       case 'longname':
         return { data: Buffer.from(node.full, 'latin1') }
-      case 'conf': {
-        const fh = await openRegular(this.#confAbs!, node.st)
-        try {
-          return { data: await fh.readFile() }
-        } finally {
-          await fh.close()
-        }
-      }
+      case 'conf':
+        return { data: await this.#readConf(node.st) }
       case 'real':
         break
     }
@@ -811,20 +788,21 @@ export class ReverseView implements ViewFs {
     const ivPath = this.#settings.plaintextNames ? node.rel : node.cPath
     const fileId = derivePathIv(ivPath, 'FILEID')
     const iv0 = derivePathIv(ivPath, 'BLOCK0IV')
-    const whole = st.size < WHOLE_BELOW && this.#wholeBytes < WHOLE_MAX_BYTES ? { below: WHOLE_BELOW, fileId, iv0 } : undefined
-    const opened = await this.#tree.openRegular(node.dir, node.rel, st, check, whole)
+    const below = this.#wholeBytes < WHOLE_MAX_BYTES ? WHOLE_BELOW : 0
+    const opened = await this.#tree.openRegular(node.dir, node.rel, st, below, check)
     const what = `${readable(viewPath)} (plaintext ${readable(node.rel)})`
     const watch = new ConsistencyWatch(st, what, { strict: this.#strict, log: this.#log })
-    if ('data' in opened) {
-      this.#wholeBytes += opened.data.length
-      return { data: opened.data, file: { watch, status: opened.status } }
+    if ('plain' in opened) {
+      // An empty file has no header either (spec 6.11); the native call reads only non-empty ones.
+      const data = Buffer.concat([fileHeader(fileId), this.#siv.sealBlocks(opened.plain, 0, fileId, iv0)])
+      this.#wholeBytes += data.length
+      return { data, file: { watch, status: opened.status } }
     }
     const { fd } = opened
     const readSealed = this.#readSealed
-    const preader = { read: (buf: Buffer, off: number, len: number, pos: number) => readFd(fd, buf, off, len, pos) }
     const readPlain = async (position: number, length: number): Promise<Buffer> => {
-      const plain = await preadFully(preader, position, length)
-      watch.afterRead(await fstatFd(fd))
+      const { plain, status } = await preadAt(fd, length, position)
+      watch.afterRead(status)
       return plain
     }
     const here = { readPlain, seal: this.#seal, fileId, iv0 }
@@ -846,6 +824,20 @@ export class ReverseView implements ViewFs {
             return r.cipher
           })
         }),
+    }
+  }
+
+  /** The config file's bytes, if it is still the file `expected` (its lstat) describes. */
+  async #readConf(expected: SourceStats): Promise<Buffer> {
+    const opened = await openAt(AT_FDCWD, this.#confAbs!, expected, CONF_MAX_BYTES)
+    if ('plain' in opened) return opened.plain
+    // Not read at open: empty, too large, or on a filesystem that is not an ordinary local one.
+    try {
+      const { plain } = await preadAt(opened.fd, CONF_MAX_BYTES + 1, 0)
+      if (plain.length > CONF_MAX_BYTES) throw new Error(`${readable(this.#confAbs!)} is larger than ${CONF_MAX_BYTES} bytes`)
+      return plain
+    } finally {
+      await closeFile(opened.fd)
     }
   }
 

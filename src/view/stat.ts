@@ -41,6 +41,32 @@ export function exactStats(b: BigIntStats): SourceStats {
   return st
 }
 
+/** Whole milliseconds (rounded down) of a time given as seconds and nanoseconds (0..999999999). */
+const msOfParts = (sec: number, nsec: number): number => sec * 1000 + Math.floor(nsec / 1e6)
+
+/** The stat at `offset` of a Float64Array from the native addon (STAT_FIELDS order), its times exact. */
+export function statsAt(a: Float64Array, offset = 0): SourceStats {
+  const st = Object.create(Stats.prototype) as SourceStats
+  st.dev = a[offset]!
+  st.ino = a[offset + 1]!
+  st.mode = a[offset + 2]!
+  st.nlink = a[offset + 3]!
+  st.uid = a[offset + 4]!
+  st.gid = a[offset + 5]!
+  st.rdev = a[offset + 6]!
+  st.size = a[offset + 7]!
+  st.blksize = a[offset + 8]!
+  st.blocks = a[offset + 9]!
+  st.atimeMs = msOfParts(a[offset + 10]!, a[offset + 11]!)
+  st.atimeNsPart = a[offset + 11]! % 1e6
+  st.mtimeMs = msOfParts(a[offset + 12]!, a[offset + 13]!)
+  st.mtimeNsPart = a[offset + 13]! % 1e6
+  st.ctimeMs = msOfParts(a[offset + 14]!, a[offset + 15]!)
+  st.ctimeNsPart = a[offset + 15]! % 1e6
+  st.birthtimeMs = msOfParts(a[offset + 16]!, a[offset + 17]!)
+  return st
+}
+
 type Done = (err: NodeJS.ErrnoException | null, st: BigIntStats) => void
 
 function promised(call: (done: Done) => void): Promise<SourceStats> {

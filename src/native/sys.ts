@@ -1,0 +1,80 @@
+// The typed surface of our native addon (native/sys.c): source syscalls run on a pool of
+// threads of its own, each call a short batch answered through its callback on the calling
+// JavaScript thread, plus two synchronous calls Node lacks (process hardening, exact utimensat).
+// Stats cross as 18 doubles (STAT_FIELDS), names as one Buffer with offsets.
+import { createRequire } from 'node:module'
+import { fileURLToPath } from 'node:url'
+
+/** The order of a stat's fields in the Float64Arrays the addon returns. */
+export const STAT_FIELDS = [
+  'dev', 'ino', 'mode', 'nlink', 'uid', 'gid', 'rdev', 'size', 'blksize', 'blocks',
+  'atimeSec', 'atimeNsec', 'mtimeSec', 'mtimeNsec', 'ctimeSec', 'ctimeNsec', 'birthSec', 'birthNsec',
+] as const
+export const STAT_N = STAT_FIELDS.length
+
+/** The dirfd that makes a name an absolute (or working-directory) path. */
+export const AT_FDCWD = -100
+
+export type Done<T> = (err: NodeJS.ErrnoException | null, result: T) => void
+
+/** Names of a directory: names.subarray(offsets[i], offsets[i + 1]) is the i-th. */
+export interface PackedNames {
+  names?: Buffer
+  offsets?: Uint32Array
+}
+
+/**
+ * The directory a call checks first (DirCheck): lstat of `path` must show a directory with this
+ * dev, ino and birth time in ms, or the call fails with code EDIRMOVED and does nothing else.
+ * null path: no check.
+ */
+export type CheckArgs = [path: Buffer | null, dev: number, ino: number, birthMs: number]
+
+export interface NativeSys {
+  lstat(dirfd: number, name: Buffer, ...rest: [...CheckArgs, Done<{ st: Float64Array }>]): void
+  /** lstat of each NUL-separated name in `dirfd`; errs[i] is the errno of the i-th (0: stats has it); st: dirfd's own. */
+  lstatEach(dirfd: number, names: Buffer, count: number, cb: Done<{ stats: Float64Array; errs: Int32Array; st: Float64Array }>): void
+  list(dirfd: number, cb: Done<Required<PackedNames>>): void
+  /** Opens `first` in `dirfd`, then each NUL-separated name (O_PATH, no symlinks): the caller owns fd. */
+  walk(dirfd: number, first: Buffer, names: Buffer, count: number, list: boolean, cb: Done<{ fd: number; st: Float64Array } & PackedNames>): void
+  /**
+   * Opens the regular file `name` in `dirfd` if it is still (dev, ino); one shorter than `below`
+   * bytes on an ordinary local filesystem is read whole and closed (data, st after the read).
+   */
+  open(
+    dirfd: number,
+    name: Buffer,
+    dev: number,
+    ino: number,
+    below: number,
+    ...rest: [...CheckArgs, Done<{ st: Float64Array; fd?: number; data?: Buffer }>]
+  ): void
+  /** `length` bytes from `position` (fewer at end of file); st: fstat after the read. */
+  pread(fd: number, length: number, position: number, cb: Done<{ data: Buffer; st: Float64Array }>): void
+  /** fstat, then close. */
+  closeFile(fd: number, cb: Done<{ st: Float64Array }>): void
+  readlink(dirfd: number, name: Buffer, cb: Done<{ target: Buffer }>): void
+  /** RLIMIT_CORE 0 and PR_SET_DUMPABLE 0: no core dump, no ptrace by non-root. Throws on failure. */
+  harden(): void
+  /** utimensat(AT_FDCWD, path, ..., AT_SYMLINK_NOFOLLOW), to the nanosecond. Throws on failure. */
+  utimens(path: Buffer, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void
+}
+
+const ADDON = 'tsreverse_sys.node'
+// From dist/src/native/ (compiled) to the package root.
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+
+function load(): NativeSys {
+  const require = createRequire(import.meta.url)
+  const tried: string[] = []
+  for (const rel of [`prebuilds/${process.platform}-${process.arch}/${ADDON}`, `build/Release/${ADDON}`]) {
+    try {
+      return require(ROOT + rel) as NativeSys
+    } catch (e) {
+      tried.push(`${rel}: ${(e as Error).message.split('\n')[0]}`)
+    }
+  }
+  throw new Error(`the native addon ${ADDON} is missing (run npm rebuild): ${tried.join('; ')}`)
+}
+
+export const sys: NativeSys = load()

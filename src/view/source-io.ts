@@ -1,0 +1,114 @@
+// Promises over the native source syscalls (src/native/sys.ts): every source syscall of the
+// view runs on the addon's thread pool, never on the JavaScript thread that answers the mount,
+// so a hung filesystem inside the source, or this mount reached again through it, stalls only
+// the requests that touch it. Stats come back exact to the nanosecond (stat.ts).
+import { AT_FDCWD, STAT_N, sys, type CheckArgs, type Done, type PackedNames } from '../native/sys.js'
+import type { FileStatus } from './consistency.js'
+import { statsAt, type SourceStats } from './stat.js'
+
+export { AT_FDCWD }
+
+/** A directory resolved earlier that must still be at `path` (absolute) before a call acts. */
+export interface DirCheck {
+  path: Uint8Array
+  dev: number
+  ino: number
+  birth: number
+}
+
+/** The fields of a stat the consistency check compares: all a read's answer needs to carry. */
+function statusOf(a: Float64Array): FileStatus {
+  const { size, mtimeMs, mtimeNsPart, ctimeMs, ctimeNsPart } = statsAt(a)
+  return { size, mtimeMs, mtimeNsPart, ctimeMs, ctimeNsPart }
+}
+
+function call<T>(start: (done: Done<T>) => void): Promise<T> {
+  return new Promise((resolve, reject) => start((err, result) => (err ? reject(err) : resolve(result))))
+}
+
+const checkArgs = (c: DirCheck | undefined): CheckArgs =>
+  c ? [Buffer.from(c.path.buffer, c.path.byteOffset, c.path.byteLength), c.dev, c.ino, c.birth] : [null, 0, 0, 0]
+
+/** Names joined by NUL, which no name contains. */
+const joined = (names: readonly Uint8Array[]): Buffer => Buffer.concat(names.flatMap((n) => [n, ZERO]))
+const ZERO = Buffer.alloc(1)
+
+/** The names of a packed listing, each a view into the one Buffer that holds them all. */
+export function unpackNames(p: PackedNames): Buffer[] {
+  const { names, offsets } = p
+  if (!names || !offsets) return []
+  const out = new Array<Buffer>(offsets.length - 1)
+  for (let i = 0; i < out.length; i++) out[i] = names.subarray(offsets[i], offsets[i + 1])
+  return out
+}
+
+/** lstat of `name` in the directory `dirfd` (AT_FDCWD: `name` is a path), after `check`. */
+export function lstatAt(dirfd: number, name: Buffer, check?: DirCheck): Promise<SourceStats> {
+  return call<{ st: Float64Array }>((done) => sys.lstat(dirfd, name, ...checkArgs(check), done)).then((r) => statsAt(r.st))
+}
+
+/** lstat of each name in `dirfd` (an error in place of a failed one), and the stat of `dirfd` itself. */
+export async function lstatEachAt(dirfd: number, names: readonly Buffer[]): Promise<{ stats: (SourceStats | NodeJS.ErrnoException)[]; dir: SourceStats }> {
+  const r = await call<{ stats: Float64Array; errs: Int32Array; st: Float64Array }>((done) => sys.lstatEach(dirfd, joined(names), names.length, done))
+  const stats = names.map((_, i) => {
+    const errno = r.errs[i]!
+    if (errno === 0) return statsAt(r.stats, i * STAT_N)
+    return Object.assign(new Error(`lstat failed with errno ${errno}`), { errno: -errno, code: errnoCode(errno), syscall: 'lstat' })
+  })
+  return { stats, dir: statsAt(r.st) }
+}
+
+// The codes a listing's lstat can meet; the view only tells ENOENT (removed since) from the rest.
+const CODES: Record<number, string> = { 2: 'ENOENT', 13: 'EACCES', 20: 'ENOTDIR', 36: 'ENAMETOOLONG', 40: 'ELOOP', 116: 'ESTALE' }
+const errnoCode = (errno: number): string => CODES[errno] ?? 'EIO'
+
+/** The entry names of the directory `dirfd` in getdents order. */
+export function listAt(dirfd: number): Promise<Buffer[]> {
+  return call<PackedNames>((done) => sys.list(dirfd, done)).then(unpackNames)
+}
+
+/** A directory a walk reached: its O_PATH descriptor (the caller's), its fstat, its names when asked. */
+export interface WalkedDir {
+  fd: number
+  st: SourceStats
+  names?: Buffer[]
+}
+
+/** Opens `first` in `dirfd`, then each of `names` in turn, never following a symlink. */
+export async function walkFrom(dirfd: number, first: Buffer, names: readonly Buffer[], list: boolean): Promise<WalkedDir> {
+  const r = await call<{ fd: number; st: Float64Array } & PackedNames>((done) => sys.walk(dirfd, first, joined(names), names.length, list, done))
+  return { fd: r.fd, st: statsAt(r.st), names: list ? unpackNames(r) : undefined }
+}
+
+/**
+ * An opened regular file: its descriptor, or, when it was read whole at open, its plaintext with
+ * its fstat after that read, the descriptor closed already.
+ */
+export type OpenedFile = { fd: number } | { plain: Buffer; status: FileStatus }
+
+/**
+ * After `check`, opens the regular file `name` of `dirfd` if it is still the one `expected`
+ * describes (ENOENT otherwise); a file shorter than `below` bytes, not empty, on an ordinary
+ * local filesystem is read whole at once (`below` 0: never).
+ */
+export async function openAt(dirfd: number, name: Buffer, expected: Pick<SourceStats, 'dev' | 'ino'>, below: number, check?: DirCheck): Promise<OpenedFile> {
+  const r = await call<{ st: Float64Array; fd?: number; data?: Buffer }>((done) =>
+    sys.open(dirfd, name, expected.dev, expected.ino, below, ...checkArgs(check), done),
+  )
+  return r.fd !== undefined ? { fd: r.fd } : { plain: r.data!, status: statusOf(r.st) }
+}
+
+/** `length` bytes from `position`, fewer at end of file, and the fstat after the read. */
+export async function preadAt(fd: number, length: number, position: number): Promise<{ plain: Buffer; status: FileStatus }> {
+  const r = await call<{ data: Buffer; st: Float64Array }>((done) => sys.pread(fd, length, position, done))
+  return { plain: r.data, status: statusOf(r.st) }
+}
+
+/** fstat, then close. */
+export function closeFile(fd: number): Promise<FileStatus> {
+  return call<{ st: Float64Array }>((done) => sys.closeFile(fd, done)).then((r) => statusOf(r.st))
+}
+
+export function readlinkAt(dirfd: number, name: Buffer): Promise<Buffer> {
+  return call<{ target: Buffer }>((done) => sys.readlink(dirfd, name, done)).then((r) => r.target)
+}
