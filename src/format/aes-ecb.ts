@@ -1,5 +1,5 @@
 // Raw AES-256 on whole 16-byte blocks via node:crypto, with the cipher objects kept alive:
-// creating one costs ~1.4 µs, an update on a kept object ~0.5 µs (crypto-notes.md).
+// creating one costs ~1.4 µs, an update on a kept object ~0.5 µs (Node 20, OpenSSL 3.0).
 // ECB without padding never buffers, so update() returns exactly as many bytes as it is given.
 import { createCipheriv, createDecipheriv, type Cipher, type Decipher } from 'node:crypto'
 

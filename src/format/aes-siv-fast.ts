@@ -1,4 +1,4 @@
-// AES-SIV composed from node:crypto AES primitives (crypto-notes.md), shaped for whole reads:
+// AES-SIV composed from node:crypto AES primitives, shaped for whole reads:
 // - every CMAC runs on one kept CBC object: XORing a message's first block with the previous
 //   CBC output restarts the chain from zero without creating a cipher (~1.4 µs each);
 // - the short CMACs of all blocks of a read (24-byte aData, 16-byte nonce) take two ECB calls;
