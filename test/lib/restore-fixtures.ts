@@ -266,6 +266,22 @@ export function zeroBlock(file: string, i: number): void {
   patch(file, blockOffset(i), Buffer.alloc(readAt(file, blockOffset(i), CIPHER_BLOCK).length))
 }
 
+/**
+ * Swaps two entries of the copy (files or symlinks) and gives each a hard link outside it, as
+ * a server may: link counts are its to set.
+ */
+export function swapWithHardLinks(c: Copy, a: string, b: string): void {
+  const [pa, pb] = [a, b].map((p) => path.join(c.view, c.cipherPath(p))) as [string, string]
+  const tmp = path.join(c.work, 'swapping')
+  renameSync(pa, tmp)
+  renameSync(pb, pa)
+  renameSync(tmp, pb)
+  const outside = path.join(c.work, 'outside')
+  mkdirSync(outside, { recursive: true })
+  linkSync(pa, path.join(outside, a))
+  linkSync(pb, path.join(outside, b))
+}
+
 export interface DamageProblem {
   path: string
   kind: ProblemKind
@@ -345,6 +361,26 @@ export const DAMAGES: Damage[] = [
     damage: (c) => renameSync(path.join(c.view, c.cipherPath('file-1')), path.join(c.view, c.cipherPath('a'), c.cipherPath('file-1'))),
     problems: [{ path: 'a/file-1', kind: 'misplaced' }],
     lost: ['file-1'],
+  },
+  {
+    name: 'two files swapped, each with a hard link outside the copy',
+    vector: 'B',
+    damage: (c) => swapWithHardLinks(c, 'file-1', 'file-15'),
+    problems: [
+      { path: 'file-1', kind: 'misplaced', text: /another path/ },
+      { path: 'file-15', kind: 'misplaced', text: /another path/ },
+    ],
+    lost: ['file-1', 'file-15'],
+  },
+  {
+    name: 'two symlinks swapped, each with a hard link outside the copy',
+    vector: 'B',
+    damage: (c) => swapWithHardLinks(c, 'link-relative', 'link-absolute'),
+    problems: [
+      { path: 'link-relative', kind: 'symlink', text: /another path/ },
+      { path: 'link-absolute', kind: 'symlink', text: /another path/ },
+    ],
+    lost: ['link-relative', 'link-absolute'],
   },
   {
     name: 'a name that does not decrypt',
