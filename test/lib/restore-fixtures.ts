@@ -362,26 +362,18 @@ export const DAMAGES: Damage[] = [
     problems: [{ path: 'a/file-1', kind: 'misplaced' }],
     lost: ['file-1'],
   },
-  {
-    name: 'two files swapped, each with a hard link outside the copy',
+  ...(
+    [
+      ['files', 'file-1', 'file-15', 'misplaced'],
+      ['symlinks', 'link-relative', 'link-absolute', 'symlink'],
+    ] as const
+  ).map(([what, a, b, kind]): Damage => ({
+    name: `two ${what} swapped, each with a hard link outside the copy`,
     vector: 'B',
-    damage: (c) => swapWithHardLinks(c, 'file-1', 'file-15'),
-    problems: [
-      { path: 'file-1', kind: 'misplaced', text: /another path/ },
-      { path: 'file-15', kind: 'misplaced', text: /another path/ },
-    ],
-    lost: ['file-1', 'file-15'],
-  },
-  {
-    name: 'two symlinks swapped, each with a hard link outside the copy',
-    vector: 'B',
-    damage: (c) => swapWithHardLinks(c, 'link-relative', 'link-absolute'),
-    problems: [
-      { path: 'link-relative', kind: 'symlink', text: /another path/ },
-      { path: 'link-absolute', kind: 'symlink', text: /another path/ },
-    ],
-    lost: ['link-relative', 'link-absolute'],
-  },
+    damage: (c) => swapWithHardLinks(c, a, b),
+    problems: [a, b].map((path) => ({ path, kind, text: /another path/ })),
+    lost: [a, b],
+  })),
   {
     name: 'a name that does not decrypt',
     vector: 'B',
