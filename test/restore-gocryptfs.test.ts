@@ -63,9 +63,9 @@ t.test('-forward with -masterkey alone detects the settings', async (t) => {
   t.equal(diffTrees(copy.plain, mnt, ['--exclude', copy.fifo, ...exceptLink]), '')
 })
 
-t.test('-restore of the whole tree', async (t) => {
+t.test('-restore of the whole tree, with -restore-special', async (t) => {
   const dest = path.join(copy.work, 'restored-all')
-  const r = runCli(['-restore', '-passfile', copy.passfile, copy.view, dest])
+  const r = runCli(['-restore', '-restore-special', '-passfile', copy.passfile, copy.view, dest])
   t.equal(r.code, 26, r.stderr)
   t.match(r.stderr, /^restored \d+ files .* 1 special files to /m)
   t.match(r.stderr, /^1 problem\(s\):\n {2}(\S+): the file header belongs to another path .*\[misplaced, /m)
@@ -120,6 +120,7 @@ t.test('-fsck reports the other link and nothing else', async (t) => {
   t.equal(r.code, 26, r.stderr)
   const problems = r.stdout.split('\n').filter((l) => / \[\w+, ciphertext /.test(l) && !l.includes('[special, '))
   t.same(problems.map((l) => l.slice(0, l.indexOf(':'))), [otherLink])
+  t.match(r.stdout, /^setuid-tool: set-uid bit \(mode 4755\): .*\[special, /m, 'the set-uid file listed, not as a problem')
   t.match(r.stdout, /^fsck summary: 1 problem\(s\)/m)
 })
 
