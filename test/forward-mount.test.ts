@@ -3,12 +3,12 @@
 // the mount shows exactly the plaintext tree. On a damaged copy every damaged part gives EIO
 // (or is left out) while the rest reads back intact; a wrong master key refuses to mount.
 import t from 'tap'
-import { closeSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, truncateSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync, readFileSync, readSync, readdirSync, readlinkSync, renameSync, rmSync, truncateSync } from 'node:fs'
 import path from 'node:path'
 import { runCli } from './lib/cli.js'
 import { isMounted } from './lib/mounts.js'
 import { diffTrees, listTree, mountOurs } from './lib/reverse-mounts.js'
-import { blockOffset, cpA, flipBit, moveBlock, plainListing, swapBlocks, vectorCopy, type Copy } from './lib/restore-fixtures.js'
+import { blockOffset, cpA, flipBit, moveBlock, plainListing, swapBlocks, swapWithHardLinks, vectorCopy, type Copy } from './lib/restore-fixtures.js'
 
 function mountpoint(c: Copy, name: string): string {
   const p = path.join(c.work, name)
@@ -104,6 +104,18 @@ t.test('a damaged copy: EIO on the damaged parts, the rest readable', async (t) 
     const exclude = damaged.flatMap((f) => ['--exclude', f])
     t.equal(diffTrees(c.plain, mnt, exclude), '')
   })
+})
+
+t.test('files and symlinks swapped, each with a hard link outside the copy: EIO', async (t) => {
+  const c = vectorCopy(t, 'B')
+  swapWithHardLinks(c, 'file-1', 'file-15')
+  swapWithHardLinks(c, 'link-relative', 'link-absolute')
+  const mnt = mountpoint(c, 'mnt')
+  mountOurs(t, ['-forward', '-passfile', c.passfile, c.view, mnt])
+  for (const f of ['file-1', 'file-15']) t.equal(readRange(path.join(mnt, f), 0, 16), 'EIO', `${f}: another path's content`)
+  for (const l of ['link-relative', 'link-absolute']) {
+    t.throws(() => readlinkSync(path.join(mnt, l)), { code: 'EIO' }, `${l}: another path's target`)
+  }
 })
 
 t.test('a wrong master key does not mount', async (t) => {

@@ -2,19 +2,32 @@
 // copied out with `cp -a` must come back exactly (types, modes, sizes, contents, symlink
 // targets, mtimes, owners), through a -forward mount (with the password, and with -masterkey
 // alone on a copy without config) and through -restore of the whole tree, of a subtree and of
-// single entries; -fsck finds it clean and -encrypt-paths/-decrypt-paths name its entries.
+// single entries; -encrypt-paths/-decrypt-paths name its entries. One exception everywhere:
+// gocryptfs gives both links of a hard-linked file the ciphertext of the path opened first, so
+// the other link holds another path's ciphertext, which -fsck reports and nothing serves.
 import t from 'tap'
 import { lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, rmSync } from 'node:fs'
 import path from 'node:path'
+import { parseHeader } from '../src/format/content.js'
+import { derivePathIv } from '../src/format/pathiv.js'
+import { HEADER_LEN } from '../src/format/sizes.js'
 import { runCli } from './lib/cli.js'
 import { diffTrees, listTree, mountOurs } from './lib/reverse-mounts.js'
 import { OTHER_OWNER, cpA, gocryptfsCopy } from './lib/restore-fixtures.js'
 
 const copy = await gocryptfsCopy(t)
-const FULL = { hash: true, mtime: true }
+const bound = (plain: string): boolean => {
+  const cipher = copy.cipherPath(plain)
+  const header = readFileSync(path.join(copy.view, cipher)).subarray(0, HEADER_LEN)
+  return parseHeader(header).equals(derivePathIv(cipher, 'FILEID'))
+}
+const otherLink = ['docs/shared.bin', 'src/hardlink.bin'].find((p) => !bound(p))!
+const skip = new Set([path.basename(otherLink)])
+const exceptLink = ['--exclude', path.basename(otherLink)]
+const FULL = { hash: true, mtime: true, skip }
 const expected = listTree(copy.plain, FULL)
 // -restore sets times through Node's utimes, which cuts them to whole microseconds.
-const RESTORED = { hash: true, mtime: 'us' } as const
+const RESTORED = { hash: true, mtime: 'us', skip } as const
 const restoredExpected = listTree(copy.plain, RESTORED)
 const near = (a: number, b: number): boolean => Math.abs(a - b) < 0.001
 const sub = (name: string): string => {
@@ -28,13 +41,15 @@ t.test('the copy is what gocryptfs showed', async (t) => {
   t.ok(lstatSync(path.join(copy.view, 'gocryptfs.conf')).isFile(), 'the virtual gocryptfs.conf was copied too')
   t.ok(lstatSync(path.join(copy.view, copy.cipherPath(copy.fifo))).isFIFO(), 'FIFO copied as a FIFO')
   t.equal(lstatSync(path.join(copy.view, copy.cipherPath('src/hardlink.bin'))).nlink, 2, 'hard link kept by cp -a')
+  t.ok(otherLink, 'one of the two links holds the other path\'s ciphertext')
 })
 
 t.test('-forward with the password reproduces the tree', async (t) => {
   const mnt = sub('mnt-password')
   mountOurs(t, ['-forward', '-passfile', copy.passfile, copy.view, mnt])
   t.same(listTree(mnt, FULL), expected, 'listing with hashes and mtimes')
-  t.equal(diffTrees(copy.plain, mnt, ['--exclude', copy.fifo]), '', 'diff -r --no-dereference')
+  t.equal(diffTrees(copy.plain, mnt, ['--exclude', copy.fifo, ...exceptLink]), '', 'diff -r --no-dereference')
+  t.throws(() => readFileSync(path.join(mnt, otherLink)), { code: 'EIO' }, 'the other link: another path\'s ciphertext')
   t.equal(lstatSync(path.join(mnt, 'secret.txt')).uid, OTHER_OWNER.uid, 'owners shown')
 })
 
@@ -45,16 +60,19 @@ t.test('-forward with -masterkey alone detects the settings', async (t) => {
   const mnt = sub('mnt-masterkey')
   mountOurs(t, ['-forward', '-masterkey', copy.key, view, mnt])
   t.same(listTree(mnt, FULL), expected)
-  t.equal(diffTrees(copy.plain, mnt, ['--exclude', copy.fifo]), '')
+  t.equal(diffTrees(copy.plain, mnt, ['--exclude', copy.fifo, ...exceptLink]), '')
 })
 
-t.test('-restore of the whole tree', async (t) => {
+t.test('-restore of the whole tree, with -restore-special', async (t) => {
   const dest = path.join(copy.work, 'restored-all')
-  const r = runCli(['-restore', '-passfile', copy.passfile, copy.view, dest])
-  t.equal(r.code, 0, r.stderr)
+  const r = runCli(['-restore', '-restore-special', '-passfile', copy.passfile, copy.view, dest])
+  t.equal(r.code, 26, r.stderr)
   t.match(r.stderr, /^restored \d+ files .* 1 special files to /m)
+  t.match(r.stderr, /^1 problem\(s\):\n {2}(\S+): the file header belongs to another path .*\[misplaced, /m)
+  t.ok(r.stderr.includes(`  ${otherLink}: the file header`), 'the problem is the other link')
+  t.notOk(lstatSync(path.join(dest, otherLink), { throwIfNoEntry: false }), 'which is not restored')
   t.same(listTree(dest, RESTORED), restoredExpected, 'types, modes, sizes, contents, targets, mtimes')
-  t.equal(diffTrees(copy.plain, dest, ['--exclude', copy.fifo]), '', 'diff -r --no-dereference')
+  t.equal(diffTrees(copy.plain, dest, ['--exclude', copy.fifo, ...exceptLink]), '', 'diff -r --no-dereference')
   const st = lstatSync(path.join(dest, 'secret.txt'))
   t.same([st.uid, st.gid], [OTHER_OWNER.uid, OTHER_OWNER.gid], 'owners restored (as root)')
   t.equal(lstatSync(path.join(dest, 'setuid-tool')).mode & 0o7777, 0o4755, 'set-uid bit survives the chown')
@@ -63,11 +81,11 @@ t.test('-restore of the whole tree', async (t) => {
 
 t.test('-restore of a subtree into an existing directory, with -masterkey', async (t) => {
   const dest = sub('restored-sub')
-  const r = runCli(['-q', '-restore', '-masterkey', copy.key, path.join(copy.view, copy.cipherPath('docs')), dest])
+  const r = runCli(['-q', '-restore', '-masterkey', copy.key, path.join(copy.view, copy.cipherPath('docs/deeper')), dest])
   t.equal(r.code, 0, r.stderr)
   t.equal(r.stderr, '', '-q: nothing on stderr')
-  t.same(listTree(path.join(dest, 'docs'), RESTORED), listTree(path.join(copy.plain, 'docs'), RESTORED))
-  t.ok(near(lstatSync(path.join(dest, 'docs')).mtimeMs, lstatSync(path.join(copy.plain, 'docs')).mtimeMs), 'mtime of the subtree root')
+  t.same(listTree(path.join(dest, 'deeper'), RESTORED), listTree(path.join(copy.plain, 'docs/deeper'), RESTORED))
+  t.ok(near(lstatSync(path.join(dest, 'deeper')).mtimeMs, lstatSync(path.join(copy.plain, 'docs/deeper')).mtimeMs), 'mtime of the subtree root')
 })
 
 t.test('-restore of single entries', async (t) => {
@@ -97,10 +115,13 @@ t.test('-restore of single entries', async (t) => {
   t.equal(readFileSync(renamed, 'utf8'), readFileSync(path.join(copy.plain, 'tool.sh'), 'utf8'))
 })
 
-t.test('-fsck finds the copy clean', async (t) => {
+t.test('-fsck reports the other link and nothing else', async (t) => {
   const r = runCli(['-fsck', '-passfile', copy.passfile, copy.view])
-  t.equal(r.code, 0, r.stderr)
-  t.match(r.stdout, /^fsck summary: no problems found/m)
+  t.equal(r.code, 26, r.stderr)
+  const problems = r.stdout.split('\n').filter((l) => / \[\w+, ciphertext /.test(l) && !l.includes('[special, '))
+  t.same(problems.map((l) => l.slice(0, l.indexOf(':'))), [otherLink])
+  t.match(r.stdout, /^setuid-tool: set-uid bit \(mode 4755\): .*\[special, /m, 'the set-uid file listed, not as a problem')
+  t.match(r.stdout, /^fsck summary: 1 problem\(s\)/m)
 })
 
 t.test('-encrypt-paths names what gocryptfs shows; -decrypt-paths inverts it', async (t) => {

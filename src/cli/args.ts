@@ -29,6 +29,7 @@ const FLAGS = {
   help: { kind: 'bool', aliases: ['h', 'hh'], help: 'print this help' },
   restore: { kind: 'bool', help: 'decrypt CIPHERPATH (file or directory of a ciphertext copy) into DEST, no FUSE' },
   fsck: { kind: 'bool', help: 'check every name, block and symlink of a ciphertext copy (exit 26 on problems)' },
+  'restore-special': { kind: 'bool', help: 'with -restore: also recreate set-uid/set-gid bits and device nodes, which the copy does not authenticate (whole-system restore from a trusted copy)' },
   'encrypt-paths': { kind: 'bool', help: 'print the ciphertext path of each plaintext path read from stdin' },
   'decrypt-paths': { kind: 'bool', help: 'print the plaintext path of each ciphertext path read from stdin' },
   // mode

@@ -1,6 +1,7 @@
 // `tsreverse -fsck CIPHERDIR`: checks a ciphertext copy (every name, block and symlink target)
 // without writing anything. Problems go to stdout one per line; exit code 26 when there are
-// any, as gocryptfs -fsck.
+// any, as gocryptfs -fsck. Set-id bits and device nodes are listed the same way but do not
+// count as problems.
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { CipherTree } from '../restore/cipher-tree.js'
@@ -21,7 +22,8 @@ export async function runFsck(flags: Flags, positional: string[]): Promise<void>
   if (!flags.quiet) for (const n of notes) process.stderr.write(n + '\n')
   const tree = await CipherTree.create({ root, settings, keys, siv })
   const r = await fsck(tree, (p) => process.stdout.write(formatProblem(p) + '\n'))
-  const checked = `${r.dirs} directories, ${r.files} files (${formatBytes(r.bytes)} authenticated), ${r.symlinks} symlinks`
+  let checked = `${r.dirs} directories, ${r.files} files (${formatBytes(r.bytes)} authenticated), ${r.symlinks} symlinks`
+  if (r.special) checked += `; ${r.special} with set-id bits or device nodes, listed [special]`
   if (r.problems === 0) {
     if (!flags.quiet) process.stdout.write(`fsck summary: no problems found (${checked})\n`)
     return

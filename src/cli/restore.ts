@@ -53,6 +53,7 @@ async function destination(from: TreeNode, destArg: string): Promise<Buffer> {
 function summary(r: RestoreResult): string {
   const parts = [`${r.files} files (${formatBytes(r.bytes)})`, `${r.dirs} directories`, `${r.symlinks} symlinks`]
   if (r.specials) parts.push(`${r.specials} special files`)
+  if (r.withheld.length) parts.push(`${r.withheld.length} set-id bits or device nodes left out`)
   if (r.skippedSockets) parts.push(`${r.skippedSockets} sockets skipped (they cannot be recreated)`)
   return `restored ${parts.join(', ')}`
 }
@@ -95,13 +96,18 @@ export async function runRestore(flags: Flags, positional: string[]): Promise<vo
     from,
     to,
     owners: process.getuid?.() === 0,
+    special: flags['restore-special'] === true,
     onProblem: progress && ((p) => progress.note(formatProblem(p))),
     progress,
   })
   progress?.finish()
 
-  const problems = result.problems
-  if (!flags.quiet || problems.length > 0) process.stderr.write(`${summary(result)} to ${readable(to)}\n`)
+  const { problems, withheld } = result
+  if (!flags.quiet || problems.length > 0 || withheld.length > 0) process.stderr.write(`${summary(result)} to ${readable(to)}\n`)
+  if (withheld.length > 0) {
+    process.stderr.write(`${withheld.length} set-id bit(s) or device node(s) left out (-restore-special restores them):\n`)
+    for (const p of withheld) process.stderr.write(`  ${formatProblem(p)}\n`)
+  }
   if (problems.length === 0) return
   process.stderr.write(`${problems.length} problem(s):\n`)
   for (const p of problems) process.stderr.write(`  ${formatProblem(p)}\n`)

@@ -23,9 +23,10 @@ export class CipherFile {
 
   /**
    * Opens the file `st` (its lstat) describes and checks its header. A file ID other than
-   * `expectedFileId` is MisplacedError, except for files with several links: gocryptfs gives
-   * all links of a file the IVs of whichever path was opened first (spec 4), and a copy that
-   * kept the links shows that. An empty or header-only file reads as empty.
+   * `expectedFileId` is MisplacedError whatever the copy says about the file: link counts and
+   * inodes are the server's to choose. That also refuses a hard link kept with another path's
+   * ciphertext (gocryptfs gives all links of a file the IVs of whichever path was opened first,
+   * spec 4): nothing tells it from a planted one. An empty or header-only file reads as empty.
    */
   static async open(abs: Buffer, st: SourceStats, expectedFileId: Buffer, siv: AesSiv): Promise<CipherFile> {
     const fh = await openRegular(abs, st)
@@ -34,8 +35,8 @@ export class CipherFile {
       const header = await preadFully(fh, 0, HEADER_LEN)
       if (header.length < HEADER_LEN) throw new CorruptError(`file is truncated inside its header (${header.length} bytes)`)
       const fileId = parseHeader(header)
-      if (!fileId.equals(expectedFileId) && st.nlink <= 1) {
-        throw new MisplacedError('the file header belongs to another path (file renamed or moved?)')
+      if (!fileId.equals(expectedFileId)) {
+        throw new MisplacedError('the file header belongs to another path (file renamed, moved, or a hard link copied as one?)')
       }
       return new CipherFile(fh, siv, fileId, st.size)
     } catch (e) {

@@ -192,7 +192,8 @@ export class CipherTree {
     const text = raw.toString('latin1')
     const target = decryptSymlinkTarget(this.siv, text, this.settings.raw64)
     const nonce = decode64(text, this.settings.raw64).subarray(0, 16)
-    if (node.st.nlink <= 1 && !nonce.equals(derivePathIv(symlinkIvPath(node.rel.toString('latin1')), 'SYMLINKIV'))) {
+    // Whatever the link count says (see CipherFile.open).
+    if (!nonce.equals(derivePathIv(symlinkIvPath(node.rel.toString('latin1')), 'SYMLINKIV'))) {
       throw new MisplacedError('the symlink target belongs to another path (link renamed or moved?)')
     }
     return target

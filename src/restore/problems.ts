@@ -22,6 +22,11 @@ export type ProblemKind =
   | 'symlink'
   /** Reading the copy or writing the restored file failed. */
   | 'io'
+  /**
+   * Not damage: a set-uid/set-gid bit or a device node, which the format does not authenticate
+   * (src/restore/special.ts). -restore leaves it out unless -restore-special.
+   */
+  | 'special'
 
 export interface Problem {
   kind: ProblemKind

@@ -2,7 +2,8 @@
 // into a destination, without FUSE. Content is authenticated block by block as it streams, in
 // chunks of CHUNK_BLOCKS blocks, and written to a temporary name that is renamed into place only
 // once the whole file passed, so a failure never leaves a truncated file under the real name.
-// Damage is reported and skipped; the rest of the tree is still restored.
+// Damage is reported and skipped; the rest of the tree is still restored. Set-id bits and
+// device nodes come only with `special` (src/restore/special.ts).
 import { execFile } from 'node:child_process'
 import { promises as fsp } from 'node:fs'
 import { promisify } from 'node:util'
@@ -13,6 +14,7 @@ import { lstat, type SourceStats } from '../view/stat.js'
 import type { CipherTree, TreeNode } from './cipher-tree.js'
 import { contentProblem, type Problem } from './problems.js'
 import type { ProgressSink, ProgressTotals } from './progress.js'
+import { SET_ID_BITS, privilege, splitDev } from './special.js'
 
 const run = promisify(execFile)
 const SLASH = 0x2f
@@ -25,6 +27,9 @@ export interface RestoreOptions {
   to: string | Buffer
   /** Restore owners too (only root can). */
   owners: boolean
+  /** Restore set-id bits and device nodes too; left out (and listed in `withheld`) otherwise. */
+  special: boolean
+  /** Each problem and each withheld set-id bit or device node, as it is met. */
   onProblem?: (p: Problem) => void
   progress?: ProgressSink
 }
@@ -35,6 +40,8 @@ export interface RestoreResult {
   symlinks: number
   /** FIFOs and device nodes. */
   specials: number
+  /** Set-id bits and device nodes left out (kind 'special'); not problems. */
+  withheld: Problem[]
   /** Sockets cannot be recreated (like tar, they are left out). */
   skippedSockets: number
   bytes: number
@@ -68,7 +75,7 @@ export async function measure(tree: CipherTree, node: TreeNode): Promise<Progres
 }
 
 class Restorer {
-  readonly result: RestoreResult = { files: 0, dirs: 0, symlinks: 0, specials: 0, skippedSockets: 0, bytes: 0, problems: [] }
+  readonly result: RestoreResult = { files: 0, dirs: 0, symlinks: 0, specials: 0, withheld: [], skippedSockets: 0, bytes: 0, problems: [] }
   readonly #tree: CipherTree
   readonly #opts: RestoreOptions
   #temps = 0
@@ -83,6 +90,25 @@ class Restorer {
     this.#opts.onProblem?.(p)
   }
 
+  #withhold(node: TreeNode): void {
+    const p: Problem = {
+      kind: 'special',
+      path: readable(node.plain),
+      cipherPath: readable(node.rel),
+      message: `${privilege(node.st)} left out`,
+    }
+    this.result.withheld.push(p)
+    this.#opts.onProblem?.(p)
+  }
+
+  /** The mode the entry gets: the copy's, without set-id bits unless `special`. */
+  #mode(node: TreeNode): number {
+    const mode = node.st.mode & 0o7777
+    if (this.#opts.special || (mode & SET_ID_BITS) === 0) return mode
+    this.#withhold(node)
+    return mode & ~SET_ID_BITS
+  }
+
   async entry(node: TreeNode, dest: Buffer): Promise<void> {
     const st = node.st
     try {
@@ -90,6 +116,7 @@ class Restorer {
       else if (st.isFile()) await this.#file(node, dest)
       else if (st.isSymbolicLink()) await this.#symlink(node, dest)
       else if (st.isSocket()) this.result.skippedSockets++
+      else if (!this.#opts.special && (st.isCharacterDevice() || st.isBlockDevice())) this.#withhold(node)
       else await this.#special(node, dest)
     } catch (e) {
       this.#problem(contentProblem(e, readable(node.plain), readable(node.rel), st.isSymbolicLink()))
@@ -108,7 +135,7 @@ class Restorer {
     for (const e of entries) await this.entry(e, joinPath(dest, baseName(e.plain)))
     // Last, because creating the entries changed its times.
     if (this.#opts.owners) await fsp.lchown(dest, node.st.uid, node.st.gid)
-    await fsp.chmod(dest, node.st.mode & 0o7777)
+    await fsp.chmod(dest, this.#mode(node))
     await fsp.utimes(dest, ...times(node.st))
     this.result.dirs++
   }
@@ -126,7 +153,7 @@ class Restorer {
       }
       const st = node.st
       if (this.#opts.owners) await out.chown(st.uid, st.gid) // before chmod: chown clears set-id bits
-      await out.chmod(st.mode & 0o7777)
+      await out.chmod(this.#mode(node))
       await out.utimes(...times(st))
       await out.close()
       out = undefined
@@ -155,7 +182,7 @@ class Restorer {
     const args = st.isFIFO() ? ['p'] : [st.isCharacterDevice() ? 'c' : 'b', String(major), String(minor)]
     await this.#viaTemp(dest, st, async (tmp) => {
       await run('mknod', ['-m', '600', tmp.toString(), ...args])
-      await fsp.chmod(tmp, st.mode & 0o7777)
+      await fsp.chmod(tmp, this.#mode(node))
     })
     this.result.specials++
   }
@@ -199,13 +226,4 @@ function times(st: SourceStats): [number, number] {
 
 function baseName(p: Buffer): Buffer {
   return p.subarray(p.lastIndexOf(SLASH) + 1)
-}
-
-/** Linux dev_t: major in bits 8-19 and 32-43, minor in bits 0-7 and 20-31. */
-function splitDev(rdev: number): [number, number] {
-  const lo = rdev % 2 ** 32
-  const hi = Math.floor(rdev / 2 ** 32)
-  const major = ((lo >>> 8) & 0xfff) | ((hi & 0xfffff000) >>> 0)
-  const minor = (lo & 0xff) | ((lo >>> 12) & 0xfff00)
-  return [major >>> 0, minor >>> 0]
 }

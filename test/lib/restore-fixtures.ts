@@ -266,6 +266,22 @@ export function zeroBlock(file: string, i: number): void {
   patch(file, blockOffset(i), Buffer.alloc(readAt(file, blockOffset(i), CIPHER_BLOCK).length))
 }
 
+/**
+ * Swaps two entries of the copy (files or symlinks) and gives each a hard link outside it, as
+ * a server may: link counts are its to set.
+ */
+export function swapWithHardLinks(c: Copy, a: string, b: string): void {
+  const [pa, pb] = [a, b].map((p) => path.join(c.view, c.cipherPath(p))) as [string, string]
+  const tmp = path.join(c.work, 'swapping')
+  renameSync(pa, tmp)
+  renameSync(pb, pa)
+  renameSync(tmp, pb)
+  const outside = path.join(c.work, 'outside')
+  mkdirSync(outside, { recursive: true })
+  linkSync(pa, path.join(outside, a))
+  linkSync(pb, path.join(outside, b))
+}
+
 export interface DamageProblem {
   path: string
   kind: ProblemKind
@@ -346,6 +362,18 @@ export const DAMAGES: Damage[] = [
     problems: [{ path: 'a/file-1', kind: 'misplaced' }],
     lost: ['file-1'],
   },
+  ...(
+    [
+      ['files', 'file-1', 'file-15', 'misplaced'],
+      ['symlinks', 'link-relative', 'link-absolute', 'symlink'],
+    ] as const
+  ).map(([what, a, b, kind]): Damage => ({
+    name: `two ${what} swapped, each with a hard link outside the copy`,
+    vector: 'B',
+    damage: (c) => swapWithHardLinks(c, a, b),
+    problems: [a, b].map((path) => ({ path, kind, text: /another path/ })),
+    lost: [a, b],
+  })),
   {
     name: 'a name that does not decrypt',
     vector: 'B',
