@@ -10,6 +10,7 @@ import { isatty } from 'node:tty'
 import type { Writable } from 'node:stream'
 import { ExitCode, UserError } from '../exitcodes.js'
 import type { MountHandle } from '../fuse/adapter.js'
+import { hardenServerProcess } from './harden.js'
 import { serverEnv, serverExecArgv } from './runtime.js'
 
 const READY_MESSAGE = 'Filesystem mounted and ready.'
@@ -40,6 +41,7 @@ export interface RunMountOptions {
 
 /** Never resolves: the process exits when the mount ends. Rejects if mounting fails. */
 export async function runMount(opts: RunMountOptions): Promise<never> {
+  await hardenServerProcess((msg) => process.stderr.write(`tsreverse: ${msg}\n`))
   if (opts.fg) return serve(opts, false)
   if (process.env[CHILD_MARKER] === '1' && process.send) {
     delete process.env[CHILD_MARKER] // not for programs the mount itself runs (-extpass)
