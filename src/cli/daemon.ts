@@ -125,10 +125,13 @@ async function serve(opts: RunMountOptions, daemon: boolean): Promise<never> {
     void exit(ExitCode.Other)
   })
 
+  // Out of the source tree, which the working directory often is (mount(8) from a shell in it):
+  // a core dump lands there, and it would keep the source's file system busy. When the source
+  // is / itself no directory is outside it; then only a disabled core dump keeps keys out of it.
+  process.chdir('/')
   if (daemon) {
     if (!opts.nosyslog) sink.toSyslog()
     releaseStdin()
-    process.chdir('/')
     await new Promise<void>((resolve) => process.send!({ type: 'ready' }, () => resolve()))
     process.disconnect()
   } else if (!opts.quiet) {
