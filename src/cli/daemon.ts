@@ -5,7 +5,7 @@
 // so `$(tsreverse ...)` returns even with -nosyslog (only stderr is the caller's then). Like
 // gocryptfs, the child keeps the caller's stdin until ready (password prompts), then /dev/null.
 import { execFile, spawn } from 'node:child_process'
-import { closeSync, openSync } from 'node:fs'
+import { closeSync, openSync, statSync } from 'node:fs'
 import { isatty } from 'node:tty'
 import type { Writable } from 'node:stream'
 import { ExitCode, UserError } from '../exitcodes.js'
@@ -17,6 +17,7 @@ const READY_MESSAGE = 'Filesystem mounted and ready.'
 const CHILD_MARKER = 'TSREVERSE_DAEMON_CHILD'
 const DEFAULT_READY_TIMEOUT_MS = 60_000
 const FLUSH_LIMIT_MS = 1000
+const SYSLOG_SOCKET = '/dev/log' // where logger(1) sends by default
 
 export interface RunMountOptions {
   fg: boolean
@@ -65,11 +66,22 @@ class LogSink {
     this.pending = new Promise((resolve) => logger.write(line, () => resolve()))
   }
 
-  toSyslog(): void {
+  /**
+   * Switches to syslog, or says on stderr (which the caller still sees) why the daemon will not
+   * be heard from: logger(1) exits at once without the socket, and nothing would tell.
+   */
+  async toSyslog(quiet: boolean): Promise<void> {
+    const lost = (why: string): void => {
+      if (!quiet) this.write(`tsreverse: ${why}: the background process cannot log once it is ready; -nosyslog keeps its messages on this stderr`)
+    }
+    if (!isSocket(SYSLOG_SOCKET)) return lost(`no syslog socket at ${SYSLOG_SOCKET}`)
     const child = spawn('logger', ['-t', `tsreverse-${process.pid}`], { stdio: ['pipe', 'ignore', 'ignore'] })
-    child.on('error', () => child.stdin?.destroy()) // no logger(1): there is nowhere left to log
-    // Out of file descriptors spawn leaves stdin null: stay on stderr.
-    if (!child.stdin) return
+    const started = await new Promise<Error | undefined>((resolve) => {
+      child.once('spawn', () => resolve(undefined))
+      child.once('error', resolve)
+    })
+    // Out of file descriptors spawn leaves stdin null.
+    if (started || !child.stdin) return lost(`could not run logger(1) (${started?.message ?? 'no stdin'})`)
     child.stdin.on('error', () => {})
     this.logger = child.stdin
   }
@@ -77,6 +89,14 @@ class LogSink {
   /** Lets the last lines reach logger before the process exits (bounded: logger may hang). */
   flush(): Promise<void> {
     return Promise.race([this.pending, new Promise<void>((r) => setTimeout(r, FLUSH_LIMIT_MS).unref())])
+  }
+}
+
+function isSocket(p: string): boolean {
+  try {
+    return statSync(p).isSocket()
+  } catch {
+    return false
   }
 }
 
@@ -130,7 +150,7 @@ async function serve(opts: RunMountOptions, daemon: boolean): Promise<never> {
   // is / itself no directory is outside it; then only a disabled core dump keeps keys out of it.
   process.chdir('/')
   if (daemon) {
-    if (!opts.nosyslog) sink.toSyslog()
+    if (!opts.nosyslog) await sink.toSyslog(!!opts.quiet)
     releaseStdin()
     await new Promise<void>((resolve) => process.send!({ type: 'ready' }, () => resolve()))
     process.disconnect()
