@@ -52,7 +52,7 @@ t.test('-restore of the whole tree', async (t) => {
   const dest = path.join(copy.work, 'restored-all')
   const r = runCli(['-restore', '-passfile', copy.passfile, copy.view, dest])
   t.equal(r.code, 0, r.stderr)
-  t.match(r.stderr, /^restored \d+ files .* 1 special files to /m)
+  t.match(r.stderr, /^restored \d+ files .* 1 special file to /m)
   t.same(listTree(dest, RESTORED), restoredExpected, 'types, modes, sizes, contents, targets, mtimes')
   t.equal(diffTrees(copy.plain, dest, ['--exclude', copy.fifo]), '', 'diff -r --no-dereference')
   const st = lstatSync(path.join(dest, 'secret.txt'))

@@ -1,5 +1,6 @@
 // The master key as text: 8 dash-separated groups of 8 hex digits (gocryptfs -masterkey syntax).
 import { ExitCode, UserError } from '../exitcodes.js'
+import { plural } from '../plural.js'
 
 export const MASTER_KEY_LEN = 32
 
@@ -19,7 +20,7 @@ export function parseMasterKey(text: string): Buffer {
     throw new UserError('Could not parse the master key: odd number of hex digits', ExitCode.MasterKey)
   }
   if (hex.length !== MASTER_KEY_LEN * 2) {
-    throw new UserError(`Master key has ${hex.length / 2} bytes, but ${MASTER_KEY_LEN} are required`, ExitCode.MasterKey)
+    throw new UserError(`Master key has ${plural(hex.length / 2, 'byte')}, but ${MASTER_KEY_LEN} are required`, ExitCode.MasterKey)
   }
   return Buffer.from(hex, 'hex')
 }
