@@ -379,13 +379,16 @@ export async function unwrapMasterKey(conf: ConfigFile, password: Uint8Array): P
   }
   const kek = await scryptKek(password, conf.ScryptObject)
   const { key } = wrapParams(kek, hkdf)
-  let masterKey: Buffer
+  let masterKey: Buffer | undefined
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: GCM_TAG_LEN })
     decipher.setAAD(WRAP_AAD)
     decipher.setAuthTag(blob.subarray(blob.length - GCM_TAG_LEN))
-    masterKey = Buffer.concat([decipher.update(blob.subarray(nonceLen, blob.length - GCM_TAG_LEN)), decipher.final()])
+    // GCM is a stream mode: update() returns all of it, final() only authenticates.
+    masterKey = decipher.update(blob.subarray(nonceLen, blob.length - GCM_TAG_LEN))
+    decipher.final()
   } catch {
+    masterKey?.fill(0)
     throw new UserError('Password incorrect.', ExitCode.PasswordIncorrect)
   } finally {
     kek.fill(0)
