@@ -19,7 +19,7 @@ t.test('aliases and bool values', async (t) => {
   t.equal(flags.hkdf, true)
 })
 
-t.test('values are not split on commas (gocryptfs 2.4+ behaviour)', async (t) => {
+t.test('values are kept whole here (exclusions split theirs, src/view/exclude.ts)', async (t) => {
   t.same(parseArgs(['-exclude', 'a,b']).flags.exclude, ['a,b'])
 })
 

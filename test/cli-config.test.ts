@@ -62,6 +62,7 @@ t.test('-init writes a 0400 config that gocryptfs reads and unlocks; refuses to 
   const conf = path.join(src, '.gocryptfs.reverse.conf')
   t.equal(statSync(conf).mode & 0o777, 0o400)
   t.notMatch(r.stdout, /[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}/, 'no master key printed when stdout is not a terminal')
+  t.match(r.stdout, `Not running on a terminal, suppressing master key display\nShow it on a terminal with: tsreverse -dumpmasterkey ${src}\n`, 'as gocryptfs says, and how to see it')
 
   const ours = runCli(['-info', src])
   const theirs = spawnSync('gocryptfs', ['-q', '-reverse', '-info', src], { encoding: 'utf8' })
@@ -85,6 +86,19 @@ t.test('-init writes a 0400 config that gocryptfs reads and unlocks; refuses to 
   t.equal(again.code, 7)
   t.match(again.stderr, /already exists/)
   t.equal(runCli(['-dumpmasterkey', '-passfile', pw, src]).stdout.trim(), key, 'untouched')
+})
+
+t.test('-init -q says nothing; with -config the hint names it', async (t) => {
+  const dir = tmp(t)
+  const pw = passfile(dir, 'init-password')
+  const quiet = runCli(['-init', '-q', '-scryptn', '10', '-passfile', pw, mkdtempSync(path.join(dir, 'src-'))])
+  t.equal(quiet.code, 0, quiet.stderr)
+  t.equal(quiet.stdout, '')
+  const conf = path.join(dir, 'elsewhere.conf')
+  const src = mkdtempSync(path.join(dir, 'src-'))
+  const r = runCli(['-init', '-config', conf, '-scryptn', '10', '-passfile', pw, src])
+  t.match(r.stdout, `Show it on a terminal with: tsreverse -dumpmasterkey -config ${conf} ${src}\n`)
+  t.match(runCli(['-dumpmasterkey', '-config', conf, '-passfile', pw, src]).stdout, /^([0-9a-f]{8}-){7}[0-9a-f]{8}\n$/, 'which works')
 })
 
 t.test('-init variants write the flags gocryptfs writes', async (t) => {

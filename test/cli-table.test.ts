@@ -142,7 +142,7 @@ const ROWS: Row[] = [
   { what: 'flag without its value', args: [S, M, '-passfile'], code: ExitCode.Usage, message: /needs a value/, go: 'reverse' },
   { what: 'bad boolean value', args: ['-fg=maybe', '-passfile', P, S, M], code: ExitCode.Usage, message: /invalid boolean/, go: 'reverse' },
   { what: 'three positional arguments', args: ['-passfile', P, S, M, FULL], code: ExitCode.Usage, message: /got 3 arguments/, go: 'reverse' },
-  { what: 'one positional argument', args: ['-passfile', P, S], code: ExitCode.Usage, message: /got 1 arguments/, go: 'reverse' },
+  { what: 'one positional argument', args: ['-passfile', P, S], code: ExitCode.Usage, message: /got 1 argument\b/, go: 'reverse' },
   { what: 'two actions', args: ['-init', '-info', S], code: ExitCode.Usage, message: /only one of -init, -info/, go: 'reverse' },
   { what: '-passfile with -extpass', args: ['-passfile', P, '-extpass', 'echo x', S, M], code: ExitCode.Usage, message: /-passfile and -extpass/, go: 'reverse' },
   { what: '-masterkey with -passfile', args: ['-masterkey', KEY, '-passfile', P, S, M], code: ExitCode.Usage, message: /cannot be combined/, go: 'reverse' },

@@ -1,11 +1,32 @@
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
-import { closeSync, openSync, readFileSync, readlinkSync } from 'node:fs'
+import { closeSync, openSync, readFileSync, readlinkSync, statSync } from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { ExitCode } from '../src/exitcodes.js'
 import { childPids, cmdline, isMounted, libDir, processGone, sh, tempMountpoint, waitFor, type Result } from './lib/mounts.js'
 
 const script = path.join(libDir, 'daemon-script.js')
+
+/** logger(1) needs this socket; without it the daemon says it cannot log. */
+const hasSyslog = ((): boolean => {
+  try {
+    return statSync('/dev/log').isSocket()
+  } catch {
+    return false
+  }
+})()
+const NO_SYSLOG_NOTE = /no syslog socket at \/dev\/log: the background process cannot log once it is ready; -nosyslog keeps/
+
+/** Whether pid has a listening TCP socket (an open inspector). */
+async function listens(pid: number): Promise<boolean> {
+  const r = await sh('ss -Hltnp')
+  if (r.code !== 0) throw new Error(`ss failed: ${r.stderr}`)
+  return r.stdout.includes(`pid=${pid},`)
+}
+
+/** The NODE_* variables in the environment of pid. */
+const nodeVariables = (pid: number): string[] =>
+  readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter((v) => v.startsWith('NODE_'))
 
 /** Like `out=$(daemon-script MNT ...)`: resolves only once stdout and stderr are closed. */
 function capture(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Result> {
@@ -40,12 +61,58 @@ t.test('daemon: the parent returns ready, $(...) does not hang, SIGTERM unmounts
   t.equal(readlinkSync(`/proc/${pid}/cwd`), '/', 'the daemon left its working directory')
   t.equal(readlinkSync(`/proc/${pid}/fd/0`), '/dev/null', 'and let go of the caller\'s stdin')
   const loggers = childPids(pid).map(cmdline).filter((c) => c[0] === 'logger')
-  t.same(loggers, [['logger', '-t', `tsreverse-${pid}`]], 'logs go to syslog through logger')
+  if (hasSyslog) {
+    t.same(loggers, [['logger', '-t', `tsreverse-${pid}`]], 'logs go to syslog through logger')
+  } else {
+    t.same(loggers, [], 'no syslog socket: no logger')
+    t.match(r.stderr, NO_SYSLOG_NOTE, 'and the caller is told the daemon cannot log')
+  }
 
   process.kill(pid, 'SIGTERM')
   await waitFor('unmount', () => !isMounted(mnt))
   await waitFor('daemon exit', () => processGone(pid))
   t.pass('SIGTERM unmounted and ended the daemon')
+})
+
+t.test('daemon -q: nothing on stderr about syslog', async (t) => {
+  const mnt = tempMountpoint(t)
+  const r = await capture([mnt, '-q'])
+  t.equal(r.code, 0)
+  daemonPid(t, mnt)
+  t.notMatch(r.stderr, /syslog|logger/)
+})
+
+t.test('daemon: without logger(1) the caller is told the daemon cannot log', { skip: !hasSyslog && 'no syslog socket here' }, async (t) => {
+  const mnt = tempMountpoint(t)
+  const r = await capture([mnt], { ...process.env, PATH: '/nonexistent' })
+  t.equal(r.code, 0)
+  daemonPid(t, mnt)
+  t.match(r.stderr, /could not run logger\(1\) \(.*ENOENT.*\): the background process cannot log once it is ready/)
+})
+
+t.test('daemon: SIGUSR1 opens no debugger, the mount goes on', async (t) => {
+  const mnt = tempMountpoint(t)
+  t.equal((await capture([mnt])).code, 0)
+  const pid = daemonPid(t, mnt)
+  process.kill(pid, 'SIGUSR1')
+  await new Promise((r) => setTimeout(r, 500))
+  t.notOk(await listens(pid), 'nothing listens (node would open its inspector on 127.0.0.1:9229)')
+  t.notOk(processGone(pid), 'still running')
+  t.equal(Number(readFileSync(path.join(mnt, 'pid'), 'utf8')), pid, 'still serving')
+})
+
+t.test('daemon: the caller\'s NODE_OPTIONS and inspector do not reach the daemon', async (t) => {
+  const mnt = tempMountpoint(t)
+  // Through env(1), without tap's hooks: tap puts them into the NODE_OPTIONS of every child it
+  // sees spawned, and in the parent they would do the same for the daemon.
+  const options = 'NODE_OPTIONS=--inspect=127.0.0.1:0 NODE_DEBUG=fs'
+  const r = await sh(`env -u NODE_OPTIONS ${options} '${process.execPath}' '${script}' '${mnt}'`)
+  t.equal(r.code, 0, r.stderr)
+  t.match(r.stderr, /closed the debugger that node was started with/, 'the parent closed its own inspector')
+  t.equal(r.stderr.match(/Debugger listening/g)?.length, 1, 'the daemon never opened one')
+  const pid = daemonPid(t, mnt)
+  t.same(nodeVariables(pid).filter((v) => !v.startsWith('NODE_CHANNEL_')), [], 'no NODE_* variable but the IPC channel\'s')
+  t.notOk(await listens(pid), 'no debugger in the daemon')
 })
 
 t.test('daemon: an external unmount ends the daemon', async (t) => {
@@ -117,6 +184,7 @@ t.test('foreground: SIGTERM unmounts and exits 15, an external unmount exits 0',
   const mnt = tempMountpoint(t)
   const a = await foreground(t, mnt)
   t.equal(Number(readFileSync(path.join(mnt, 'pid'), 'utf8')), a.child.pid, 'served by the foreground process')
+  t.equal(readlinkSync(`/proc/${a.child.pid}/cwd`), '/', 'which left its working directory')
   a.child.kill('SIGTERM')
   t.equal(await a.exit, ExitCode.SigInt)
   t.notOk(isMounted(mnt), 'unmounted')
@@ -151,4 +219,16 @@ t.test('foreground: readiness is sent to NOTIFY_SOCKET', async (t) => {
   await waitFor('notification', () => got.includes('READY=1'))
   t.match(got, new RegExp(`READY=1\\nMAINPID=${child.pid}\\b`))
   child.kill('SIGTERM')
+})
+
+t.test('foreground: an inspector opened by NODE_OPTIONS is closed, SIGUSR1 opens none', async (t) => {
+  const mnt = tempMountpoint(t)
+  const { child, exit } = await foreground(t, mnt, { ...process.env, NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --inspect=127.0.0.1:0` })
+  t.notOk(await listens(child.pid!), 'closed before the mount was ready')
+  child.kill('SIGUSR1')
+  await new Promise((r) => setTimeout(r, 500))
+  t.notOk(await listens(child.pid!), 'not reopened by SIGUSR1')
+  t.equal(child.exitCode, null, 'still running')
+  child.kill('SIGTERM')
+  t.equal(await exit, ExitCode.SigInt)
 })

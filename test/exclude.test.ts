@@ -1,5 +1,5 @@
 // Exclusion: the observable consequences of go-gitignore's translation listed in spec 6.8, the
-// option plumbing, and a differential check of whole listings against real gocryptfs 2.3
+// option plumbing (values split at commas as 2.3 splits them), and a differential check of whole listings against real gocryptfs 2.3
 // (plaintext names, so paths compare directly).
 import t from 'tap'
 import { execFileSync, spawnSync } from 'node:child_process'
@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { ExitCode, UserError } from '../src/exitcodes.js'
 import { settingsFromFlags } from '../src/format/settings.js'
-import { Excluder, patternFromLine, type ExcludeOptions } from '../src/view/exclude.js'
+import { Excluder, patternFromLine, splitOptionValue, type ExcludeOptions } from '../src/view/exclude.js'
 import { ReverseView } from '../src/view/reverse.js'
 
 const ew = (...patterns: string[]) => Excluder.fromOptions({ exclude: [], excludeWildcard: patterns, excludeFrom: [] })
@@ -76,6 +76,37 @@ t.test('-exclude-from', async (t) => {
   t.ok(ew().empty)
 })
 
+t.test('option values are split at commas as gocryptfs 2.3 splits them', async (t) => {
+  const warnings: string[] = []
+  const split = (value: string): string[] => splitOptionValue('-exclude', value, (m) => warnings.push(m))
+  t.same(split('.nobackup,var'), ['.nobackup', 'var'])
+  t.match(warnings, [/^warning: -exclude "\.nobackup,var" means "\.nobackup", "var" as in gocryptfs 2\.3, not the one value "\.nobackup,var"/])
+  warnings.length = 0
+  t.same(split('plain'), ['plain'])
+  t.same(split(''), [], 'an empty value is no value')
+  t.same(split('"a,b"'), ['a,b'], 'quotes keep a comma')
+  t.same(split('"say ""hi""",x'), ['say "hi"', 'x'])
+  t.same(split('a, b'), ['a', ' b'], 'spaces are kept')
+  t.same(split('a,'), ['a', ''], 'a trailing comma gives an empty name')
+  t.equal(warnings.length, 3, 'a warning for each value that splits')
+  t.same(split('\r\nvar\r\nkeep'), ['var'], 'the first non-blank line only')
+  for (const bad of ['a"b', '"a', '"a"b', '\n']) {
+    let err: unknown
+    try {
+      split(bad)
+    } catch (e) {
+      err = e
+    }
+    t.ok(err instanceof UserError && err.exitCode === ExitCode.Usage, `${JSON.stringify(bad)} is a usage error (exit 1), as in gocryptfs`)
+  }
+  const dir = mkdtempSync(join(tmpdir(), 'tsreverse-excl-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  writeFileSync(join(dir, 'one'), 'x\n')
+  writeFileSync(join(dir, 'two'), 'y\n')
+  const ex = Excluder.fromOptions({ exclude: ['a,b'], excludeWildcard: ['*.tmp,*.bak'], excludeFrom: [`${join(dir, 'one')},${join(dir, 'two')}`] })
+  check(t, ex, ['a', 'b', 'c.tmp', 'd.bak', 'x', 'y'], ['a,b'])
+})
+
 // ---- differential check against gocryptfs 2.3 ----
 
 const TREE = [
@@ -100,6 +131,12 @@ const CASES: string[][] = [
   ['-ew', 'dir/*.txt'],
   ['-ew', '\\!bang', '-ew', '#hash', '-ew', ' sp ace.txt '],
   ['-ew', 'a#$~b', '-ew', 'x{1001}'],
+  // gocryptfs 2.3 splits values at commas, with quotes as in CSV
+  ['-e', 'dir1/sub,dir2'],
+  ['-ew', '*.mp3,q?.txt', '-exclude', 'ab.txt'],
+  ['-e', '"b.txt"', '-ew', '"x+y.txt",xxy.txt'],
+  ['-ew', 'song.mp3,'],
+  ['-e', 'ab,'],
 ]
 
 function gocryptfsAvailable(): boolean {
@@ -122,7 +159,7 @@ async function viewPaths(view: ReverseView, dir = ''): Promise<string[]> {
   return out.sort()
 }
 
-/** Turns gocryptfs flags back into our options (no comma splitting: CASES contain no commas). */
+/** Turns gocryptfs flags back into our options (values as given: the Excluder splits them). */
 function toOptions(args: string[]): ExcludeOptions {
   const opts: ExcludeOptions = { exclude: [], excludeWildcard: [], excludeFrom: [] }
   for (let i = 0; i < args.length; i += 2) {

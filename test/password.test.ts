@@ -62,7 +62,7 @@ t.test('passfile: length limit of 2048 bytes, one read of 2050', async (t) => {
   // The read stops at 2050 bytes, so only what fits there is reported as trailing garbage.
   const { value, stderr } = await withStderr(() => fromFiles(file('a'.repeat(2048) + '\n' + 'x'.repeat(100))))
   t.equal(value!.length, 2048)
-  t.match(stderr, /ignoring 1 bytes after the first line/)
+  t.match(stderr, /ignoring 1 byte after the first line/)
 })
 
 t.test('passfile: errors give exit code 9 and name the file', async (t) => {

@@ -67,7 +67,7 @@ t.test('-restore of the whole tree, with -restore-special', async (t) => {
   const dest = path.join(copy.work, 'restored-all')
   const r = runCli(['-restore', '-restore-special', '-passfile', copy.passfile, copy.view, dest])
   t.equal(r.code, 26, r.stderr)
-  t.match(r.stderr, /^restored \d+ files .* 1 special files to /m)
+  t.match(r.stderr, /^restored \d+ files .* 1 special file to /m)
   t.match(r.stderr, /^1 problem\(s\):\n {2}(\S+): the file header belongs to another path .*\[misplaced, /m)
   t.ok(r.stderr.includes(`  ${otherLink}: the file header`), 'the problem is the other link')
   t.notOk(lstatSync(path.join(dest, otherLink), { throwIfNoEntry: false }), 'which is not restored')

@@ -55,7 +55,7 @@ t.test('-restore-special recreates them', async (t) => {
   const r = runCli(['-restore', '-restore-special', '-passfile', c.passfile, c.view, dest])
   t.equal(r.code, 0, r.stderr)
   t.notMatch(r.stderr, /\[special,/, 'nothing left out')
-  t.match(r.stderr, /^restored .* 1 special files to /m)
+  t.match(r.stderr, /^restored .* 1 special file to /m)
   const st = lstatSync(path.join(dest, 'file-1'))
   t.same([st.mode & 0o7777, st.uid, st.gid], [0o4755, 0, 0], 'set-uid root')
   t.equal(mode(path.join(dest, 'file-4096')), 0o2755)

@@ -40,8 +40,12 @@ export async function masterKeyFromFlags(flags: Flags): Promise<Buffer | undefin
   if (flags.masterkey === undefined) return undefined
   if (flags.masterkey === 'stdin') {
     const line = await readStdinLine()
-    if (line === '') throw new UserError('-masterkey=stdin: got an empty line from stdin', ExitCode.ReadPassword)
-    return parseMasterKey(line)
+    try {
+      if (line.length === 0) throw new UserError('-masterkey=stdin: got an empty line from stdin', ExitCode.ReadPassword)
+      return parseMasterKey(line)
+    } finally {
+      line.fill(0)
+    }
   }
   if (!flags.quiet) process.stderr.write(MASTERKEY_CLI_WARNING + '\n')
   return parseMasterKey(flags.masterkey)
@@ -82,13 +86,19 @@ export function masterKeyHandoff(flags: Flags, argv: readonly string[]): ChildHa
   return { argv: redacted, stdin: key + '\n' }
 }
 
-async function readStdinLine(): Promise<string> {
+/** The first line of stdin, as bytes the caller wipes (a string could not be). */
+export async function readStdinLine(): Promise<Buffer> {
   const chunks: Buffer[] = []
   for await (const chunk of process.stdin) {
     chunks.push(chunk as Buffer)
     if ((chunk as Buffer).includes(0x0a)) break
   }
-  return Buffer.concat(chunks).toString('utf8').split('\n')[0]!
+  const all = Buffer.concat(chunks)
+  for (const c of chunks) c.fill(0)
+  const newline = all.indexOf(0x0a)
+  const line = Buffer.from(all.subarray(0, newline < 0 ? all.length : newline))
+  all.fill(0)
+  return line
 }
 
 export interface Unlocked {
@@ -106,7 +116,11 @@ export async function unlock(flags: Flags, location: ConfigLocation, missingExit
   if (fromFlags) return { masterKey: fromFlags }
   const config = loadExisting(location, missingExit)
   const password = await passwordFromFlags(flags, 'Password: ')
-  return { masterKey: await unwrapMasterKey(config, password), config }
+  try {
+    return { masterKey: await unwrapMasterKey(config, password), config }
+  } finally {
+    password.fill(0)
+  }
 }
 
 export function loadExisting(location: ConfigLocation, missingExit: ExitCodeValue): ConfigFile {

@@ -21,6 +21,11 @@ function requireDir(dir: string): void {
   if (!isDir(dir)) throw new UserError(`${dir} is not a directory or does not exist`, ExitCode.CipherDir)
 }
 
+/** The -dumpmasterkey command line for the config -init wrote. */
+function dumpCommand(flags: Flags, dir: string): string {
+  return ['tsreverse -dumpmasterkey', ...(flags.config === undefined ? [] : ['-config', flags.config]), dir].join(' ')
+}
+
 export async function runInit(flags: Flags, positional: string[]): Promise<void> {
   const dir = singleDir(positional, 'init')
   requireDir(dir)
@@ -45,8 +50,11 @@ export async function runInit(flags: Flags, positional: string[]): Promise<void>
       creator: `tsreverse ${VERSION}`,
     })
     writeConfigFile(location.path, config, { overwrite: false })
-    // Like gocryptfs: the key is shown once, and only to a person at a terminal.
-    if (process.stdout.isTTY && !flags.quiet) process.stdout.write(formatMasterKeyReminder(masterKey) + '\n')
+    // Like gocryptfs: the key is shown once, and only to a person at a terminal (not to a log).
+    if (!flags.quiet) {
+      if (process.stdout.isTTY) process.stdout.write(formatMasterKeyReminder(masterKey) + '\n')
+      else process.stdout.write(`Not running on a terminal, suppressing master key display\nShow it on a terminal with: ${dumpCommand(flags, dir)}\n`)
+    }
   } finally {
     masterKey.fill(0)
     password.fill(0)

@@ -5,17 +5,19 @@
 // so `$(tsreverse ...)` returns even with -nosyslog (only stderr is the caller's then). Like
 // gocryptfs, the child keeps the caller's stdin until ready (password prompts), then /dev/null.
 import { execFile, spawn } from 'node:child_process'
-import { closeSync, openSync } from 'node:fs'
+import { closeSync, openSync, statSync } from 'node:fs'
 import { isatty } from 'node:tty'
 import type { Writable } from 'node:stream'
 import { ExitCode, UserError } from '../exitcodes.js'
 import type { MountHandle } from '../fuse/adapter.js'
+import { hardenServerProcess } from './harden.js'
 import { serverEnv, serverExecArgv } from './runtime.js'
 
 const READY_MESSAGE = 'Filesystem mounted and ready.'
 const CHILD_MARKER = 'TSREVERSE_DAEMON_CHILD'
 const DEFAULT_READY_TIMEOUT_MS = 60_000
 const FLUSH_LIMIT_MS = 1000
+const SYSLOG_SOCKET = '/dev/log' // where logger(1) sends by default
 
 export interface RunMountOptions {
   fg: boolean
@@ -40,6 +42,7 @@ export interface RunMountOptions {
 
 /** Never resolves: the process exits when the mount ends. Rejects if mounting fails. */
 export async function runMount(opts: RunMountOptions): Promise<never> {
+  await hardenServerProcess((msg) => process.stderr.write(`tsreverse: ${msg}\n`))
   if (opts.fg) return serve(opts, false)
   if (process.env[CHILD_MARKER] === '1' && process.send) {
     delete process.env[CHILD_MARKER] // not for programs the mount itself runs (-extpass)
@@ -63,11 +66,22 @@ class LogSink {
     this.pending = new Promise((resolve) => logger.write(line, () => resolve()))
   }
 
-  toSyslog(): void {
+  /**
+   * Switches to syslog, or says on stderr (which the caller still sees) why the daemon will not
+   * be heard from: logger(1) exits at once without the socket, and nothing would tell.
+   */
+  async toSyslog(quiet: boolean): Promise<void> {
+    const lost = (why: string): void => {
+      if (!quiet) this.write(`tsreverse: ${why}: the background process cannot log once it is ready; -nosyslog keeps its messages on this stderr`)
+    }
+    if (!isSocket(SYSLOG_SOCKET)) return lost(`no syslog socket at ${SYSLOG_SOCKET}`)
     const child = spawn('logger', ['-t', `tsreverse-${process.pid}`], { stdio: ['pipe', 'ignore', 'ignore'] })
-    child.on('error', () => child.stdin?.destroy()) // no logger(1): there is nowhere left to log
-    // Out of file descriptors spawn leaves stdin null: stay on stderr.
-    if (!child.stdin) return
+    const started = await new Promise<Error | undefined>((resolve) => {
+      child.once('spawn', () => resolve(undefined))
+      child.once('error', resolve)
+    })
+    // Out of file descriptors spawn leaves stdin null.
+    if (started || !child.stdin) return lost(`could not run logger(1) (${started?.message ?? 'no stdin'})`)
     child.stdin.on('error', () => {})
     this.logger = child.stdin
   }
@@ -75,6 +89,14 @@ class LogSink {
   /** Lets the last lines reach logger before the process exits (bounded: logger may hang). */
   flush(): Promise<void> {
     return Promise.race([this.pending, new Promise<void>((r) => setTimeout(r, FLUSH_LIMIT_MS).unref())])
+  }
+}
+
+function isSocket(p: string): boolean {
+  try {
+    return statSync(p).isSocket()
+  } catch {
+    return false
   }
 }
 
@@ -123,10 +145,13 @@ async function serve(opts: RunMountOptions, daemon: boolean): Promise<never> {
     void exit(ExitCode.Other)
   })
 
+  // Out of the source tree, which the working directory often is (mount(8) from a shell in it):
+  // a core dump lands there, and it would keep the source's file system busy. When the source
+  // is / itself no directory is outside it; then only a disabled core dump keeps keys out of it.
+  process.chdir('/')
   if (daemon) {
-    if (!opts.nosyslog) sink.toSyslog()
+    if (!opts.nosyslog) await sink.toSyslog(!!opts.quiet)
     releaseStdin()
-    process.chdir('/')
     await new Promise<void>((resolve) => process.send!({ type: 'ready' }, () => resolve()))
     process.disconnect()
   } else if (!opts.quiet) {

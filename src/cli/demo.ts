@@ -9,6 +9,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { findMount, readMountinfo } from '../fuse/mountinfo.js'
+import { plural } from '../plural.js'
 
 const LONG_NAME = 'a-file-name-long-enough-to-be-hashed-'.repeat(5) + '.txt'
 
@@ -131,7 +132,7 @@ export async function runDemo(flags: { quiet?: boolean }): Promise<void> {
     for (const rel of after.keys()) if (!before.has(rel)) problems.push(`unexpected after restore: ${rel}`)
     if (problems.length > 0) throw new UserError(`demo check failed:\n  ${problems.join('\n  ')}`, ExitCode.Other)
     const files = [...before.values()].filter((e) => e.type === 'file').length
-    say(`6. Checked: all ${before.size} entries (${files} files) restored with identical bytes, modes, mtimes and link targets`)
+    say(`6. Checked: all ${plural(before.size, 'entry', 'entries')} (${plural(files, 'file')}) restored with identical bytes, modes, mtimes and link targets`)
   } finally {
     if (mounted && findMount(await readMountinfo(), mnt)) {
       spawnSync('fusermount', ['-u', mnt])

@@ -11,9 +11,10 @@ import { formatBytes } from '../restore/progress.js'
 import type { Flags } from './args.js'
 import { cipherKeys } from './forward.js'
 import { isDir } from './dirs.js'
+import { plural } from '../plural.js'
 
 export async function runFsck(flags: Flags, positional: string[]): Promise<void> {
-  if (positional.length !== 1) throw new UserError(`-fsck needs CIPHERDIR, got ${positional.length} arguments`, ExitCode.Usage)
+  if (positional.length !== 1) throw new UserError(`-fsck needs CIPHERDIR, got ${plural(positional.length, 'argument')}`, ExitCode.Usage)
   const root = path.resolve(positional[0]!)
   if (!isDir(root)) {
     throw new UserError(`ciphertext directory ${positional[0]} does not exist or is not a directory`, ExitCode.CipherDir)
@@ -22,7 +23,7 @@ export async function runFsck(flags: Flags, positional: string[]): Promise<void>
   if (!flags.quiet) for (const n of notes) process.stderr.write(n + '\n')
   const tree = await CipherTree.create({ root, settings, keys, siv })
   const r = await fsck(tree, (p) => process.stdout.write(formatProblem(p) + '\n'))
-  let checked = `${r.dirs} directories, ${r.files} files (${formatBytes(r.bytes)} authenticated), ${r.symlinks} symlinks`
+  let checked = `${plural(r.dirs, 'directory', 'directories')}, ${plural(r.files, 'file')} (${formatBytes(r.bytes)} authenticated), ${plural(r.symlinks, 'symlink')}`
   if (r.special) checked += `; ${r.special} with set-id bits or device nodes, listed [special]`
   if (r.problems === 0) {
     if (!flags.quiet) process.stdout.write(`fsck summary: no problems found (${checked})\n`)

@@ -10,6 +10,7 @@ import { runPaths } from './paths.js'
 import { runRestore } from './restore.js'
 import { cpuLine, speedLines } from './speed.js'
 import { versionLine } from './version.js'
+import { plural } from '../plural.js'
 
 const ACTIONS = [
   'init', 'info', 'passwd', 'dumpmasterkey', 'speed', 'version', 'help',
@@ -53,7 +54,7 @@ async function run(flags: Flags, positional: string[]): Promise<void> {
       if (flags.forward && flags.reverse) throw new UserError('-forward and -reverse cannot be used together', ExitCode.Usage)
       if (positional.length !== 2) {
         const dirs = flags.forward ? 'CIPHERDIR and MOUNTPOINT' : 'SOURCEDIR and MOUNTPOINT'
-        throw new UserError(`need ${dirs}, got ${positional.length} arguments`, ExitCode.Usage)
+        throw new UserError(`need ${dirs}, got ${plural(positional.length, 'argument')}`, ExitCode.Usage)
       }
       if (flags.forward) return runForwardMount(flags, positional[0]!, positional[1]!)
       return runReverseMount(flags, positional[0]!, positional[1]!)

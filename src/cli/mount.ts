@@ -109,7 +109,7 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
     exclude: flags.exclude ?? [],
     excludeWildcard: flags['exclude-wildcard'] ?? [],
     excludeFrom: flags['exclude-from'] ?? [],
-  })
+  }, log)
   const filterFrom = flags['filter-from']
   const filter = filterFrom ? Filter.fromFiles(filterFrom) : undefined
   const location = configLocation(flags, src)

@@ -5,6 +5,7 @@ import { closeSync, fstatSync, openSync, readSync } from 'node:fs'
 import type { Readable } from 'node:stream'
 import { isatty, type ReadStream } from 'node:tty'
 import { ExitCode, UserError } from '../exitcodes.js'
+import { plural } from '../plural.js'
 
 export const MAX_PASSWORD_LEN = 2048
 
@@ -79,7 +80,7 @@ function readPassFile(path: string): Buffer {
     if (lineLen === 0) fail(`passfile: empty first line in ${path}`)
     if (lineLen > MAX_PASSWORD_LEN) fail(`passfile: the first line of ${path} exceeds the maximum password length of ${MAX_PASSWORD_LEN} bytes`)
     if (newline >= 0 && newline + 1 < n) {
-      process.stderr.write(`warning: passfile: ignoring ${n - newline - 1} bytes after the first line of ${path}\n`)
+      process.stderr.write(`warning: passfile: ignoring ${plural(n - newline - 1, 'byte')} after the first line of ${path}\n`)
     }
     return Buffer.from(buf.subarray(0, lineLen))
   } finally {

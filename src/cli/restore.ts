@@ -15,6 +15,7 @@ import { readable } from '../view/byte-string.js'
 import { joinPath } from '../view/source.js'
 import type { Flags } from './args.js'
 import { cipherKeys, isInside } from './forward.js'
+import { plural } from '../plural.js'
 
 /** The tree root: -cipherdir, else found by walking up from the path. */
 async function treeRootOf(flags: Flags, cipherPath: string, what: string): Promise<string> {
@@ -51,16 +52,16 @@ async function destination(from: TreeNode, destArg: string): Promise<Buffer> {
 }
 
 function summary(r: RestoreResult): string {
-  const parts = [`${r.files} files (${formatBytes(r.bytes)})`, `${r.dirs} directories`, `${r.symlinks} symlinks`]
-  if (r.specials) parts.push(`${r.specials} special files`)
+  const parts = [`${plural(r.files, 'file')} (${formatBytes(r.bytes)})`, plural(r.dirs, 'directory', 'directories'), plural(r.symlinks, 'symlink')]
+  if (r.specials) parts.push(plural(r.specials, 'special file'))
   if (r.withheld.length) parts.push(`${r.withheld.length} set-id bits or device nodes left out`)
-  if (r.skippedSockets) parts.push(`${r.skippedSockets} sockets skipped (they cannot be recreated)`)
+  if (r.skippedSockets) parts.push(`${plural(r.skippedSockets, 'socket')} skipped (they cannot be recreated)`)
   return `restored ${parts.join(', ')}`
 }
 
 export async function runRestore(flags: Flags, positional: string[]): Promise<void> {
   if (positional.length !== 2) {
-    throw new UserError(`-restore needs CIPHERPATH and DEST, got ${positional.length} arguments`, ExitCode.Usage)
+    throw new UserError(`-restore needs CIPHERPATH and DEST, got ${plural(positional.length, 'argument')}`, ExitCode.Usage)
   }
   const [cipherArg, destArg] = positional as [string, string]
   let cipherPath: string

@@ -9,6 +9,7 @@ import type { AesSiv } from './aes-siv.js'
 import { isHoleBlock, writeBlockAd, writeBlockIv } from './content.js'
 import { CorruptError } from './errors.js'
 import { BLOCK_OVERHEAD, CIPHER_BLOCK, PLAIN_BLOCK } from './sizes.js'
+import { plural } from '../plural.js'
 
 const ZERO_BLOCK = new Uint8Array(16)
 /** Working buffers up to this size are kept between calls; larger ones are temporary. */
@@ -90,7 +91,7 @@ export class FastAesSiv implements AesSiv {
   }
 
   open(ad: readonly Uint8Array[], sealed: Uint8Array): Buffer {
-    if (sealed.length < 16) throw new CorruptError(`sealed data too short (${sealed.length} bytes)`)
+    if (sealed.length < 16) throw new CorruptError(`sealed data too short (${plural(sealed.length, 'byte')})`)
     const out = Buffer.allocUnsafe(sealed.length - 16)
     this.#ctr(1, out.length, sealed, 0, 0, sealed, 16, 0, out, 0, 0)
     this.#s2v(ad, out, this.#tag)

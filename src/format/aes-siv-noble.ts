@@ -5,6 +5,7 @@ import type { AesSiv } from './aes-siv.js'
 import { isHoleBlock, writeBlockAd, writeBlockIv } from './content.js'
 import { BLOCK_OVERHEAD, CIPHER_BLOCK, PLAIN_BLOCK } from './sizes.js'
 import { CorruptError } from './errors.js'
+import { plural } from '../plural.js'
 
 const SIV_LEN = 16
 
@@ -27,7 +28,7 @@ export class NobleAesSiv implements AesSiv {
   }
 
   open(ad: readonly Uint8Array[], sealed: Uint8Array): Buffer {
-    if (sealed.length < SIV_LEN) throw new CorruptError(`sealed data too short (${sealed.length} bytes)`)
+    if (sealed.length < SIV_LEN) throw new CorruptError(`sealed data too short (${plural(sealed.length, 'byte')})`)
     try {
       return asBuffer(aessiv(this.#key, ...ad).decrypt(sealed))
     } catch {

@@ -9,6 +9,7 @@ import { HKDF_INFO_GCM, hkdfSha256 } from './keys.js'
 import { MASTER_KEY_LEN } from './masterkey.js'
 import { NAME_MAX } from './names.js'
 import { deriveScryptKey, newScryptParams, logNOf, resolveLogN, scryptParamsProblem, type ScryptParams } from './scrypt.js'
+import { plural } from '../plural.js'
 
 export interface Fido2Params {
   CredentialID: Buffer
@@ -369,7 +370,7 @@ export async function unwrapMasterKey(conf: ConfigFile, password: Uint8Array): P
   const nonceLen = hkdf ? 16 : 12
   const blob = conf.EncryptedKey
   if (blob.length < nonceLen + GCM_TAG_LEN) {
-    throw new UserError(`Password incorrect. (EncryptedKey is too short: ${blob.length} bytes)`, ExitCode.PasswordIncorrect)
+    throw new UserError(`Password incorrect. (EncryptedKey is too short: ${plural(blob.length, 'byte')})`, ExitCode.PasswordIncorrect)
   }
   const nonce = blob.subarray(0, nonceLen)
   // gocryptfs refuses an all-zero nonce: it is the signature of zeroed storage, never random output.
@@ -378,13 +379,16 @@ export async function unwrapMasterKey(conf: ConfigFile, password: Uint8Array): P
   }
   const kek = await scryptKek(password, conf.ScryptObject)
   const { key } = wrapParams(kek, hkdf)
-  let masterKey: Buffer
+  let masterKey: Buffer | undefined
   try {
     const decipher = createDecipheriv('aes-256-gcm', key, nonce, { authTagLength: GCM_TAG_LEN })
     decipher.setAAD(WRAP_AAD)
     decipher.setAuthTag(blob.subarray(blob.length - GCM_TAG_LEN))
-    masterKey = Buffer.concat([decipher.update(blob.subarray(nonceLen, blob.length - GCM_TAG_LEN)), decipher.final()])
+    // GCM is a stream mode: update() returns all of it, final() only authenticates.
+    masterKey = decipher.update(blob.subarray(nonceLen, blob.length - GCM_TAG_LEN))
+    decipher.final()
   } catch {
+    masterKey?.fill(0)
     throw new UserError('Password incorrect.', ExitCode.PasswordIncorrect)
   } finally {
     kek.fill(0)
@@ -392,7 +396,7 @@ export async function unwrapMasterKey(conf: ConfigFile, password: Uint8Array): P
   }
   if (masterKey.length !== MASTER_KEY_LEN) {
     masterKey.fill(0)
-    throw new UserError(`The decrypted master key has ${masterKey.length} bytes instead of ${MASTER_KEY_LEN}`, ExitCode.Other)
+    throw new UserError(`The decrypted master key has ${plural(masterKey.length, 'byte')} instead of ${MASTER_KEY_LEN}`, ExitCode.Other)
   }
   return masterKey
 }

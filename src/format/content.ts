@@ -11,6 +11,7 @@ import {
   cipherOffToBlockNo,
 } from './sizes.js'
 import type { AesSiv } from './aes-siv.js'
+import { plural } from '../plural.js'
 
 export { CIPHER_BLOCK, HEADER_LEN, PLAIN_BLOCK } from './sizes.js'
 
@@ -60,7 +61,7 @@ export function writeBlockAd(blockNo: number, fileId: Uint8Array, dst: Uint8Arra
  */
 export function isHoleBlock(block: Uint8Array, blockNo: number): boolean {
   if (block.length <= BLOCK_OVERHEAD) {
-    throw new CorruptError(`block ${blockNo} is truncated to ${block.length} bytes`, blockNo)
+    throw new CorruptError(`block ${blockNo} is truncated to ${plural(block.length, 'byte')}`, blockNo)
   }
   if (block.length === CIPHER_BLOCK && isZero(block, CIPHER_BLOCK)) return true
   if (isZero(block, 16)) throw new CorruptError(`block ${blockNo} has an all-zero nonce`, blockNo)
@@ -83,7 +84,7 @@ export function fileHeader(fileId: Uint8Array): Buffer {
 
 /** Validates a file header as gocryptfs forward mode does and returns the file ID. */
 export function parseHeader(buf: Uint8Array): Buffer {
-  if (buf.length < HEADER_LEN) throw new CorruptError(`file header too short (${buf.length} bytes)`)
+  if (buf.length < HEADER_LEN) throw new CorruptError(`file header too short (${plural(buf.length, 'byte')})`)
   const version = (buf[0] << 8) | buf[1]
   if (version !== HEADER_VERSION) throw new CorruptError(`file header version ${version}, want ${HEADER_VERSION}`)
   const id = Buffer.from(buf.subarray(2, HEADER_LEN))

@@ -1,5 +1,6 @@
 // The master key as text: 8 dash-separated groups of 8 hex digits (gocryptfs -masterkey syntax).
 import { ExitCode, UserError } from '../exitcodes.js'
+import { plural } from '../plural.js'
 
 export const MASTER_KEY_LEN = 32
 
@@ -8,20 +9,41 @@ export const MASTERKEY_CLI_WARNING =
   'Warning: a master key given on the command line can be seen by other users (ps ax) and may be ' +
   'kept in your shell history. Use -masterkey only to recover from a lost password or config file.'
 
-/** Accepts what gocryptfs accepts: dashes anywhere, hex in either case, exactly 32 bytes. */
-export function parseMasterKey(text: string): Buffer {
-  const hex = text.replaceAll('-', '')
-  // The messages describe the problem without quoting the input: it is secret.
-  if (/[^0-9a-fA-F]/.test(hex)) {
-    throw new UserError('Could not parse the master key: it contains a character that is not a hex digit or "-"', ExitCode.MasterKey)
+/** The value of a hex digit (either case), or -1. */
+function nibble(c: number): number {
+  if (c >= 0x30 && c <= 0x39) return c - 0x30
+  const lower = c | 0x20
+  return lower >= 0x61 && lower <= 0x66 ? lower - 0x57 : -1
+}
+
+/**
+ * Accepts what gocryptfs accepts: dashes anywhere, hex in either case, exactly 32 bytes. Works
+ * on bytes, so a key read from stdin never becomes a string, which could not be wiped.
+ */
+export function parseMasterKey(input: string | Uint8Array): Buffer {
+  const text = typeof input === 'string' ? Buffer.from(input, 'utf8') : input
+  try {
+    const digits = text.filter((c) => c !== 0x2d)
+    // The messages describe the problem without quoting the input: it is secret.
+    try {
+      if (digits.some((c) => nibble(c) < 0)) {
+        throw new UserError('Could not parse the master key: it contains a character that is not a hex digit or "-"', ExitCode.MasterKey)
+      }
+      if (digits.length % 2 !== 0) {
+        throw new UserError('Could not parse the master key: odd number of hex digits', ExitCode.MasterKey)
+      }
+      if (digits.length !== MASTER_KEY_LEN * 2) {
+        throw new UserError(`Master key has ${plural(digits.length / 2, 'byte')}, but ${MASTER_KEY_LEN} are required`, ExitCode.MasterKey)
+      }
+      const key = Buffer.alloc(MASTER_KEY_LEN)
+      for (let i = 0; i < MASTER_KEY_LEN; i++) key[i] = (nibble(digits[2 * i]!) << 4) | nibble(digits[2 * i + 1]!)
+      return key
+    } finally {
+      digits.fill(0)
+    }
+  } finally {
+    if (text !== input) text.fill(0)
   }
-  if (hex.length % 2 !== 0) {
-    throw new UserError('Could not parse the master key: odd number of hex digits', ExitCode.MasterKey)
-  }
-  if (hex.length !== MASTER_KEY_LEN * 2) {
-    throw new UserError(`Master key has ${hex.length / 2} bytes, but ${MASTER_KEY_LEN} are required`, ExitCode.MasterKey)
-  }
-  return Buffer.from(hex, 'hex')
 }
 
 function hexGroups(key: Uint8Array): string[] {

@@ -1,6 +1,5 @@
 // Serves a ViewFs through the kernel with fuse-native 2.2.6 (the only module that loads it).
-// Everything here works around measured quirks of that binding; see
-// /work/shared/docs/fuse-native-notes.md. In short: options it lacks go through `fsname`,
+// Everything here works around measured quirks of that binding: options it lacks go through `fsname`,
 // every numeric field crossing into C is 32 bits wide, a handler that throws or never answers
 // hurts the whole mount, and an external unmount leaves the process running unless we notice.
 // Paths cross as byte strings with the patched build `npm ci` makes; path-codec.ts covers the

@@ -1,5 +1,7 @@
 // A one-line progress display for long restores: files, bytes, rate and time left, redrawn in
 // place on a terminal at most a few times a second. Callers create it only for a TTY.
+import { plural } from '../plural.js'
+
 export interface ProgressTotals {
   files: number
   bytes: number
@@ -74,7 +76,7 @@ export class Progress implements ProgressSink {
     const rate = elapsed > 0 ? this.#bytes / elapsed : 0
     const eta = rate > 0 ? (this.totals.bytes - this.#bytes) / rate : NaN
     return (
-      `${this.#files}/${this.totals.files} files, ${formatBytes(this.#bytes)}/${formatBytes(this.totals.bytes)}, ` +
+      `${this.#files}/${plural(this.totals.files, 'file')}, ${formatBytes(this.#bytes)}/${formatBytes(this.totals.bytes)}, ` +
       `${formatBytes(Math.round(rate))}/s, ETA ${formatDuration(eta)}`
     )
   }

@@ -1,4 +1,4 @@
-// A miniature CLI for daemon tests: `node daemon-script.js MNT [-fg] [-nosyslog] [-hang]` mounts
+// A miniature CLI for daemon tests: `node daemon-script.js MNT [-fg] [-nosyslog] [-q] [-hang]` mounts
 // a MemView through runMount (-hang: never finishes mounting). The file /pid tells tests which
 // process serves the mount. READY_TIMEOUT_MS overrides the parent's wait.
 import { runMount } from '../../src/cli/daemon.js'
@@ -11,6 +11,7 @@ try {
   await runMount({
     fg: flags.includes('-fg'),
     nosyslog: flags.includes('-nosyslog'),
+    quiet: flags.includes('-q'),
     readyTimeoutMs: Number(process.env.READY_TIMEOUT_MS) || undefined,
     mount: (log) => {
       log('mounting memview')
