@@ -43,6 +43,8 @@ export interface ServerOptions {
   gocryptfs?: boolean
   /** RLIMIT_NOFILE, soft and hard, through prlimit(1), which execs the server (same PID). */
   nofile?: number
+  /** Starts the server with RLIMIT_CORE unlimited (prlimit(1) too). */
+  coreUnlimited?: boolean
   extra?: string[]
 }
 
@@ -52,6 +54,7 @@ export async function startServer(t: Teardown, src: string, passfile: string, mn
   // Run as a program, as users and mount(8) do: its #! line brings the server's memory settings.
   let argv = opts.gocryptfs ? ['gocryptfs', '-reverse', '-q', ...args] : [BIN, ...args]
   if (opts.nofile !== undefined) argv = ['prlimit', `--nofile=${opts.nofile}:${opts.nofile}`, ...argv]
+  if (opts.coreUnlimited) argv = ['prlimit', '--core=unlimited', ...argv]
   // tap puts its hooks into NODE_OPTIONS of every child it sees spawned; they load modules in
   // the server's workers and write a file when it exits, which is not what users run.
   argv = ['env', '-u', 'NODE_OPTIONS', ...argv]
