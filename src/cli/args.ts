@@ -204,14 +204,27 @@ export function helpText(): string {
     '',
     'Options:',
   ]
-  for (const [name, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
-    if (spec.ignored) continue
-    const names = [name, ...(spec.aliases ?? [])].map((n) => `-${n}`).join(', ')
-    const arg = spec.kind === 'bool' ? '' : spec.kind === 'int' ? ' N' : ' VALUE'
-    lines.push(`  ${(names + arg).padEnd(30)} ${spec.help}`)
-  }
-  lines.push('', 'Every flag also works in mount-option form: -o reverse,config=FILE,allow_other')
+  for (const f of flagList()) lines.push(`  ${(f.names.map((n) => `-${n}`).join(', ') + (f.arg ? ` ${f.arg}` : '')).padEnd(30)} ${f.help}`)
+  lines.push(
+    '',
+    'Every flag also works in mount-option form: -o reverse,config=FILE,allow_other',
+    'Manual: man tsreverse; guides: the docs/ folder of the package (README.md first).',
+  )
   return lines.join('\n')
+}
+
+/** A flag as -help and the manual list it: its names (the first is canonical), argument, help. */
+export interface FlagEntry {
+  names: string[]
+  arg: '' | 'N' | 'VALUE'
+  help: string
+}
+
+/** Every flag that does something, in the order of the table. */
+export function flagList(): FlagEntry[] {
+  return (Object.entries(FLAGS) as [FlagName, FlagSpec][])
+    .filter(([, spec]) => !spec.ignored)
+    .map(([name, spec]) => ({ names: [name, ...(spec.aliases ?? [])], arg: spec.kind === 'bool' ? '' : spec.kind === 'int' ? 'N' : 'VALUE', help: spec.help }))
 }
 
 /** -openssl as gocryptfs spells it (auto or a boolean): false selects the pure-TypeScript backend. */
