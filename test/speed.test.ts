@@ -1,14 +1,16 @@
 import t from 'tap'
 import { cpuLine, sealThroughput, speedLines } from '../src/cli/speed.js'
 
-t.test('-speed lines use the gocryptfs layout', async (t) => {
+t.test('-speed lines use the gocryptfs layout; the backend mounts use is marked', async (t) => {
   const lines = speedLines()
-  t.equal(lines.length, 2)
-  for (const [i, name] of ['AES-SIV-512-TS-fast', 'AES-SIV-512-TS-noble'].entries()) {
-    const m = /^(.{26})\t([ \d]{3}\d\.\d\d) MB\/s$/.exec(lines[i]!)
+  const names = ['AES-SIV-512-TS-fast', 'AES-SIV-512-TS-noble', 'AES-SIV-512-TS-fast-512K', 'AES-SIV-512-TS-noble-512K']
+  t.equal(lines.length, names.length)
+  for (const [i, name] of names.entries()) {
+    const m = /^(.{26})\t([ \d]{3}\d\.\d\d) MB\/s(\t\(selected in auto mode\))?$/.exec(lines[i]!)
     t.ok(m, `${name}: "%-26s\\t%7.2f MB/s"`)
     t.equal(m?.[1]?.trimEnd(), name)
     t.ok(Number(m?.[2]) > 0, 'positive throughput')
+    t.equal(m?.[3] !== undefined, name.includes('-fast'), 'marked when mounts use it')
   }
   t.match(cpuLine(), /^cpu: .*; (with|no) AES acceleration$/)
 })
