@@ -6,6 +6,7 @@ import { checkLongNameMax } from '../format/config.js'
 import { deriveKeys, type DerivedKeys } from '../format/keys.js'
 import { settingsFromConfig, settingsFromFlags, type FormatSettings } from '../format/settings.js'
 import { mountView, type MountHandle, type MountOptions } from '../fuse/adapter.js'
+import { readMountinfo } from '../fuse/mountinfo.js'
 import { MAX_READ_AHEAD_KB } from '../fuse/read-ahead.js'
 import { Excluder } from '../view/exclude.js'
 import { Filter } from '../view/filter.js'
@@ -15,6 +16,7 @@ import { formatFlags, sivBackend, type Flags } from './args.js'
 import { configLocation, masterKeyHandoff, unlock, type Unlocked } from './auth.js'
 import { runMount } from './daemon.js'
 import { isDir } from './dirs.js'
+import { hiddenDir, servedSubmounts, submountWarning } from './submounts.js'
 
 const MAX_THREADS = 256
 // Two 512 KiB reads per window keep the seal worker and this thread both busy on one stream:
@@ -112,6 +114,11 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
   }, log)
   const filterFrom = flags['filter-from']
   const filter = filterFrom ? Filter.fromFiles(filterFrom) : undefined
+  if (!flags['one-file-system']) {
+    const served = servedSubmounts(src, await readMountinfo(), (rel) => rel === path.relative(src, mnt) || hiddenDir(rel, exclude, filter))
+    const warning = submountWarning(src, served)
+    if (warning && !flags.quiet) log(warning)
+  }
   const location = configLocation(flags, src)
   const unlocked = await unlock(flags, location)
   const settings = reverseSettings(flags, unlocked)
