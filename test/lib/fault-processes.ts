@@ -2,8 +2,8 @@
 // a mount server in the foreground (ours or gocryptfs, optionally under a descriptor limit),
 // whose exit code and output the test sees, stream readers (stream-reader.ts) and probes (any
 // command that may hang in the kernel, so it never runs in the test process itself).
-import { spawn } from 'node:child_process'
-import { existsSync, readFileSync, writeFileSync } from 'node:fs'
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { findMount, parseMountinfo } from '../../src/fuse/mountinfo.js'
 import { BIN } from './cli.js'
@@ -90,6 +90,10 @@ async function abortIfStuck(server: Pick<Server, 'pid' | 'connection'>): Promise
     return // gone
   }
   if (await waitFor(`server ${server.pid} to exit`, () => processGone(server.pid), 5000).then(() => true, () => false)) return
+  // fusectl is not always mounted (containers): without it there is nothing to write to.
+  if (readdirSync('/sys/fs/fuse/connections').length === 0) {
+    spawnSync('mount', ['-t', 'fusectl', 'fusectl', '/sys/fs/fuse/connections'])
+  }
   const abort = `/sys/fs/fuse/connections/${server.connection}/abort`
   if (existsSync(abort)) writeFileSync(abort, '1')
   await waitFor(`server ${server.pid} to exit after the abort`, () => processGone(server.pid), 5000).catch(() => {})
