@@ -1,10 +1,13 @@
 // Processes for fault tests, all children of the test process and killed by PID on teardown:
 // a mount server in the foreground (ours or gocryptfs, optionally under a descriptor limit),
-// whose exit code and output the test sees, and stream readers (stream-reader.ts).
-import { spawn } from 'node:child_process'
+// whose exit code and output the test sees, stream readers (stream-reader.ts) and probes (any
+// command that may hang in the kernel, so it never runs in the test process itself).
+import { spawn, spawnSync } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
+import { findMount, parseMountinfo } from '../../src/fuse/mountinfo.js'
 import { BIN } from './cli.js'
-import { isMounted, libDir, waitFor } from './mounts.js'
+import { isMounted, libDir, processGone, waitFor } from './mounts.js'
 
 interface Teardown {
   teardown(fn: () => void | Promise<void>): void
@@ -32,6 +35,8 @@ export interface Exit {
 export interface Server {
   pid: number
   mnt: string
+  /** The FUSE connection's number (/sys/fs/fuse/connections/N): the minor of the mount's device. */
+  connection: number
   exited: Promise<Exit>
   /** stdout and stderr so far. */
   output(): string
@@ -69,7 +74,71 @@ export async function startServer(t: Teardown, src: string, passfile: string, mn
   })
   await waitFor(`${argv[3]} to mount ${mnt}`, () => isMounted(mnt) || !alive(), BOUND_MS)
   if (!alive()) throw new Error(`${argv.join(' ')} exited before mounting: ${out}`)
-  return { pid: child.pid!, mnt, exited, output: () => out, alive }
+  const device = findMount(parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')), mnt)!.device
+  const server = { pid: child.pid!, mnt, connection: Number(device.split(':')[1]), exited, output: () => out, alive }
+  t.teardown(() => abortIfStuck(server))
+  return server
+}
+
+/**
+ * The last resort when a server outlives SIGKILL (its threads stuck in requests to a FUSE
+ * mount, possibly its own): abort its connection. Only while the process lives, so the
+ * connection number cannot have been reused by someone else's mount meanwhile.
+ */
+async function abortIfStuck(server: Pick<Server, 'pid' | 'connection'>): Promise<void> {
+  try {
+    process.kill(server.pid, 'SIGCONT') // SIGKILL does end a stopped process, but not one in D state
+    process.kill(server.pid, 'SIGKILL')
+  } catch {
+    return // gone
+  }
+  if (await waitFor(`server ${server.pid} to exit`, () => processGone(server.pid), 5000).then(() => true, () => false)) return
+  // fusectl is not always mounted (containers): without it there is nothing to write to.
+  if (readdirSync('/sys/fs/fuse/connections').length === 0) {
+    spawnSync('mount', ['-t', 'fusectl', 'fusectl', '/sys/fs/fuse/connections'])
+  }
+  const abort = `/sys/fs/fuse/connections/${server.connection}/abort`
+  if (existsSync(abort)) writeFileSync(abort, '1')
+  await waitFor(`server ${server.pid} to exit after the abort`, () => processGone(server.pid), 5000).catch(() => {})
+}
+
+export interface ProbeResult {
+  code: number | null
+  signal: NodeJS.Signals | null
+  stdout: string
+  stderr: string
+}
+
+export interface Probe {
+  pid: number
+  done: Promise<ProbeResult>
+}
+
+/** Runs argv in a child process, killed (by PID, with SIGKILL) on teardown if still running. */
+export function startProbe(t: Teardown, argv: string[]): Probe {
+  const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  })
+  let stdout = ''
+  let stderr = ''
+  child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s))
+  child.stderr.setEncoding('utf8').on('data', (s: string) => (stderr += s))
+  const done = new Promise<ProbeResult>((resolve) => child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr })))
+  return { pid: child.pid!, done }
+}
+
+/** How long a request that should answer may take (the machine may be busy with other tests). */
+export const ANSWER_MS = 10_000
+
+/** argv's result, run in a child process; rejects when it has not ended within ms. */
+export function answer(t: Teardown, argv: string[], ms = ANSWER_MS): Promise<ProbeResult> {
+  return within(argv.join(' '), startProbe(t, argv).done, ms)
+}
+
+/** True when p is still pending after ms. */
+export function pendingAfter(p: Promise<unknown>, ms: number): Promise<boolean> {
+  return Promise.race([p.then(() => false, () => false), new Promise<boolean>((r) => setTimeout(() => r(true), ms))])
 }
 
 /** What a reader got: all of the file, or an error after `bytes` bytes; sha256 of what it read. */
