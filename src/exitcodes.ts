@@ -3,6 +3,8 @@
 export const ExitCode = {
   Success: 0,
   Usage: 1,
+  /** Not in exitcodes.go: Go's status after a panic, which -wpanic turns a warning into. */
+  Panic: 2,
   CipherDir: 6,
   Init: 7,
   LoadConf: 8,
@@ -15,6 +17,7 @@ export const ExitCode = {
   SigInt: 15,
   ForkChild: 17,
   FuseNewServer: 19,
+  CtlSock: 20,
   PasswordEmpty: 22,
   OpenConf: 23,
   WriteConf: 24,

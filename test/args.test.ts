@@ -1,5 +1,7 @@
 import t from 'tap'
-import { parseArgs, sivBackend } from '../src/cli/args.js'
+import { parseArgs, refusedFlag, sivBackend } from '../src/cli/args.js'
+import { parseGoDuration } from '../src/cli/idle.js'
+import { kernelOptions } from '../src/cli/mount.js'
 
 t.test('one or two dashes, = or separate value, mixed positionals', async (t) => {
   const { flags, positional } = parseArgs(['/src', '--config=/c', '-passfile', '/p', '-fg', '/mnt', '-q'])
@@ -61,4 +63,32 @@ t.test('-openssl as gocryptfs spells it: auto or a boolean; false picks the pure
   t.equal(backend('-o', 'openssl=false'), 'noble')
   t.equal(backend('-openssl=0'), 'noble')
   t.throws(() => backend('-openssl=maybe'), { name: 'UserError', exitCode: 1 })
+})
+
+t.test('every flag of gocryptfs 2.3 -hh parses; the ones that cannot apply are refused, never unknown', async (t) => {
+  const bools = ['acl', 'aessiv', 'allow_other', 'd', 'debug', 'deterministic-names', 'dev', 'devrandom', 'exec', 'f', 'fg', 'forcedecode', 'fsck', 'fusedebug', 'hh', 'hkdf', 'info', 'init', 'kernel_cache', 'longnames', 'nodev', 'noexec', 'nofail', 'nonempty', 'noprealloc', 'nosuid', 'nosyslog', 'passwd', 'plaintextnames', 'q', 'quiet', 'raw64', 'reverse', 'ro', 'rw', 'serialize_reads', 'sharedstorage', 'speed', 'suid', 'version', 'wpanic', 'xchacha', 'zerokey']
+  const valued = ['badname', 'config', 'cpuprofile', 'ctlsock', 'e', 'ew', 'exclude', 'exclude-from', 'exclude-wildcard', 'extpass', 'fido2', 'force_owner', 'fsname', 'i', 'idle', 'ko', 'longnamemax', 'masterkey', 'memprofile', 'notifypid', 'openssl', 'passfile', 'scryptn', 'trace']
+  for (const f of bools) t.doesNotThrow(() => parseArgs([`-${f}`]), f)
+  for (const f of valued) t.doesNotThrow(() => parseArgs([`-${f}`, f === 'notifypid' || f === 'longnamemax' || f === 'scryptn' ? '100' : 'x']), f)
+  for (const f of ['-xchacha', '-fido2=/dev/x', '-cpuprofile=p', '-memprofile=p', '-trace=p']) {
+    const err = refusedFlag(parseArgs([f]).flags)
+    t.equal(err?.exitCode, 1, `${f} refused with exit 1`)
+    t.match(err?.message, new RegExp(`^${f.split('=')[0]}: `), `${f}: says which flag`)
+  }
+  t.equal(refusedFlag(parseArgs(['-init', '-xchacha']).flags)?.exitCode, 24, '-init -xchacha: exit 24, as gocryptfs')
+  t.equal(refusedFlag(parseArgs(['-badname', '*']).flags), undefined, '-badname is accepted in reverse mode (no effect)')
+  t.match(refusedFlag(parseArgs(['-forward', '-badname', '*']).flags)?.message, /-badname/)
+  t.equal(refusedFlag(parseArgs(['-wpanic', '-notifypid=5', '-ko', 'noexec', '-i', '5s']).flags), undefined)
+})
+
+t.test('-idle takes Go durations; -ko takes kernel options tsreverse can pass', async (t) => {
+  t.equal(parseGoDuration('0'), 0)
+  t.equal(parseGoDuration('500s'), 500_000)
+  t.equal(parseGoDuration('2h45m'), 9_900_000)
+  t.equal(parseGoDuration('1.5h'), 5_400_000)
+  t.equal(parseGoDuration('300ms'), 300)
+  for (const bad of ['', '5', 'xyz', '1d', 's', '1h-1m']) t.throws(() => parseGoDuration(bad), { name: 'UserError', exitCode: 1 }, JSON.stringify(bad))
+  t.same(kernelOptions('noexec,noatime,context=system_u:object_r:tmp_t:s0'), ['noexec', 'noatime', 'context=system_u:object_r:tmp_t:s0'])
+  t.equal(kernelOptions(undefined), undefined)
+  for (const bad of ['bogus', '', 'noexec,', 'rw', 'dev', 'suid', 'context=a,b']) t.throws(() => kernelOptions(bad), { name: 'UserError', exitCode: 19 }, bad)
 })

@@ -148,6 +148,15 @@ const ROWS: Row[] = [
   { what: '-masterkey with -passfile', args: ['-masterkey', KEY, '-passfile', P, S, M], code: ExitCode.Usage, message: /cannot be combined/, go: 'reverse' },
   // gocryptfs 2.3 ignores -extpass here and mounts with the zero key.
   { what: '-zerokey with -extpass', args: ['-zerokey', '-extpass', 'echo x', S, M], code: ExitCode.Usage, message: /cannot be combined/ },
+  { what: '-ko with an unknown option', args: ['-ko', 'bogus', '-passfile', P, S, M], code: ExitCode.FuseNewServer, message: /-ko bogus: "bogus"/, go: 'reverse' },
+  { what: '-idle that is not a duration', args: ['-idle', 'xyz', '-passfile', P, S, M], code: ExitCode.Usage, message: /-idle/, go: 'reverse' },
+  { what: '-ctlsock in a missing directory', args: ['-ctlsock', at('no-dir/ctl'), '-passfile', P, S, M], code: ExitCode.CtlSock, message: /ctlsock/, go: 'reverse' },
+  { what: '-ctlsock over an existing file', args: ['-ctlsock', AFILE, '-passfile', P, S, M], code: ExitCode.CtlSock, message: /ctlsock: .*EADDRINUSE/, go: 'reverse' },
+  // gocryptfs 2.3 ignores these when mounting an existing config; tsreverse cannot honour them.
+  { what: '-fido2', args: ['-fido2', '/dev/null', '-passfile', P, S, M], code: ExitCode.Usage, message: /-fido2: FIDO2 tokens are not supported/ },
+  { what: '-xchacha', args: ['-xchacha', '-passfile', P, S, M], code: ExitCode.Usage, message: /-xchacha: .*always use AES-SIV/ },
+  { what: '-cpuprofile', args: ['-cpuprofile', at('cpu'), '-passfile', P, S, M], code: ExitCode.Usage, message: /-cpuprofile: Go profiling/ },
+  { what: '-badname in forward mode', args: ['-forward', '-badname', '*', '-passfile', P, VIEW, M], code: ExitCode.Usage, message: /-badname/ },
   { what: '-longnamemax 61', args: ['-longnamemax', '61', '-passfile', P, S, M], code: ExitCode.Usage, message: /outside the allowed range/, go: 'reverse' },
   { what: '-longnamemax 256', args: ['-longnamemax', '256', '-passfile', P, S, M], code: ExitCode.Usage, message: /outside the allowed range/, go: 'reverse' },
   { what: '-longnamemax abc', args: ['-longnamemax', 'abc', '-passfile', P, S, M], code: ExitCode.Usage, message: /invalid number/, go: 'reverse' },
@@ -161,6 +170,7 @@ const ROWS: Row[] = [
   // actions
   { what: '-init over an existing config', args: ['-init', '-scryptn', '10', '-passfile', P, S], code: ExitCode.Init, message: /already exists/, go: 'reverse' },
   { what: '-init -scryptn 9', args: ['-init', '-scryptn', '9', '-passfile', P, NOCONF], code: ExitCode.WriteConf, message: /-scryptn 9/, go: 'reverse' },
+  { what: '-init -xchacha', args: ['-init', '-xchacha', '-scryptn', '10', '-passfile', P, NOCONF], code: ExitCode.WriteConf, message: /-xchacha/, go: 'reverse' },
   { what: '-init in a missing directory', args: ['-init', '-scryptn', '10', '-passfile', P, at('no-dir')], code: ExitCode.CipherDir, message: /not a directory/, go: 'reverse' },
   { what: '-info on garbage', args: ['-info', '-config', path.join(CONFS, 'not-json.conf'), S], code: ExitCode.LoadConf, message: /Loading config file failed/, go: 'reverse' },
   { what: '-info on an empty config', args: ['-info', '-config', path.join(CONFS, 'empty.conf'), S], code: ExitCode.LoadConf, message: /empty/, go: 'reverse' },

@@ -14,6 +14,8 @@ interface FlagSpec {
   help: string
   /** Accepted for compatibility, has no effect. */
   ignored?: boolean
+  /** gocryptfs has it, tsreverse cannot honour it: refused with this reason rather than as unknown. */
+  refused?: string
 }
 
 // Every flag tsreverse knows. gocryptfs spellings where gocryptfs has the feature.
@@ -42,8 +44,10 @@ const FLAGS = {
   extpass: { kind: 'list', help: 'read the password from the output of CMD' },
   masterkey: { kind: 'string', help: 'use this master key (hex, dashes allowed) instead of the config' },
   zerokey: { kind: 'bool', help: 'use an all-zero master key (testing only)' },
+  fido2: { kind: 'string', help: 'refused: FIDO2 tokens are not supported', refused: 'FIDO2 tokens are not supported; use a password, -passfile, -extpass or -masterkey' },
   scryptn: { kind: 'int', help: 'scrypt cost log2(N) for -init and -passwd (default 16)' },
   aessiv: { kind: 'bool', help: 'AES-SIV content encryption (implied by reverse mode)' },
+  xchacha: { kind: 'bool', help: 'refused: content is always AES-SIV', refused: 'XChaCha20-Poly1305 content encryption is not supported: reverse mode and tsreverse always use AES-SIV' },
   plaintextnames: { kind: 'bool', help: 'do not encrypt file names' },
   'deterministic-names': { kind: 'bool', help: 'no per-directory IVs (no gocryptfs.diriv files)' },
   longnamemax: { kind: 'int', help: 'hash encrypted names longer than N (62..255, default 255)' },
@@ -58,9 +62,15 @@ const FLAGS = {
   'one-file-system': { kind: 'bool', help: 'do not cross filesystem boundaries' },
   'strict-consistency': { kind: 'bool', help: 'reads of a source file that changes while open fail with EIO (rsync retries it next run)' },
   force_owner: { kind: 'string', help: 'show every file as owned by UID:GID (implies -allow_other)' },
+  badname: { kind: 'list', help: 'reverse mode: accepted, no effect (no name is decrypted); refused elsewhere (undecryptable names are hidden and logged)' },
+  sharedstorage: { kind: 'bool', help: 'no attribute or entry caching in the kernel: changes of the source show at once' },
+  ctlsock: { kind: 'string', help: 'serve gocryptfs\' control socket at PATH (EncryptPath/DecryptPath requests, e.g. from gocryptfs-xray)' },
+  idle: { kind: 'string', aliases: ['i'], help: 'unmount and exit after DURATION (e.g. 500s, 2h45m) without requests or open files; 0: never' },
   // mount
   fsname: { kind: 'string', help: 'name shown in the first column of df and /proc/mounts' },
   allow_other: { kind: 'bool', help: 'let other users access the mount' },
+  acl: { kind: 'bool', help: 'the kernel checks permissions (default_permissions); the views carry no ACLs' },
+  ko: { kind: 'string', help: 'extra kernel mount options, comma-separated (noexec, noatime, sync, context=..., ...)' },
   nonempty: { kind: 'bool', help: 'allow mounting over a non-empty directory' },
   ro: { kind: 'bool', help: 'read-only (always the case)' },
   rw: { kind: 'bool', help: 'accepted from fstab; the view stays read-only' },
@@ -81,10 +91,18 @@ const FLAGS = {
   nosyslog: { kind: 'bool', help: 'log to stderr instead of syslog after daemonizing' },
   quiet: { kind: 'bool', aliases: ['q'], help: 'quiet' },
   fusedebug: { kind: 'bool', help: 'FUSE debug output' },
+  debug: { kind: 'bool', aliases: ['d'], ignored: true, help: 'accepted; tsreverse has no debug log (-fusedebug shows the FUSE requests)' },
+  notifypid: { kind: 'int', help: 'send SIGUSR1 to process PID once the mount is ready' },
+  wpanic: { kind: 'bool', help: 'a warning of the mount ends it at once (exit 2, as a gocryptfs panic)' },
+  cpuprofile: { kind: 'string', help: 'refused: Go profiling', refused: 'Go profiling is not available; run node with --cpu-prof instead' },
+  memprofile: { kind: 'string', help: 'refused: Go profiling', refused: 'Go profiling is not available; run node with --heap-prof instead' },
+  trace: { kind: 'string', help: 'refused: Go execution traces', refused: 'Go execution traces are not available' },
   // accepted and ignored, as gocryptfs does
   nofail: { kind: 'bool', ignored: true, help: 'ignored (fstab)' },
-  devrandom: { kind: 'bool', ignored: true, help: 'ignored' },
-  forcedecode: { kind: 'bool', ignored: true, help: 'ignored' },
+  devrandom: { kind: 'bool', ignored: true, help: 'ignored (obsolete)' },
+  forcedecode: { kind: 'bool', ignored: true, help: 'ignored (obsolete)' },
+  noprealloc: { kind: 'bool', ignored: true, help: 'ignored: nothing is written' },
+  serialize_reads: { kind: 'bool', ignored: true, help: 'ignored: reads are served as they come' },
 } satisfies Record<string, FlagSpec>
 
 export type FlagName = keyof typeof FLAGS
@@ -220,11 +238,26 @@ export interface FlagEntry {
   help: string
 }
 
-/** Every flag that does something, in the order of the table. */
+/** Every flag, in the order of the table. */
 export function flagList(): FlagEntry[] {
-  return (Object.entries(FLAGS) as [FlagName, FlagSpec][])
-    .filter(([, spec]) => !spec.ignored)
-    .map(([name, spec]) => ({ names: [name, ...(spec.aliases ?? [])], arg: spec.kind === 'bool' ? '' : spec.kind === 'int' ? 'N' : 'VALUE', help: spec.help }))
+  return (Object.entries(FLAGS) as [FlagName, FlagSpec][]).map(([name, spec]) => ({ names: [name, ...(spec.aliases ?? [])], arg: spec.kind === 'bool' ? '' : spec.kind === 'int' ? 'N' : 'VALUE', help: spec.help }))
+}
+
+/**
+ * The first flag given that tsreverse cannot honour, as a usage error naming it (gocryptfs
+ * knows these flags, so they are not "unknown"). -init -xchacha fails as gocryptfs' does, with
+ * the exit code of a config that cannot be written.
+ */
+export function refusedFlag(flags: Flags): UserError | undefined {
+  for (const [name, spec] of Object.entries(FLAGS) as [FlagName, FlagSpec][]) {
+    if (spec.refused === undefined || flags[name] === undefined || flags[name] === false) continue
+    const code = name === 'xchacha' && flags.init ? ExitCode.WriteConf : ExitCode.Usage
+    return new UserError(`-${name}: ${spec.refused}`, code)
+  }
+  if (flags.badname && (flags.forward || flags.restore || flags.fsck || flags['decrypt-paths'])) {
+    return new UserError('-badname: names that do not decrypt cannot be shown; they are hidden and logged (-fsck lists them)', ExitCode.Usage)
+  }
+  return undefined
 }
 
 /** -openssl as gocryptfs spells it (auto or a boolean): false selects the pure-TypeScript backend. */

@@ -24,6 +24,8 @@ export interface RunMountOptions {
   nosyslog: boolean
   /** -q: no "Filesystem mounted and ready." line, as gocryptfs. */
   quiet?: boolean
+  /** -notifypid: gets SIGUSR1 once the mount is ready (how gocryptfs' test suite waits for it). */
+  notifyPid?: number
   /**
    * Does all the work of a mount (password, config, view, mountView) and returns the handle.
    * Runs only in the process that will serve the mount: in daemon mode that is the background
@@ -158,6 +160,13 @@ async function serve(opts: RunMountOptions, daemon: boolean): Promise<never> {
     process.stdout.write(READY_MESSAGE + '\n')
   }
   notifySystemd(log)
+  if (opts.notifyPid !== undefined && opts.notifyPid > 0) {
+    try {
+      process.kill(opts.notifyPid, 'SIGUSR1')
+    } catch (err) {
+      log(`could not notify process ${opts.notifyPid}: ${(err as Error).message}`)
+    }
+  }
   return new Promise<never>(() => {})
 }
 

@@ -9,13 +9,15 @@ import { createAesSiv, type AesSiv } from '../format/aes-siv.js'
 import { detectSettings, masterKeyFits } from '../format/detect.js'
 import { deriveKeys, type DerivedKeys } from '../format/keys.js'
 import { settingsFromConfig, type FormatSettings } from '../format/settings.js'
-import { mountView, type MountHandle } from '../fuse/adapter.js'
+import type { MountHandle } from '../fuse/adapter.js'
 import { CipherTree } from '../restore/cipher-tree.js'
+import { readNameFile } from '../restore/paths.js'
 import { ForwardView } from '../view/forward.js'
 import { formatFlags, sivBackend, type Flags } from './args.js'
 import { FORWARD_CONF, configLocation, loadExisting, unlock } from './auth.js'
 import { isDir } from './dirs.js'
-import { mountOptions, parseOwner, serveMount } from './mount.js'
+import { CtlError } from './ctlsock.js'
+import { encryptOrBadName, mountExtras, mountOptions, mountWithExtras, parseOwner, serveMount, warningLog } from './mount.js'
 
 export interface CipherKeys {
   settings: FormatSettings
@@ -75,11 +77,20 @@ export const isInside = (dir: string, p: string): boolean => {
 async function mountForward(flags: Flags, cipherDir: string, mnt: string, log: (msg: string) => void): Promise<MountHandle> {
   const forceOwner = flags.force_owner === undefined ? undefined : parseOwner(flags.force_owner)
   const mountOpts = mountOptions(flags, cipherDir, log)
+  const extras = await mountExtras(flags, log)
   const { settings, keys, siv, notes } = await cipherKeys(flags, cipherDir)
   if (!flags.quiet) notes.forEach(log)
+  const warn = warningLog(flags, log)
   const tree = await CipherTree.create({ root: cipherDir, settings, keys, siv })
-  const view = await ForwardView.create({ tree, forceOwner, log })
-  const handle = await mountView(view, mnt, mountOpts)
+  const view = await ForwardView.create({ tree, forceOwner, log: warn })
+  const handle = await mountWithExtras(view, mnt, { ...mountOpts, log: warn }, extras, {
+    encryptPath: async (plain) => encryptOrBadName(tree.mapper, plain),
+    // A failed system call keeps its errno, as gocryptfs' *PathError does; a name that does not decrypt has none.
+    decryptPath: (cipher) =>
+      tree.mapper.decryptPath(cipher, (dirRel, hash) => readNameFile(tree.rootAbs, dirRel, hash)).catch((e: NodeJS.ErrnoException) => {
+        throw new CtlError(typeof e.errno === 'number' ? -e.errno : -1, e.message)
+      }),
+  })
   if (!flags.quiet) log(`tsreverse: serving a decrypted view of ${cipherDir} at ${mnt}`)
   return handle
 }

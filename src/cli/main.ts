@@ -1,6 +1,6 @@
 // The CLI: parse, pick the action, map every failure to one line on stderr and gocryptfs's exit code.
 import { ExitCode, UserError } from '../exitcodes.js'
-import { helpText, parseArgs, type Flags } from './args.js'
+import { helpText, parseArgs, refusedFlag, type Flags } from './args.js'
 import { runDemo } from './demo.js'
 import { runDumpMasterKey, runInfo, runInit, runPasswd } from './config-commands.js'
 import { runFsck } from './fsck.js'
@@ -22,6 +22,8 @@ async function run(flags: Flags, positional: string[]): Promise<void> {
   if (chosen.length > 1) {
     throw new UserError(`only one of ${chosen.map((a) => '-' + a).join(', ')} can be used at a time`, ExitCode.Usage)
   }
+  const refused = refusedFlag(flags)
+  if (refused && !flags.help && !flags.version) throw refused
   switch (chosen[0]) {
     case 'help':
       process.stdout.write(helpText() + '\n')

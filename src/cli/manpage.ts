@@ -16,7 +16,8 @@ const example = (...lines: string[]): string[] => ['.PP', '.nf', '.RS', ...lines
 // What each exit code means; the numbers are gocryptfs 2.3's.
 const EXIT_MEANINGS: Record<keyof typeof ExitCode, string> = {
   Success: 'success',
-  Usage: 'usage error: unknown flag, missing argument, flags that exclude each other',
+  Usage: 'usage error: unknown flag, missing argument, flags that exclude each other, a gocryptfs flag that cannot apply',
+  Panic: 'with -wpanic: a warning was logged, and the server stopped on it',
   CipherDir: 'SOURCEDIR (or CIPHERDIR) is missing, not a directory, or not usable',
   Init: '-init failed',
   LoadConf: 'the config file could not be loaded',
@@ -29,6 +30,7 @@ const EXIT_MEANINGS: Record<keyof typeof ExitCode, string> = {
   SigInt: 'ended by SIGINT or SIGTERM (the mount was unmounted)',
   ForkChild: 'the background process could not be started or did not get ready',
   FuseNewServer: 'the kernel or fusermount3 refused the mount',
+  CtlSock: 'the -ctlsock socket could not be created',
   PasswordEmpty: 'the password is empty',
   OpenConf: 'the config file could not be opened',
   WriteConf: 'the config file could not be written',

@@ -8,6 +8,10 @@ import { settingsFromConfig, settingsFromFlags, type FormatSettings } from '../f
 import { mountView, type MountHandle, type MountOptions } from '../fuse/adapter.js'
 import { readMountinfo } from '../fuse/mountinfo.js'
 import { MAX_READ_AHEAD_KB } from '../fuse/read-ahead.js'
+import { isLongNameFile } from '../format/names.js'
+import { PathMapper } from '../restore/paths.js'
+import { ActivityView } from '../view/activity.js'
+import type { ViewFs } from '../view/fs.js'
 import { Excluder } from '../view/exclude.js'
 import { Filter } from '../view/filter.js'
 import { ReverseView } from '../view/reverse.js'
@@ -15,7 +19,9 @@ import { SealPool } from '../view/seal-pool.js'
 import { formatFlags, sivBackend, type Flags } from './args.js'
 import { configLocation, masterKeyHandoff, unlock, type Unlocked } from './auth.js'
 import { runMount } from './daemon.js'
+import { BAD_NAME_ERROR, CtlError, ENOENT_ERROR, openCtlSock, type CtlSock, type PathBackend } from './ctlsock.js'
 import { isDir } from './dirs.js'
+import { parseGoDuration, startIdleMonitor } from './idle.js'
 import { hiddenDir, servedSubmounts, submountWarning } from './submounts.js'
 
 const MAX_THREADS = 256
@@ -59,11 +65,37 @@ export function reverseSettings(flags: Flags, unlocked: Unlocked): FormatSetting
   return settings
 }
 
+// Filesystem-independent options of mount(8) that fusermount passes on; rw, dev and suid are not
+// among them: the views are always read-only, nodev and nosuid.
+const KERNEL_OPTIONS = new Set([
+  'ro', 'exec', 'noexec', 'nodev', 'nosuid', 'sync', 'async', 'dirsync', 'atime', 'noatime',
+  'diratime', 'nodiratime', 'relatime', 'norelatime', 'strictatime', 'nostrictatime', 'lazytime', 'nolazytime',
+])
+const KERNEL_OPTIONS_WITH_VALUE = new Set(['context', 'fscontext', 'defcontext', 'rootcontext'])
+
+/** -ko LIST: checked here, where gocryptfs leaves it to fusermount (which fails with exit 19). */
+export function kernelOptions(list: string | undefined): string[] | undefined {
+  if (list === undefined) return undefined
+  return list.split(',').map((item) => {
+    const eq = item.indexOf('=')
+    const known = eq < 0 ? KERNEL_OPTIONS.has(item) : KERNEL_OPTIONS_WITH_VALUE.has(item.slice(0, eq)) && /^[\w:.-]+$/.test(item.slice(eq + 1))
+    if (known) return item
+    const why = ['rw', 'dev', 'suid'].includes(item) ? 'the view is always read-only, nodev and nosuid' : 'not a kernel mount option tsreverse passes on'
+    throw new UserError(`-ko ${list}: "${item}": ${why}`, ExitCode.FuseNewServer)
+  })
+}
+
 export function mountOptions(flags: Flags, fsname: string, log: (msg: string) => void): MountOptions {
   return {
     fsname: flags.fsname ?? fsname,
     subtype: 'tsreverse',
     allowOther: !!(flags.allow_other || flags.force_owner !== undefined),
+    // -acl asks the kernel to check permissions, as gocryptfs does; there are no ACL xattrs to add.
+    defaultPermissions: flags.acl || undefined,
+    // -sharedstorage: the source may change behind the mount, so the kernel keeps nothing.
+    attrTimeout: flags.sharedstorage ? 0 : undefined,
+    entryTimeout: flags.sharedstorage ? 0 : undefined,
+    extraOptions: kernelOptions(flags.ko),
     readOnly: true,
     nonempty: !!flags.nonempty,
     exec: !flags.noexec,
@@ -104,14 +136,16 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
   checkLongNameMax(flags.longnamemax)
   checkPaths(src, mnt)
   const mountOpts = mountOptions(flags, src, log)
+  const extras = await mountExtras(flags, log)
   const threads = threadCount(flags.threads)
   const backend = sivBackend(flags)
   const forceOwner = flags.force_owner === undefined ? undefined : parseOwner(flags.force_owner)
+  const warn = warningLog(flags, log)
   const exclude = Excluder.fromOptions({
     exclude: flags.exclude ?? [],
     excludeWildcard: flags['exclude-wildcard'] ?? [],
     excludeFrom: flags['exclude-from'] ?? [],
-  }, log)
+  }, warn)
   const filterFrom = flags['filter-from']
   const filter = filterFrom ? Filter.fromFiles(filterFrom) : undefined
   if (!flags['one-file-system']) {
@@ -129,7 +163,7 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
     // The view and the seal workers keep only the derived keys.
     unlocked.masterKey.fill(0)
   }
-  const pool = threads === 0 ? undefined : new SealPool(keys.siv, { threads, backend, log })
+  const pool = threads === 0 ? undefined : new SealPool(keys.siv, { threads, backend, log: warn })
   try {
     const view = await ReverseView.create({
       source: src,
@@ -144,15 +178,82 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
       oneFileSystem: !!flags['one-file-system'],
       strictConsistency: !!flags['strict-consistency'],
       mountpoint: mnt,
-      log,
+      log: warn,
     })
-    const handle = await mountView(view, mnt, mountOpts)
+    const mapper = new PathMapper(settings, settings.plaintextNames ? undefined : keys.eme)
+    const handle = await mountWithExtras(view, mnt, { ...mountOpts, log: warn }, extras, reverseBackend(mapper, view))
     if (pool) void handle.closed.then(() => pool.close())
     if (!flags.quiet) log(`tsreverse: serving an encrypted view of ${src} at ${mnt}`)
     return handle
   } catch (e) {
     await pool?.close()
     throw e
+  }
+}
+
+/**
+ * gocryptfs' reverse-mode answers: names are encrypted and decrypted without looking at the
+ * source, except hashed long names, which are found in the plaintext directory; whatever does
+ * not decrypt is ENOENT, and a .name file (which has no plaintext) is EINVAL.
+ */
+function reverseBackend(mapper: PathMapper, view: ReverseView): PathBackend {
+  return {
+    encryptPath: async (plain) => encryptOrBadName(mapper, plain),
+    decryptPath: async (cipher) => {
+      if (mapper.names && cipher.toString('latin1').split('/').some(isLongNameFile)) throw new CtlError(-1, 'invalid argument')
+      try {
+        return await mapper.decryptPath(cipher, (dirRel, hash) => view.longName(dirRel.toString('latin1'), hash))
+      } catch {
+        throw ENOENT_ERROR()
+      }
+    },
+  }
+}
+
+/** The ciphertext path of `plain`, or gocryptfs' answer for a name that cannot be encrypted. */
+export function encryptOrBadName(mapper: PathMapper, plain: Buffer): Buffer {
+  try {
+    return mapper.encryptPath(plain)
+  } catch {
+    throw BAD_NAME_ERROR()
+  }
+}
+
+interface MountExtras {
+  idleMs: number
+  ctlsock?: CtlSock
+}
+
+/** -idle and -ctlsock, prepared before any password prompt so that their errors come first (as gocryptfs). */
+export async function mountExtras(flags: Flags, log: (msg: string) => void): Promise<MountExtras> {
+  const idleMs = flags.idle === undefined ? 0 : parseGoDuration(flags.idle)
+  return { idleMs, ctlsock: flags.ctlsock === undefined ? undefined : await openCtlSock(flags.ctlsock, log) }
+}
+
+/** Mounts the view with -idle watching it and the control socket answering for it. */
+export async function mountWithExtras(view: ViewFs, mnt: string, opts: MountOptions, extras: MountExtras, backend: PathBackend): Promise<MountHandle> {
+  const activity = extras.idleMs > 0 ? new ActivityView(view) : undefined
+  const handle = await mountView(activity ?? view, mnt, opts)
+  if (activity) startIdleMonitor(extras.idleMs, activity, mnt, opts.log)
+  const ctlsock = extras.ctlsock
+  if (ctlsock) {
+    ctlsock.serve(backend)
+    void handle.closed.then(() => ctlsock.close())
+  }
+  return handle
+}
+
+/**
+ * -wpanic: as in gocryptfs, a warning ends the server at once with the status of a Go panic;
+ * the auto-unmount helper then removes the mount. Warnings are what the views and the FUSE
+ * adapter log while serving; progress lines are not warnings.
+ */
+export function warningLog(flags: Flags, log: (msg: string) => void): (msg: string) => void {
+  if (!flags.wpanic) return log
+  return (msg) => {
+    log(msg)
+    log('-wpanic: exiting on this warning')
+    process.exit(ExitCode.Panic)
   }
 }
 
@@ -170,6 +271,7 @@ export function serveMount(flags: Flags, mount: (log: (msg: string) => void) => 
     fg: !!flags.fg,
     nosyslog: !!flags.nosyslog,
     quiet: !!flags.quiet,
+    notifyPid: flags.notifypid,
     mount,
     handoff: masterKeyHandoff(flags, process.argv.slice(2)),
   })

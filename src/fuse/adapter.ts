@@ -39,6 +39,7 @@ export interface MountOptions {
   readAheadKb?: number
   /** Microseconds to keep polling for the next request after each one (busy-poll.ts); 0: never. */
   busyPollUs?: number
+  extraOptions?: string[] // -ko: kernel mount options added to the mount's own, validated by the CLI
   log(msg: string): void
 }
 

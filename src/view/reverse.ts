@@ -579,6 +579,11 @@ export class ReverseView implements ViewFs {
     return hit
   }
 
+  /** The full encrypted spelling behind the hashed name `hash` in the view directory `viewDir` (-ctlsock). */
+  async longName(viewDir: string, hash: string): Promise<string> {
+    return (await this.#findLong(await this.#dir(components(viewDir)), hash, undefined)).full
+  }
+
   // ---- attributes ----
 
   /** A promise only where the size needs a syscall (#viewSize): listings stay synchronous. */
