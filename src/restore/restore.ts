@@ -8,6 +8,7 @@ import { execFile } from 'node:child_process'
 import { promises as fsp } from 'node:fs'
 import { promisify } from 'node:util'
 import { cipherToPlainSize } from '../format/sizes.js'
+import { sys } from '../native/sys.js'
 import { readable } from '../view/byte-string.js'
 import { joinPath, listDir } from '../view/source.js'
 import { lstat, type SourceStats } from '../view/stat.js'
@@ -136,7 +137,7 @@ class Restorer {
     // Last, because creating the entries changed its times.
     if (this.#opts.owners) await fsp.lchown(dest, node.st.uid, node.st.gid)
     await fsp.chmod(dest, this.#mode(node))
-    await fsp.utimes(dest, ...times(node.st))
+    setTimes(dest, node.st)
     this.result.dirs++
   }
 
@@ -154,9 +155,9 @@ class Restorer {
       const st = node.st
       if (this.#opts.owners) await out.chown(st.uid, st.gid) // before chmod: chown clears set-id bits
       await out.chmod(this.#mode(node))
-      await out.utimes(...times(st))
       await out.close()
       out = undefined
+      setTimes(tmp, st)
       await fsp.rename(tmp, dest)
     } catch (e) {
       await out?.close().catch(() => {})
@@ -193,7 +194,7 @@ class Restorer {
     try {
       await create(tmp)
       if (this.#opts.owners) await fsp.lchown(tmp, st.uid, st.gid)
-      await fsp.lutimes(tmp, ...times(st))
+      setTimes(tmp, st)
       await fsp.rename(tmp, dest)
     } catch (e) {
       await fsp.rm(tmp, { force: true })
@@ -213,15 +214,18 @@ async function writeAll(out: fsp.FileHandle, data: Buffer): Promise<void> {
   while (done < data.length) done += (await out.write(data, done, data.length - done)).bytesWritten
 }
 
-/**
- * A time in seconds for utimes, which libuv cuts to whole microseconds: the time's own
- * microsecond plus half of one, so the double's rounding (~0.24 us here) cannot cross into the
- * microsecond before or after. Finer than the Date form (milliseconds).
- */
-const seconds = (ms: number, nsPart: number): number => ms / 1000 + (Math.floor(nsPart / 1000) + 0.5) / 1e6
+/** A time as utimensat's seconds and nanoseconds (0..999999999), also before 1970. */
+function timespec(ms: number, nsPart: number): [number, number] {
+  const sec = Math.floor(ms / 1000)
+  return [sec, (ms - sec * 1000) * 1e6 + nsPart]
+}
 
-function times(st: SourceStats): [number, number] {
-  return [seconds(st.atimeMs, st.atimeNsPart), seconds(st.mtimeMs, st.mtimeNsPart)]
+/**
+ * The copy's atime and mtime on `path` (not following a symlink), to the nanosecond: Node's
+ * utimes takes a double of seconds, which cannot hold a present-day time to the nanosecond.
+ */
+function setTimes(path: Buffer, st: SourceStats): void {
+  sys.utimens(path, ...timespec(st.atimeMs, st.atimeNsPart), ...timespec(st.mtimeMs, st.mtimeNsPart))
 }
 
 function baseName(p: Buffer): Buffer {

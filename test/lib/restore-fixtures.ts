@@ -11,12 +11,12 @@ import {
   closeSync,
   readFileSync,
   readSync,
+  readdirSync,
   readlinkSync,
   renameSync,
   rmSync,
   symlinkSync,
   truncateSync,
-  utimesSync,
   writeFileSync,
   writeSync,
 } from 'node:fs'
@@ -27,6 +27,7 @@ import { deriveKeys } from '../../src/format/keys.js'
 import { parseMasterKey } from '../../src/format/masterkey.js'
 import { settingsFromConfig, type FormatSettings } from '../../src/format/settings.js'
 import { CIPHER_BLOCK, HEADER_LEN } from '../../src/format/sizes.js'
+import { sys } from '../../src/native/sys.js'
 import { PathMapper } from '../../src/restore/paths.js'
 import type { ProblemKind } from '../../src/restore/problems.js'
 import { bytesOf } from '../../src/view/byte-string.js'
@@ -109,8 +110,8 @@ function content(seed: string, size: number): Buffer {
 /**
  * A tree with what the vectors lack: files of many sizes (one spans several restore chunks),
  * a plaintext hole, modes 0444/0600/0755/4755, a read-only directory, a hard link, a FIFO,
- * dangling and long symlinks, long and non-ASCII names, varied mtimes, and secret.txt owned
- * by OTHER_OWNER (the tests run as root).
+ * dangling and long symlinks, long and non-ASCII names, varied times to the nanosecond, and
+ * secret.txt owned by OTHER_OWNER (the tests run as root).
  */
 export const OTHER_OWNER = { uid: 1234, gid: 4321 }
 
@@ -124,7 +125,6 @@ export function makeVariedTree(root: string): { fifo: string } {
     for (const size of sizes.slice(n % 3, n % 3 + 6)) {
       const p = path.join(root, d, `file-${n}-${size}.bin`)
       writeFileSync(p, content(p.slice(root.length), size))
-      utimesSync(p, 1_600_000_000 + n, 1_600_000_000 + n * 1000)
       n++
     }
   }
@@ -153,9 +153,14 @@ export function makeVariedTree(root: string): { fifo: string } {
   writeFileSync(path.join(root, 'readonly-dir/inside.txt'), 'inside\n')
   chmodSync(path.join(root, 'readonly-dir'), 0o555)
   mkdirSync(path.join(root, 'empty'), { mode: 0o700 })
-  // Directory times last: creating entries changed them.
-  for (const [i, d] of [...dirs, 'readonly-dir', 'empty'].reverse().entries()) {
-    utimesSync(path.join(root, d), 1_500_000_000 + i, 1_500_000_000 + i * 7)
+  // Times last, as creating entries changed them; nanoseconds that a double of seconds cannot
+  // hold (x.999999999 rounds to the next second). Atimes lie ahead of the clock, so relatime
+  // leaves them as they are while gocryptfs, cp and the tests read the tree (the root too, whose
+  // atime a copy gets): listings compare them.
+  const NS = [0, 1, 999, 1000, 123_456_789, 500_000_000, 999_999, 999_999_999]
+  const ahead = Math.floor(Date.now() / 1000) + 2 * 86_400
+  for (const [i, rel] of ['', ...readdirSync(root, { recursive: true, encoding: 'utf8' }).sort()].entries()) {
+    sys.utimens(Buffer.from(path.join(root, rel)), ahead + i, NS[i % NS.length]!, 1_500_000_000 + i * 86_399, NS[(i + 3) % NS.length]!)
   }
   return { fifo }
 }

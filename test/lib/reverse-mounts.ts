@@ -178,11 +178,10 @@ function showName(name: Buffer): string {
 export interface ListOptions {
   /** SHA-256 of regular files (reads every byte). */
   hash?: boolean
-  /**
-   * mtime in nanoseconds; 'us' in whole microseconds, for trees that Node's utimes wrote
-   * (libuv cuts to microseconds).
-   */
-  mtime?: boolean | 'us'
+  /** mtime in nanoseconds (%.9Y). */
+  mtime?: boolean
+  /** atime in nanoseconds (%.9X); only stable where reads leave it alone (see makeVariedTree). */
+  atime?: boolean
   nlink?: boolean
   /** Directory st_size (differs between a plaintext tree and a forward mount of its copy). */
   dirSize?: boolean
@@ -237,7 +236,8 @@ export function listTree(root: string, opts: ListOptions = {}): string[] {
       else if (type === 'd') size = opts.dirSize ? size : '-'
       else detail = String(st.rdev)
       const extra: string[] = []
-      if (opts.mtime) extra.push(String(opts.mtime === 'us' ? st.mtimeNs / 1000n : st.mtimeNs))
+      if (opts.mtime) extra.push(String(st.mtimeNs))
+      if (opts.atime) extra.push(String(st.atimeNs))
       if (opts.nlink) extra.push(String(st.nlink))
       lines.push([type, mode, size, detail, ...extra, childRel].join(' '))
       if (type === 'd') walk(childAbs, childRel)
