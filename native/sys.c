@@ -337,7 +337,9 @@ static void run(job *j) {
       return;
     }
     case OP_LIST:
-      list_names(j, j->dirfd);
+      // The stat first: a change made after it moves the directory's mtime past the one returned.
+      if ((err = fstat_fd(j->dirfd, j->st))) fail(j, err, "fstat");
+      else list_names(j, j->dirfd);
       return;
     case OP_WALK:
       run_walk(j);
@@ -578,9 +580,9 @@ static napi_value result_of(napi_env env, job *j) {
     }
     case OP_LIST:
     case OP_WALK:
+      set(env, r, "st", f64_array(env, j->st, STAT_N));
       if (j->op == OP_WALK) {
         set(env, r, "fd", int_value(env, j->rfd));
-        set(env, r, "st", f64_array(env, j->st, STAT_N));
         j->rfd = -1;  // the caller's now
       }
       if (j->offs) {

@@ -64,7 +64,7 @@ const newTree = (): SourceTree => new SourceTree(Buffer.from(src))
       renameSync(path.join(src, 'a.real'), path.join(src, 'a'))
     })
     // The cached descriptor still names the real directory: inside content, whatever the path says.
-    t.same((await tree.listDir(ab)).map(String), ['f'])
+    t.same((await tree.listDir(ab)).names.map(String), ['f'])
     t.equal((await tree.lstat(ab, f)).size, 'inside'.length)
     // A fresh walk meets the symlink.
     const fresh = newTree()
@@ -115,7 +115,7 @@ const newTree = (): SourceTree => new SourceTree(Buffer.from(src))
     t.teardown(() => rmSync(path.join(src, 'p'), { recursive: true, force: true }))
     const tree = newTree()
     await tree.listDir(dirId('p'))
-    t.same((await tree.listDir(dirId('p/q'))).map(String), [], 'found from the cached p')
+    t.same((await tree.listDir(dirId('p/q'))).names.map(String), [], 'found from the cached p')
 
     // p moves away with its q; a new p gets a q of its own. The cached descriptor of p now names
     // the moved directory, whose q is not the one resolved.
@@ -123,10 +123,10 @@ const newTree = (): SourceTree => new SourceTree(Buffer.from(src))
     t.teardown(() => rmSync(path.join(src, 'p.old'), { recursive: true, force: true }))
     mkdirSync(path.join(src, 'p/q'), { recursive: true })
     writeFileSync(path.join(src, 'p/q/new'), '')
-    t.same((await tree.listDir(dirId('p/q'))).map(String), ['new'], 'the new p/q, walked from SOURCE')
+    t.same((await tree.listDir(dirId('p/q'))).names.map(String), ['new'], 'the new p/q, walked from SOURCE')
     mkdirSync(path.join(src, 'p/r'))
     rmSync(path.join(src, 'p.old'), { recursive: true })
-    t.same((await tree.listDir(dirId('p/r'))).map(String), [], 'the stale p gives ENOENT, then SOURCE finds p/r')
+    t.same((await tree.listDir(dirId('p/r'))).names.map(String), [], 'the stale p gives ENOENT, then SOURCE finds p/r')
   })
 
   t.test(`isDirStill tells whether a directory is still at its path`, async (t) => {
@@ -175,7 +175,7 @@ t.test('evicted descriptors close once unused; none leak', async (t) => {
   let evicted!: () => void
   const held = tree.inDir(dirId('e1'), async (fd) => {
     await new Promise<void>((resolve) => (evicted = resolve))
-    return listAt(fd) // still the walked directory, although evicted meanwhile
+    return (await listAt(fd)).names // still the walked directory, although evicted meanwhile
   })
   await new Promise((r) => setImmediate(r))
   for (const rel of dirs.slice(1)) await tree.listDir(dirId(rel))

@@ -24,12 +24,13 @@ import {
   readlinkAt,
   walkFrom,
   type DirCheck,
+  type ListedNames,
   type OpenedFile,
 } from './source-io.js'
 import type { FileStatus } from './consistency.js'
 import type { SourceStats } from './stat.js'
 
-export type { DirCheck, OpenedFile }
+export type { DirCheck, ListedNames, OpenedFile }
 
 const SLASH = 0x2f
 /** Directory descriptors a SourceTree keeps open by default. */
@@ -111,7 +112,7 @@ export function sameDir(a: Omit<DirId, 'rel'>, b: Omit<DirId, 'rel'>): boolean {
 /** A held directory descriptor, with the names its walk listed when it did. */
 interface Walked {
   d: DirFd
-  names?: Buffer[]
+  listed?: ListedNames
 }
 
 // A directory descriptor is O_PATH: closing one does no I/O (no flush), so it never blocks.
@@ -155,9 +156,13 @@ export class SourceTree {
 
   /** The names of `dir` in getdents order (listed in the walk's call when there is a walk) and fn's result on them. */
   async #listed<T>(dir: DirId, fn: (fd: number, names: Buffer[]) => Promise<T>): Promise<T> {
-    const { d, names } = await this.#hold(dir, true)
+    return this.#listedWithStat(dir, (fd, listed) => fn(fd, listed.names))
+  }
+
+  async #listedWithStat<T>(dir: DirId, fn: (fd: number, listed: ListedNames) => Promise<T>): Promise<T> {
+    const { d, listed } = await this.#hold(dir, true)
     try {
-      return await fn(d.fd, names ?? (await listAt(d.fd)))
+      return await fn(d.fd, listed ?? (await listAt(d.fd)))
     } finally {
       d.users--
       release(d)
@@ -168,17 +173,17 @@ export class SourceTree {
   async #hold(dir: DirId, list: boolean, check?: DirCheck): Promise<Walked> {
     const key = dir.rel.toString('latin1')
     let d = this.#fds.get(key)
-    let names: Buffer[] | undefined
+    let listed: ListedNames | undefined
     if (!d || !sameDir(d, dir)) {
       try {
-        ;({ d, names } = await this.#walk(dir, list))
+        ;({ d, listed } = await this.#walk(dir, list))
       } catch (e) {
         throw check ? dirMoved() : e
       }
       this.#fds.set(key, d)
     }
     d.users++
-    return { d, names }
+    return { d, listed }
   }
 
   /**
@@ -207,7 +212,7 @@ export class SourceTree {
   /** The walked descriptor if its fstat shows `dir`; otherwise it is closed: ENOENT. */
   #identified(w: { fd: number; st: SourceStats; names?: Buffer[] }, dir: DirId): Walked {
     const d = { fd: w.fd, dev: w.st.dev, ino: w.st.ino, birth: w.st.birthtimeMs, users: 0, dropped: false }
-    if (sameDir(d, dir)) return { d, names: w.names }
+    if (sameDir(d, dir)) return { d, listed: w.names && { names: w.names, st: w.st } }
     closeQuietly(w.fd)
     throw new FsError('ENOENT')
   }
@@ -245,8 +250,9 @@ export class SourceTree {
     return this.inDir(dir, (fd) => readlinkAt(fd, baseName(rel)))
   }
 
-  listDir(dir: DirId): Promise<Buffer[]> {
-    return this.#listed(dir, async (_fd, names) => names)
+  /** The names of `dir`, with its stat from before they were read. */
+  listDir(dir: DirId): Promise<ListedNames> {
+    return this.#listedWithStat(dir, async (_fd, listed) => listed)
   }
 
   /**
