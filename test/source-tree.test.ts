@@ -6,9 +6,9 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpa
 import os from 'node:os'
 import path from 'node:path'
 import { listAt } from '../src/view/source-io.js'
-import { DIR_MOVED, SourceTree, type DirId } from '../src/view/source-tree.js'
+import { DIR_MOVED, SourceTree, type DirId, type ListedEntry } from '../src/view/source-tree.js'
 import { waitFor } from './lib/mounts.js'
-import { lstatNow } from '../src/view/stat.js'
+import { lstatNow, type SourceStats } from '../src/view/stat.js'
 
 const work = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'tsreverse-tree-')))
 t.teardown(() => rmSync(work, { recursive: true, force: true }))
@@ -152,16 +152,21 @@ const newTree = (): SourceTree => new SourceTree(Buffer.from(src))
     writeFileSync(path.join(src, 'l/m/skipped'), '')
     t.teardown(() => rmSync(path.join(src, 'l'), { recursive: true, force: true }))
     const tree = newTree()
-    const listing = await tree.listEntries(dirId('l/m'), (name) => String(name) !== 'skipped')
-    t.equal(listing.st.ino, lstatNow(path.join(src, 'l/m')).ino, 'the stat of the directory listed')
-    const got = Object.fromEntries(listing.entries.map((e) => [String(e.name), e.st?.size ?? 'none']))
+    const chunks: ListedEntry[][] = []
+    const listed = (d: DirId, wanted: (name: Buffer) => boolean, chunk?: number): Promise<SourceStats> =>
+      tree.listEntries(d, wanted, (entries) => void chunks.push(entries), chunk)
+    const st = await listed(dirId('l/m'), (name) => String(name) !== 'skipped')
+    t.equal(st.ino, lstatNow(path.join(src, 'l/m')).ino, 'the stat of the directory listed')
+    const got = Object.fromEntries(chunks.flat().map((e) => [String(e.name), e.st?.size ?? 'none']))
     t.same(got, { x: 2, sub: lstatNow(path.join(src, 'l/m/sub')).size, skipped: 'none' }, 'lstat of the wanted entries only')
     t.same([fdsOn('l/m'), fdsOn('l')], [1, 0], 'the walked descriptor is cached, no other stays open')
     rmSync(path.join(src, 'l/m/x'))
-    const again = await tree.listEntries(dirId('l/m'), () => true)
-    t.same(again.entries.map((e) => String(e.name)).sort(), ['skipped', 'sub'], 'listed afresh from the cached descriptor')
+    chunks.length = 0
+    await listed(dirId('l/m'), () => true, 1)
+    t.same(chunks.map((c) => c.length), [1, 1], 'a chunk at a time')
+    t.same(chunks.flat().map((e) => String(e.name)).sort(), ['skipped', 'sub'], 'listed afresh from the cached descriptor')
     const other = { ...dirId('l/m'), rel: Buffer.from('l') }
-    t.equal(await code(tree.listEntries(other, () => true)), 'ENOENT', 'another directory at the path')
+    t.equal(await code(listed(other, () => true)), 'ENOENT', 'another directory at the path')
     t.same([fdsOn('l/m'), fdsOn('l')], [1, 0], 'whose descriptor is closed')
   })
 }

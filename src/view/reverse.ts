@@ -688,49 +688,62 @@ export class ReverseView implements ViewFs {
 
   // ---- listings ----
 
-  /** Spec 6.2: entries in getdents order minus hidden ones, then gocryptfs.diriv, then .name files. */
+  /**
+   * Spec 6.2: entries in getdents order minus hidden ones, then gocryptfs.diriv, then .name
+   * files. Built a chunk of entries at a time (listEntries), with a turn of the event loop after
+   * each, so other requests are answered meanwhile and only the names and attributes outlive it.
+   */
   async #readdir(dir: Dir): Promise<DirListing> {
     const at = performance.now()
-    let entries: Listed[] = []
+    const names: string[] = []
+    const attrs: (Attr | Promise<Attr>)[] = []
+    const nameFiles: string[] = []
+    const nameFileAttrs: (Attr | Promise<Attr>)[] = []
     // The stat of the directory the listing read, for gocryptfs.diriv.
     let dirSt: SourceStats | undefined
     if (!dir.foreign) {
       // Names and types come from the directory the walk reached, never through a swapped symlink.
-      const kinds: EntryKind[] = []
-      const rels: Buffer[] = []
-      const listing = await this.#tree.listEntries(dir, (plain) => {
+      let kinds: EntryKind[] = []
+      let rels: Buffer[] = []
+      const wanted = (plain: Buffer): boolean => {
         const rel = joinPath(dir.rel, plain)
         const kind = this.#entryKind(dir, plain, rel)
         kinds.push(kind)
         rels.push(rel)
         return kind === 'lstat'
-      })
-      dirSt = listing.st
-      // Shown entries first, then their names in one batch (#nameAll).
-      const shown: (Unnamed | Listed)[] = []
-      for (let i = 0; i < listing.entries.length; i++) {
-        const kind = kinds[i]!
-        if (kind === 'hidden') continue
-        const e = kind === 'conf' ? await this.#listConf(dir, rels[i]!) : this.#listEntry(dir, listing.entries[i]!, rels[i]!)
-        if (e) shown.push(e)
       }
-      // Assigned, not spread into push(): a spread of ~150,000 entries overflows the stack.
-      entries = this.#nameAll(dir, shown)
+      dirSt = await this.#tree.listEntries(dir, wanted, async (entries) => {
+        // Shown entries first, then their names in one batch (#nameAll).
+        const shown: (Unnamed | Listed)[] = []
+        for (let i = 0; i < entries.length; i++) {
+          const kind = kinds[i]!
+          if (kind === 'hidden') continue
+          const e = kind === 'conf' ? await this.#listConf(dir, rels[i]!) : this.#listEntry(dir, entries[i]!, rels[i]!)
+          if (e) shown.push(e)
+        }
+        kinds = []
+        rels = []
+        for (const e of this.#nameAll(dir, shown)) {
+          names.push(e.name)
+          attrs.push(this.#attr(e.node))
+          if (e.node.kind === 'real') this.#remember(`/${e.node.cPath}`, e.node, at)
+          if (e.nameFile) {
+            nameFiles.push(e.name + LONGNAME_SUFFIX)
+            nameFileAttrs.push(this.#attr(e.nameFile))
+          }
+        }
+        await nextTurn()
+      })
     }
-    const names = entries.map((e) => e.name)
-    const nodes = entries.map((e) => e.node)
-    for (const n of nodes) if (n.kind === 'real') this.#remember(`/${n.cPath}`, n, at)
     if (this.#hasDirIv) {
       names.push(DIRIV_NAME)
-      nodes.push({ kind: 'diriv', dir, st: dirSt ?? (await lstatAt(AT_FDCWD, dir.abs)) })
+      attrs.push(this.#attr({ kind: 'diriv', dir, st: dirSt ?? (await lstatAt(AT_FDCWD, dir.abs)) }))
     }
-    for (const e of entries) {
-      if (e.nameFile) {
-        names.push(e.name + LONGNAME_SUFFIX)
-        nodes.push(e.nameFile)
-      }
+    // Pushed one by one: a spread of ~150,000 entries overflows the stack.
+    for (let i = 0; i < nameFiles.length; i++) {
+      names.push(nameFiles[i]!)
+      attrs.push(nameFileAttrs[i]!)
     }
-    const attrs = nodes.map((n) => this.#attr(n))
     return { names, attrs: attrs.some((a) => a instanceof Promise) ? await Promise.all(attrs) : (attrs as Attr[]) }
   }
 

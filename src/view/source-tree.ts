@@ -35,6 +35,8 @@ export type { DirCheck, ListedNames, OpenedFile }
 const SLASH = 0x2f
 /** Directory descriptors a SourceTree keeps open by default. */
 export const DEFAULT_FDS = 64
+/** Entries a listing lstats and hands on at a time (listEntries). */
+const LIST_CHUNK = 4096
 
 /** The code of the error a failed DirCheck gives: the caller resolves the directory afresh. */
 export const DIR_MOVED = 'EDIRMOVED'
@@ -55,12 +57,6 @@ export interface ListedEntry {
   name: Buffer
   st?: SourceStats
   error?: NodeJS.ErrnoException
-}
-
-/** A listing of listEntries: the entries, and the stat of the directory listed. */
-export interface Listing {
-  entries: ListedEntry[]
-  st: SourceStats
 }
 
 /** DIR_MOVED unless `check`'s directory is still at its path. */
@@ -256,21 +252,36 @@ export class SourceTree {
   }
 
   /**
-   * The entries of `dir` in getdents order, with the lstat of those `wanted` says (called once
-   * per name, in order), and the stat of `dir` itself; names and types come from the one
-   * directory a walk reached. Two native calls at most, the walk included.
+   * The entries of `dir` in getdents order, handed to `each` a chunk of `chunk` at a time with
+   * the lstat of those `wanted` says (called once per name, in order, chunk by chunk); resolves
+   * to the stat of `dir` itself. Names and types come from the one directory a walk reached.
+   * One native call per chunk, so the calls of other requests run between them, and what a
+   * chunk costs in memory is garbage before the next one.
    */
-  listEntries(dir: DirId, wanted: (name: Buffer) => boolean): Promise<Listing> {
+  listEntries(
+    dir: DirId,
+    wanted: (name: Buffer) => boolean,
+    each: (entries: ListedEntry[]) => void | Promise<void>,
+    chunk = LIST_CHUNK,
+  ): Promise<SourceStats> {
     return this.#listed(dir, async (fd, names) => {
-      const want = names.map(wanted)
-      const { stats, dir: st } = await lstatEachAt(fd, names.filter((_, i) => want[i]))
-      let next = 0
-      const entries = names.map((name, i): ListedEntry => {
-        if (!want[i]) return { name }
-        const got = stats[next++]!
-        return got instanceof Error ? { name, error: got } : { name, st: got }
-      })
-      return { entries, st }
+      let st!: SourceStats
+      // An empty directory still takes one call, for its stat.
+      for (let from = 0; from === 0 || from < names.length; from += chunk) {
+        const part = names.slice(from, from + chunk)
+        const want = part.map(wanted)
+        const got = await lstatEachAt(fd, part.filter((_, i) => want[i]))
+        st = got.dir
+        let next = 0
+        await each(
+          part.map((name, i): ListedEntry => {
+            if (!want[i]) return { name }
+            const r = got.stats[next++]!
+            return r instanceof Error ? { name, error: r } : { name, st: r }
+          }),
+        )
+      }
+      return st
     })
   }
 }
