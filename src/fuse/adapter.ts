@@ -256,15 +256,18 @@ export function fuseOps(view: ViewFs, log: (msg: string) => void, encoding = bin
     readdir: (kp: string, cb: Callback) =>
       serve('readdir', kp, cb, (p) => view.readdir(p), (d, p) => {
         const names: string[] = []
-        const attrs: Record<string, number>[] = []
+        const shown: number[] = []
         const context = `readdir ${readable(p)}: not listing`
         d.names.forEach((name, i) => {
           const crossing = codec.outward(name, context)
           if (crossing === undefined) return
           names.push(crossing)
-          attrs.push(toFuseStat(d.attrs[i]!))
+          shown.push(i)
         })
-        cb(0, names, attrs)
+        // The binding packs each stat as forEach hands it over: made one at a time, they are
+        // garbage at once, where an array of them (300,000 objects) lived through the reply.
+        const stats = { length: shown.length, forEach: (pack: (st: Record<string, number>, i: number) => void) => shown.forEach((at, i) => pack(toFuseStat(d.attrs[at]!), i)) }
+        cb(0, names, stats)
       }),
     readlink: (kp: string, cb: Callback) =>
       serve('readlink', kp, cb, (p) => view.readlink(p), (target, p) => {
