@@ -57,6 +57,8 @@ export interface NativeSys {
   readlink(dirfd: number, name: Buffer, cb: Done<{ target: Buffer }>): void
   /** RLIMIT_CORE 0 and PR_SET_DUMPABLE 0: no core dump, no ptrace by non-root. Throws on failure. */
   harden(): void
+  /** malloc_trim(0): the heap's free memory back to the system; true when some was. */
+  trim(): boolean
   /** utimensat(AT_FDCWD, path, ..., AT_SYMLINK_NOFOLLOW), to the nanosecond. Throws on failure. */
   utimens(path: Buffer, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void
 }
