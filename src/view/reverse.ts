@@ -605,7 +605,10 @@ export class ReverseView implements ViewFs {
     const here = isDirAt(st, dir)
     if (check && !here) throw dirMoved()
     if (!(here && index?.settled && sameTimes(st!, index.st))) index = await this.#scanLongs(dir)
-    const found = plainOf(index, hash)
+    let found = plainOf(index, hash)
+    // A scan already under way may have read the names before the stat above: what it missed
+    // shows in the times, and one scan begun now finds it.
+    if (!found && here && !sameTimes(st!, index.st)) found = plainOf(await this.#scanLongs(dir), hash)
     if (!found) throw new FsError('ENOENT')
     return found
   }
