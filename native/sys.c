@@ -14,6 +14,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -337,7 +338,9 @@ static void run(job *j) {
       return;
     }
     case OP_LIST:
-      list_names(j, j->dirfd);
+      // The stat first: a change made after it moves the directory's mtime past the one returned.
+      if ((err = fstat_fd(j->dirfd, j->st))) fail(j, err, "fstat");
+      else list_names(j, j->dirfd);
       return;
     case OP_WALK:
       run_walk(j);
@@ -578,9 +581,9 @@ static napi_value result_of(napi_env env, job *j) {
     }
     case OP_LIST:
     case OP_WALK:
+      set(env, r, "st", f64_array(env, j->st, STAT_N));
       if (j->op == OP_WALK) {
         set(env, r, "fd", int_value(env, j->rfd));
-        set(env, r, "st", f64_array(env, j->st, STAT_N));
         j->rfd = -1;  // the caller's now
       }
       if (j->offs) {
@@ -839,6 +842,15 @@ static napi_value js_harden(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// trim(): hands the heap's free memory back to the system (malloc_trim); true when some was.
+// glibc keeps what a huge listing freed (its buffers and Node's) for reuse otherwise.
+static napi_value js_trim(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value r;
+  napi_get_boolean(env, malloc_trim(0) != 0, &r);
+  return r;
+}
+
 // utimens(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec): sets both times exactly, not
 // following a final symlink. Synchronous (restore writes its own files).
 static napi_value js_utimens(napi_env env, napi_callback_info info) {
@@ -896,6 +908,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"closeFile", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
       {"readlink", NULL, js_readlink, NULL, NULL, NULL, napi_default, NULL},
       {"harden", NULL, js_harden, NULL, NULL, NULL, napi_default, NULL},
+      {"trim", NULL, js_trim, NULL, NULL, NULL, napi_default, NULL},
       {"utimens", NULL, js_utimens, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));

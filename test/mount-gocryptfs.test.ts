@@ -22,6 +22,8 @@ import {
   writeFileSync,
   writeSync,
 } from 'node:fs'
+import { lstat } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
 import path from 'node:path'
 import {
   EDGE_TIMES,
@@ -248,4 +250,38 @@ t.test('after the source changes, a live mount shows what a fresh gocryptfs moun
   t.not(after.join('\n'), before.join('\n'), 'the view changed')
   t.same(after, listTree(theirs, fields), 'listing equals a fresh gocryptfs mount')
   t.equal(diffTrees(ours, theirs), '', 'diff -r equals a fresh gocryptfs mount')
+})
+
+t.test('a directory of 50,000 entries: listed as gocryptfs lists it, other requests answered meanwhile', async (t) => {
+  const work = scratchDir(t)
+  const { src, passfile, masterKey } = initSource(t, work, { empty: true })
+  mkdirSync(path.join(src, 'big'))
+  for (let i = 0; i < 50_000; i++) writeFileSync(path.join(src, 'big', `entry-${String(i).padStart(14, '0')}`), '')
+  const ours = mountOurs(t, ['-passfile', passfile, src, mountDir(work, 'ours')]).mnt
+  const theirs = mountGocryptfs(t, ['-reverse', '-passfile', passfile, src, mountDir(work, 'gocryptfs')]).mnt
+  const big = viewPath(masterKey, ['big'])[0]!
+
+  // Lookups of names that do not exist reach the daemon every time (each name is new).
+  let listing = true
+  let answeredDuring = 0
+  const stats = (async () => {
+    for (let i = 0; listing; i++) {
+      await lstat(path.join(ours, `absent-${i}`)).catch(() => {})
+      if (listing) answeredDuring++
+    }
+  })()
+  const lsOurs = await new Promise<string>((resolve, reject) => {
+    const ls = spawn('ls', ['-l', '--time-style=full-iso', path.join(ours, big)], { stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    ls.stdout.setEncoding('utf8').on('data', (s: string) => (out += s))
+    ls.on('error', reject)
+    ls.on('close', (code) => (code === 0 ? resolve(out) : reject(new Error(`ls exited with ${code}`))))
+  })
+  listing = false
+  await stats
+  t.ok(answeredDuring > 0, `lookups answered while the listing ran (${answeredDuring})`)
+  const lsTheirs = run('ls', ['-l', '--time-style=full-iso', path.join(theirs, big)], { timeoutMs: 300_000 })
+  t.equal(lsTheirs.status, 0)
+  t.equal(lsOurs.split('\n').length, 50_000 + 3, 'every entry, gocryptfs.diriv and the total')
+  t.ok(lsOurs === lsTheirs.stdout, 'the same names and attributes as gocryptfs')
 })

@@ -37,6 +37,7 @@ import { Excluder } from '../src/view/exclude.js'
 import type { Attr } from '../src/view/fs.js'
 import { ReverseView, type ReverseViewOptions } from '../src/view/reverse.js'
 import { SealPool } from '../src/view/seal-pool.js'
+import { SourceTree } from '../src/view/source-tree.js'
 import { Prng } from './lib/prng.js'
 import { VECTORS } from './lib/vectors.js'
 
@@ -471,6 +472,46 @@ t.test('a directory of 200,000 entries lists whole', async (t) => {
   t.equal(names.filter((name) => name !== 'gocryptfs.diriv').length, n, 'every file')
   t.equal(new Set(names).size, names.length, 'no name twice')
   t.equal(attrs.length, names.length)
+})
+
+t.test('6,000 long names in one directory: one scan resolves every hashed name', async (t) => {
+  const v = loadVector('B')
+  const src = mkdtempSync(join(existsSync('/dev/shm') ? '/dev/shm' : tmpdir(), 'tsreverse-long-names-'))
+  t.teardown(() => rmSync(src, { recursive: true, force: true }))
+  const n = 6000
+  const long = (i: number): string => `long-${i}-`.padEnd(200, 'x')
+  for (let i = 0; i < n; i++) writeFileSync(join(src, long(i)), '')
+  const names = new NameCipher(deriveKeys(v.masterKey, { hkdf: true }).eme, { raw64: true, longNameMax: 255, longNames: true })
+  const hashed = (plain: string): string => '/' + names.viewName(Buffer.from(plain), derivePathIv('', 'DIRIV')).name
+  let scans = 0
+  const listDir = SourceTree.prototype.listDir
+  SourceTree.prototype.listDir = function (this: SourceTree, ...args) {
+    scans++
+    return listDir.apply(this, args)
+  }
+  t.teardown(() => void (SourceTree.prototype.listDir = listDir))
+  // Until its times are older than the timestamp granularity, a miss in the directory rescans it.
+  await new Promise((resolve) => setTimeout(resolve, 2100))
+
+  const view = await makeView(v, src)
+  let found = 0
+  for (let i = 0; i < n; i++) if ((await view.getattr(hashed(long(i)))).size === 0) found++ // an empty file has no header
+  t.equal(found, n, 'every hashed name')
+  t.equal(scans, 1, 'from one scan')
+  await t.rejects(view.getattr(hashed(long(n))), { code: 'ENOENT' })
+  t.equal(scans, 1, 'a miss in an unchanged directory needs no scan')
+
+  writeFileSync(join(src, long(n)), '')
+  t.equal((await view.getattr(hashed(long(n)))).size, 0, 'a name created after the scan is found')
+  t.equal(scans, 2, 'by one more scan')
+  unlinkSync(join(src, long(0)))
+  await t.rejects(view.getattr(hashed(long(0))), { code: 'ENOENT' }, 'a removed name is gone')
+  t.equal(scans, 2, 'which its lstat tells')
+
+  const fresh = await makeView(v, src)
+  const all = await Promise.all(Array.from({ length: 100 }, (_, i) => fresh.getattr(hashed(long(i + 1)))))
+  t.equal(all.length, 100)
+  t.equal(scans, 3, 'concurrent lookups share one scan')
 })
 
 t.test('a small file read whole at open: consistent with its lookup, checked at each read', async (t) => {

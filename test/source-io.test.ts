@@ -31,7 +31,7 @@ t.test('walk, list, lstatEach and readlink by descriptor, names as bytes', async
   t.teardown(() => closeSync(w.fd))
   t.equal(w.st.ino, lstatSync(b).ino, 'the fstat of the directory reached')
   t.same(w.names!.map((n) => n.toString('hex')).sort(), [Buffer.from('l'), odd, Buffer.from('x')].map((n) => n.toString('hex')).sort())
-  t.same((await listAt(w.fd)).map((n) => n.toString('hex')).sort(), w.names!.map((n) => n.toString('hex')).sort())
+  t.same((await listAt(w.fd)).names.map((n) => n.toString('hex')).sort(), w.names!.map((n) => n.toString('hex')).sort())
   const each = await lstatEachAt(w.fd, [Buffer.from('x'), odd, Buffer.from('gone')])
   t.equal((each.stats[0] as { size: number }).size, 2)
   t.equal((each.stats[1] as { size: number }).size, 3)

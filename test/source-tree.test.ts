@@ -6,9 +6,9 @@ import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpa
 import os from 'node:os'
 import path from 'node:path'
 import { listAt } from '../src/view/source-io.js'
-import { DIR_MOVED, SourceTree, type DirId } from '../src/view/source-tree.js'
+import { DIR_MOVED, SourceTree, type DirId, type ListedEntry } from '../src/view/source-tree.js'
 import { waitFor } from './lib/mounts.js'
-import { lstatNow } from '../src/view/stat.js'
+import { lstatNow, type SourceStats } from '../src/view/stat.js'
 
 const work = realpathSync(mkdtempSync(path.join(os.tmpdir(), 'tsreverse-tree-')))
 t.teardown(() => rmSync(work, { recursive: true, force: true }))
@@ -64,7 +64,7 @@ const newTree = (): SourceTree => new SourceTree(Buffer.from(src))
       renameSync(path.join(src, 'a.real'), path.join(src, 'a'))
     })
     // The cached descriptor still names the real directory: inside content, whatever the path says.
-    t.same((await tree.listDir(ab)).map(String), ['f'])
+    t.same((await tree.listDir(ab)).names.map(String), ['f'])
     t.equal((await tree.lstat(ab, f)).size, 'inside'.length)
     // A fresh walk meets the symlink.
     const fresh = newTree()
@@ -115,7 +115,7 @@ const newTree = (): SourceTree => new SourceTree(Buffer.from(src))
     t.teardown(() => rmSync(path.join(src, 'p'), { recursive: true, force: true }))
     const tree = newTree()
     await tree.listDir(dirId('p'))
-    t.same((await tree.listDir(dirId('p/q'))).map(String), [], 'found from the cached p')
+    t.same((await tree.listDir(dirId('p/q'))).names.map(String), [], 'found from the cached p')
 
     // p moves away with its q; a new p gets a q of its own. The cached descriptor of p now names
     // the moved directory, whose q is not the one resolved.
@@ -123,10 +123,10 @@ const newTree = (): SourceTree => new SourceTree(Buffer.from(src))
     t.teardown(() => rmSync(path.join(src, 'p.old'), { recursive: true, force: true }))
     mkdirSync(path.join(src, 'p/q'), { recursive: true })
     writeFileSync(path.join(src, 'p/q/new'), '')
-    t.same((await tree.listDir(dirId('p/q'))).map(String), ['new'], 'the new p/q, walked from SOURCE')
+    t.same((await tree.listDir(dirId('p/q'))).names.map(String), ['new'], 'the new p/q, walked from SOURCE')
     mkdirSync(path.join(src, 'p/r'))
     rmSync(path.join(src, 'p.old'), { recursive: true })
-    t.same((await tree.listDir(dirId('p/r'))).map(String), [], 'the stale p gives ENOENT, then SOURCE finds p/r')
+    t.same((await tree.listDir(dirId('p/r'))).names.map(String), [], 'the stale p gives ENOENT, then SOURCE finds p/r')
   })
 
   t.test(`isDirStill tells whether a directory is still at its path`, async (t) => {
@@ -152,16 +152,21 @@ const newTree = (): SourceTree => new SourceTree(Buffer.from(src))
     writeFileSync(path.join(src, 'l/m/skipped'), '')
     t.teardown(() => rmSync(path.join(src, 'l'), { recursive: true, force: true }))
     const tree = newTree()
-    const listing = await tree.listEntries(dirId('l/m'), (name) => String(name) !== 'skipped')
-    t.equal(listing.st.ino, lstatNow(path.join(src, 'l/m')).ino, 'the stat of the directory listed')
-    const got = Object.fromEntries(listing.entries.map((e) => [String(e.name), e.st?.size ?? 'none']))
+    const chunks: ListedEntry[][] = []
+    const listed = (d: DirId, wanted: (name: Buffer) => boolean, chunk?: number): Promise<SourceStats> =>
+      tree.listEntries(d, wanted, (entries) => void chunks.push(entries), chunk)
+    const st = await listed(dirId('l/m'), (name) => String(name) !== 'skipped')
+    t.equal(st.ino, lstatNow(path.join(src, 'l/m')).ino, 'the stat of the directory listed')
+    const got = Object.fromEntries(chunks.flat().map((e) => [String(e.name), e.st?.size ?? 'none']))
     t.same(got, { x: 2, sub: lstatNow(path.join(src, 'l/m/sub')).size, skipped: 'none' }, 'lstat of the wanted entries only')
     t.same([fdsOn('l/m'), fdsOn('l')], [1, 0], 'the walked descriptor is cached, no other stays open')
     rmSync(path.join(src, 'l/m/x'))
-    const again = await tree.listEntries(dirId('l/m'), () => true)
-    t.same(again.entries.map((e) => String(e.name)).sort(), ['skipped', 'sub'], 'listed afresh from the cached descriptor')
+    chunks.length = 0
+    await listed(dirId('l/m'), () => true, 1)
+    t.same(chunks.map((c) => c.length), [1, 1], 'a chunk at a time')
+    t.same(chunks.flat().map((e) => String(e.name)).sort(), ['skipped', 'sub'], 'listed afresh from the cached descriptor')
     const other = { ...dirId('l/m'), rel: Buffer.from('l') }
-    t.equal(await code(tree.listEntries(other, () => true)), 'ENOENT', 'another directory at the path')
+    t.equal(await code(listed(other, () => true)), 'ENOENT', 'another directory at the path')
     t.same([fdsOn('l/m'), fdsOn('l')], [1, 0], 'whose descriptor is closed')
   })
 }
@@ -175,7 +180,7 @@ t.test('evicted descriptors close once unused; none leak', async (t) => {
   let evicted!: () => void
   const held = tree.inDir(dirId('e1'), async (fd) => {
     await new Promise<void>((resolve) => (evicted = resolve))
-    return listAt(fd) // still the walked directory, although evicted meanwhile
+    return (await listAt(fd)).names // still the walked directory, although evicted meanwhile
   })
   await new Promise((r) => setImmediate(r))
   for (const rel of dirs.slice(1)) await tree.listDir(dirId(rel))

@@ -5,9 +5,10 @@
 // bin/tsreverse's #! line passes them (keep it in step), and the background child gets them
 // here, also when the CLI was started as `node bin/tsreverse`; values set there are kept. The
 // child gets none of the caller's node flags and variables that could load code (harden.ts).
+// --expose-gc lets the adapter collect once after a huge listing (adapter.ts, collectSoon).
 import { safeEnv, safeExecArgv } from './harden.js'
 
-export const SERVER_NODE_FLAGS = ['--max-semi-space-size=1']
+export const SERVER_NODE_FLAGS = ['--max-semi-space-size=1', '--expose-gc']
 export const SERVER_ENV: Readonly<Record<string, string>> = { MALLOC_ARENA_MAX: '2' }
 
 /** Flag name without value, with V8's interchangeable `_` and `-` made equal. */

@@ -10,6 +10,7 @@ import { readdir, readlink, realpath, stat } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
+import { sys } from '../native/sys.js'
 import { readable } from '../view/byte-string.js'
 import { FsError, type Attr, type FsStats, type ViewFs } from '../view/fs.js'
 import { BusyPoll } from './busy-poll.js'
@@ -132,6 +133,23 @@ const TIMEOUTS = { default: 30_000, read: 120_000, readdir: 120_000 }
 // 128 KiB), as large as the read-ahead lets them come (readAheadKb). 1 MiB was no faster and
 // raised the daemon's peak memory by 20 to 40 MB (docs/performance.md section 11).
 const MAX_READ = 1 << 19
+
+// A listing this large leaves hundreds of MB of garbage, which V8 collects only when it
+// allocates again: an idle daemon would hold it for good. One full collection soon after the
+// reply costs only what is still alive; then glibc hands its free memory back too.
+const COLLECT_AFTER_ENTRIES = 10_000
+const COLLECT_DELAY_MS = 200
+let collecting: NodeJS.Timeout | undefined
+
+function collectSoon(): void {
+  const gc = (globalThis as { gc?: () => void }).gc
+  if (!gc || collecting) return
+  collecting = setTimeout(() => {
+    collecting = undefined
+    gc()
+    sys.trim()
+  }, COLLECT_DELAY_MS).unref()
+}
 
 /**
  * Inode numbers cross as 32 bits. Numbers that fit pass unchanged (so plaintext inodes, the
@@ -256,15 +274,19 @@ export function fuseOps(view: ViewFs, log: (msg: string) => void, encoding = bin
     readdir: (kp: string, cb: Callback) =>
       serve('readdir', kp, cb, (p) => view.readdir(p), (d, p) => {
         const names: string[] = []
-        const attrs: Record<string, number>[] = []
+        const shown: number[] = []
         const context = `readdir ${readable(p)}: not listing`
         d.names.forEach((name, i) => {
           const crossing = codec.outward(name, context)
           if (crossing === undefined) return
           names.push(crossing)
-          attrs.push(toFuseStat(d.attrs[i]!))
+          shown.push(i)
         })
-        cb(0, names, attrs)
+        // The binding packs each stat as forEach hands it over: made one at a time, they are
+        // garbage at once, where an array of them (300,000 objects) lived through the reply.
+        const stats = { length: shown.length, forEach: (pack: (st: Record<string, number>, i: number) => void) => shown.forEach((at, i) => pack(toFuseStat(d.attrs[at]!), i)) }
+        cb(0, names, stats)
+        if (names.length > COLLECT_AFTER_ENTRIES) collectSoon()
       }),
     readlink: (kp: string, cb: Callback) =>
       serve('readlink', kp, cb, (p) => view.readlink(p), (target, p) => {

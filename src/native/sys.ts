@@ -34,8 +34,9 @@ export interface NativeSys {
   lstat(dirfd: number, name: Buffer, ...rest: [...CheckArgs, Done<{ st: Float64Array }>]): void
   /** lstat of each NUL-separated name in `dirfd`; errs[i] is the errno of the i-th (0: stats has it); st: dirfd's own. */
   lstatEach(dirfd: number, names: Buffer, count: number, cb: Done<{ stats: Float64Array; errs: Int32Array; st: Float64Array }>): void
-  list(dirfd: number, cb: Done<Required<PackedNames>>): void
-  /** Opens `first` in `dirfd`, then each NUL-separated name (O_PATH, no symlinks): the caller owns fd. */
+  /** The names of `dirfd`; st: its fstat, taken before they were read. */
+  list(dirfd: number, cb: Done<{ st: Float64Array } & Required<PackedNames>>): void
+  /** Opens `first` in `dirfd`, then each NUL-separated name (O_PATH, no symlinks): the caller owns fd; st is taken before the names are listed. */
   walk(dirfd: number, first: Buffer, names: Buffer, count: number, list: boolean, cb: Done<{ fd: number; st: Float64Array } & PackedNames>): void
   /**
    * Opens the regular file `name` in `dirfd` if it is still (dev, ino); one shorter than `below`
@@ -56,6 +57,8 @@ export interface NativeSys {
   readlink(dirfd: number, name: Buffer, cb: Done<{ target: Buffer }>): void
   /** RLIMIT_CORE 0 and PR_SET_DUMPABLE 0: no core dump, no ptrace by non-root. Throws on failure. */
   harden(): void
+  /** malloc_trim(0): the heap's free memory back to the system; true when some was. */
+  trim(): boolean
   /** utimensat(AT_FDCWD, path, ..., AT_SYMLINK_NOFOLLOW), to the nanosecond. Throws on failure. */
   utimens(path: Buffer, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void
 }

@@ -36,7 +36,7 @@ import { ConsistencyWatch, type FileStatus } from './consistency.js'
 import { joinPath, ownCopy, toFsError } from './source.js'
 import { AT_FDCWD, closeFile, lstatAt, openAt, preadAt } from './source-io.js'
 import { stat, type SourceStats } from './stat.js'
-import { SourceTree, checkDir, dirMoved, isDirAt, isDirMoved, type DirCheck, type ListedEntry } from './source-tree.js'
+import { SourceTree, dirMoved, isDirAt, isDirMoved, sameDir, type DirCheck, type ListedEntry } from './source-tree.js'
 import type { ReadSealFn } from './seal-pool.js'
 
 export interface ReverseViewOptions {
@@ -67,8 +67,10 @@ export interface ReverseViewOptions {
   log?: (msg: string) => void
   /** -strict-consistency: reads of a file that changed since open fail with EIO (consistency.ts). */
   strictConsistency?: boolean
-  /** Entries per cache (directories, long names). */
+  /** Entries per cache (directories, files just looked up). */
   cacheSize?: number
+  /** Hashed long names the indexes of all directories hold together (LongIndex). */
+  longNamesMax?: number
 }
 
 /** A directory of the view, resolved to the plaintext. */
@@ -118,6 +120,22 @@ interface DataHandle {
 
 type Handle = FileHandleState | DataHandle
 
+/**
+ * The hashed long names of one directory, from one scan: view name -> index of its plaintext
+ * name in `plains` (own copies, packed). A hit needs no check (a hash names one plaintext name;
+ * the lstat that follows tells whether it still exists); a miss is final only while the
+ * directory's mtime and ctime are still those of `st`, its stat from before the scan read the
+ * names, and `settled`.
+ */
+interface LongIndex {
+  st: SourceStats
+  /** The directory had not changed for SETTLED_MS when scanned: a change made after the scan shows in its times. */
+  settled: boolean
+  byHash: Map<string, number>
+  plains: Buffer
+  offsets: Uint32Array
+}
+
 /** How a plaintext name is listed: not at all, as the virtual config file, or by its lstat. */
 type EntryKind = 'hidden' | 'conf' | 'lstat'
 
@@ -139,6 +157,15 @@ interface Unnamed {
 const ZERO_IV = Buffer.alloc(16)
 const S_IFREG_0444 = constants.S_IFREG | 0o444
 const DEFAULT_CACHE = 4096
+// About 20 MB: 65,536 names of ~200 bytes with their hashes.
+const DEFAULT_LONG_NAMES = 65_536
+/**
+ * Timestamps are as coarse as a jiffy (or 1 to 2 s on some filesystems): a directory changed
+ * this recently may change again within the same tick without its times moving.
+ */
+const SETTLED_MS = 2000
+/** Names encrypted between two turns of the event loop, so other requests are answered meanwhile. */
+const NAMES_PER_TURN = 4096
 /** How long open may start from the lstat a listing or getattr made (the kernel's LOOKUP, then OPEN). */
 const LOOKED_UP_MS = 1000
 // Entries are useful for a second only; 4,096 of them held about 20 MB more RSS through `ls -lR`.
@@ -177,7 +204,10 @@ export class ReverseView implements ViewFs {
   readonly #root: Dir
   readonly #inos: InoMap
   readonly #dirs: Lru<string, Dir>
-  readonly #longNames: Lru<string, { plain: Buffer; full: string }>
+  /** Per directory (view path), the scan that resolves its hashed names (#findLong). */
+  readonly #longIndex: Lru<string, LongIndex>
+  /** Scans under way, so concurrent lookups in one directory share one. */
+  readonly #scanning = new Map<string, Promise<LongIndex>>()
   /**
    * Files a listing or getattr just resolved, by view path, for the open that follows: it
    * spares open the name decryption and the file's lstat (the parent is still checked). Open checks the file it opens
@@ -239,7 +269,7 @@ export class ReverseView implements ViewFs {
     this.#hasDirIv = opts.settings.dirIv && !opts.settings.plaintextNames
     const cap = opts.cacheSize ?? DEFAULT_CACHE
     this.#dirs = new Lru(cap)
-    this.#longNames = new Lru(cap)
+    this.#longIndex = new Lru(opts.longNamesMax ?? DEFAULT_LONG_NAMES, undefined, (index) => index.byHash.size || 1)
     this.#lookedUp = new Lru(Math.min(cap, LOOKED_UP_MAX))
   }
 
@@ -516,10 +546,11 @@ export class ReverseView implements ViewFs {
     } else if (isLongNameFile(name)) {
       const target = longNameFileTarget(name)
       if (!isLongNameHash(target)) throw new FsError('ENOENT')
-      const { full, st } = await this.#lookupReal(dir, target, await this.#findLong(dir, target, check), check)
+      const found = await this.#findLong(dir, target, check)
+      const { full, st } = await this.#lookupReal(dir, target, { plain: found, full: names.encryptName(found, dir.iv) }, check)
       return { kind: 'longname', full, st }
     } else if (isLongNameHash(name)) {
-      plain = (await this.#findLong(dir, name, check)).plain
+      plain = await this.#findLong(dir, name, check)
     } else {
       try {
         plain = names.decryptName(name, dir.iv)
@@ -558,30 +589,64 @@ export class ReverseView implements ViewFs {
   }
 
   /**
-   * The plaintext entry behind gocryptfs.longname.<hash>: found by encrypting the names in the
-   * plaintext directory. One scan caches every long name of the directory; a cached name
-   * cannot map to a different entry later, and whether it still exists is checked by lstat.
+   * The plaintext name behind gocryptfs.longname.<hash>: found by encrypting the long names of
+   * the plaintext directory, once per directory while it does not change (LongIndex).
    */
-  async #findLong(dir: Dir, hash: string, check: DirCheck | undefined): Promise<{ plain: Buffer; full: string }> {
-    const cached = this.#longNames.get(`${dir.cPath}/${hash}`)
-    if (cached) return cached
-    // The listing goes through the walk alone, so the directory is checked here first.
-    await checkDir(check)
-    const names = this.#names!
-    let hit: { plain: Buffer; full: string } | undefined
-    const longs = (await this.#tree.listDir(dir)).filter((plain) => names.isLongPlainLength(plain.length))
-    names.viewNames(longs, dir.iv).forEach((v, i) => {
-      const entry = { plain: ownCopy(longs[i]!), full: v.full }
-      this.#longNames.set(`${dir.cPath}/${v.name}`, entry)
-      if (v.name === hash) hit = entry
+  async #findLong(dir: Dir, hash: string, check: DirCheck | undefined): Promise<Buffer> {
+    let index = this.#longIndex.get(dir.cPath)
+    if (index && !sameDir(dirIdOf(index.st), dir)) index = undefined
+    const hit = index && plainOf(index, hash)
+    if (hit) return hit
+    // The scan goes through the walk alone, so the directory is checked here first.
+    const st = await lstatAt(AT_FDCWD, dir.abs).catch((e: NodeJS.ErrnoException) => {
+      if (e.code === 'ENOENT' || e.code === 'ENOTDIR') return undefined
+      throw e
     })
-    if (!hit) throw new FsError('ENOENT')
-    return hit
+    const here = isDirAt(st, dir)
+    if (check && !here) throw dirMoved()
+    if (!(here && index?.settled && sameTimes(st!, index.st))) index = await this.#scanLongs(dir)
+    let found = plainOf(index, hash)
+    // A scan already under way may have read the names before the stat above: what it missed
+    // shows in the times, and one scan begun now finds it.
+    if (!found && here && !sameTimes(st!, index.st)) found = plainOf(await this.#scanLongs(dir), hash)
+    if (!found) throw new FsError('ENOENT')
+    return found
+  }
+
+  /** One scan of `dir`'s long names, shared by the lookups that wait for it. */
+  #scanLongs(dir: Dir): Promise<LongIndex> {
+    const key = dir.cPath
+    let scan = this.#scanning.get(key)
+    if (!scan) {
+      scan = this.#indexLongs(dir).finally(() => this.#scanning.delete(key))
+      this.#scanning.set(key, scan)
+    }
+    return scan
+  }
+
+  async #indexLongs(dir: Dir): Promise<LongIndex> {
+    const started = Date.now()
+    const { names: all, st } = await this.#tree.listDir(dir)
+    const names = this.#names!
+    // Copied: a subarray would keep the whole listing's buffer alive with the index.
+    const longs = all.filter((plain) => names.isLongPlainLength(plain.length) && validPlainName(plain))
+    const plains = Buffer.concat(longs)
+    const offsets = new Uint32Array(longs.length + 1)
+    for (let i = 0; i < longs.length; i++) offsets[i + 1] = offsets[i]! + longs[i]!.length
+    const byHash = new Map<string, number>()
+    for (let from = 0; from < longs.length; from += NAMES_PER_TURN) {
+      if (from > 0) await nextTurn()
+      names.viewNames(longs.slice(from, from + NAMES_PER_TURN), dir.iv).forEach((v, i) => byHash.set(v.name, from + i))
+    }
+    const index = { st, settled: st.ctimeMs < started - SETTLED_MS, byHash, plains, offsets }
+    this.#longIndex.set(dir.cPath, index)
+    return index
   }
 
   /** The full encrypted spelling behind the hashed name `hash` in the view directory `viewDir` (-ctlsock). */
   async longName(viewDir: string, hash: string): Promise<string> {
-    return (await this.#findLong(await this.#dir(components(viewDir)), hash, undefined)).full
+    const dir = await this.#dir(components(viewDir))
+    return this.#names!.encryptName(await this.#findLong(dir, hash, undefined), dir.iv)
   }
 
   // ---- attributes ----
@@ -632,49 +697,62 @@ export class ReverseView implements ViewFs {
 
   // ---- listings ----
 
-  /** Spec 6.2: entries in getdents order minus hidden ones, then gocryptfs.diriv, then .name files. */
+  /**
+   * Spec 6.2: entries in getdents order minus hidden ones, then gocryptfs.diriv, then .name
+   * files. Built a chunk of entries at a time (listEntries), with a turn of the event loop after
+   * each, so other requests are answered meanwhile and only the names and attributes outlive it.
+   */
   async #readdir(dir: Dir): Promise<DirListing> {
     const at = performance.now()
-    let entries: Listed[] = []
+    const names: string[] = []
+    const attrs: (Attr | Promise<Attr>)[] = []
+    const nameFiles: string[] = []
+    const nameFileAttrs: (Attr | Promise<Attr>)[] = []
     // The stat of the directory the listing read, for gocryptfs.diriv.
     let dirSt: SourceStats | undefined
     if (!dir.foreign) {
       // Names and types come from the directory the walk reached, never through a swapped symlink.
-      const kinds: EntryKind[] = []
-      const rels: Buffer[] = []
-      const listing = await this.#tree.listEntries(dir, (plain) => {
+      let kinds: EntryKind[] = []
+      let rels: Buffer[] = []
+      const wanted = (plain: Buffer): boolean => {
         const rel = joinPath(dir.rel, plain)
         const kind = this.#entryKind(dir, plain, rel)
         kinds.push(kind)
         rels.push(rel)
         return kind === 'lstat'
-      })
-      dirSt = listing.st
-      // Shown entries first, then their names in one batch (#nameAll).
-      const shown: (Unnamed | Listed)[] = []
-      for (let i = 0; i < listing.entries.length; i++) {
-        const kind = kinds[i]!
-        if (kind === 'hidden') continue
-        const e = kind === 'conf' ? await this.#listConf(dir, rels[i]!) : this.#listEntry(dir, listing.entries[i]!, rels[i]!)
-        if (e) shown.push(e)
       }
-      // Assigned, not spread into push(): a spread of ~150,000 entries overflows the stack.
-      entries = this.#nameAll(dir, shown)
+      dirSt = await this.#tree.listEntries(dir, wanted, async (entries) => {
+        // Shown entries first, then their names in one batch (#nameAll).
+        const shown: (Unnamed | Listed)[] = []
+        for (let i = 0; i < entries.length; i++) {
+          const kind = kinds[i]!
+          if (kind === 'hidden') continue
+          const e = kind === 'conf' ? await this.#listConf(dir, rels[i]!) : this.#listEntry(dir, entries[i]!, rels[i]!)
+          if (e) shown.push(e)
+        }
+        kinds = []
+        rels = []
+        for (const e of this.#nameAll(dir, shown)) {
+          names.push(e.name)
+          attrs.push(this.#attr(e.node))
+          if (e.node.kind === 'real') this.#remember(`/${e.node.cPath}`, e.node, at)
+          if (e.nameFile) {
+            nameFiles.push(e.name + LONGNAME_SUFFIX)
+            nameFileAttrs.push(this.#attr(e.nameFile))
+          }
+        }
+        await nextTurn()
+      })
     }
-    const names = entries.map((e) => e.name)
-    const nodes = entries.map((e) => e.node)
-    for (const n of nodes) if (n.kind === 'real') this.#remember(`/${n.cPath}`, n, at)
     if (this.#hasDirIv) {
       names.push(DIRIV_NAME)
-      nodes.push({ kind: 'diriv', dir, st: dirSt ?? (await lstatAt(AT_FDCWD, dir.abs)) })
+      attrs.push(this.#attr({ kind: 'diriv', dir, st: dirSt ?? (await lstatAt(AT_FDCWD, dir.abs)) }))
     }
-    for (const e of entries) {
-      if (e.nameFile) {
-        names.push(e.name + LONGNAME_SUFFIX)
-        nodes.push(e.nameFile)
-      }
+    // Pushed one by one: a spread of ~150,000 entries overflows the stack.
+    for (let i = 0; i < nameFiles.length; i++) {
+      names.push(nameFiles[i]!)
+      attrs.push(nameFileAttrs[i]!)
     }
-    const attrs = nodes.map((n) => this.#attr(n))
     return { names, attrs: attrs.some((a) => a instanceof Promise) ? await Promise.all(attrs) : (attrs as Attr[]) }
   }
 
@@ -764,10 +842,7 @@ export class ReverseView implements ViewFs {
         return undefined
       }
       const view = views[v++]!
-      if (view.name === view.full) return { name: view.name }
-      // Spares the directory scan when the hashed entry is looked up next.
-      this.#longNames.set(`${dir.cPath}/${view.name}`, { plain: ownCopy(plain), full: view.full })
-      return view
+      return view.name === view.full ? { name: view.name } : view
     })
   }
 
@@ -856,6 +931,19 @@ export class ReverseView implements ViewFs {
     }
   }
 }
+
+/** The plaintext name an index holds for `hash`. */
+function plainOf(index: LongIndex, hash: string): Buffer | undefined {
+  const i = index.byHash.get(hash)
+  return i === undefined ? undefined : index.plains.subarray(index.offsets[i], index.offsets[i + 1])
+}
+
+const dirIdOf = (st: SourceStats): { dev: number; ino: number; birth: number } => ({ dev: st.dev, ino: st.ino, birth: st.birthtimeMs })
+
+const sameTimes = (a: SourceStats, b: SourceStats): boolean =>
+  a.mtimeMs === b.mtimeMs && a.mtimeNsPart === b.mtimeNsPart && a.ctimeMs === b.ctimeMs && a.ctimeNsPart === b.ctimeNsPart
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
 
 function components(viewPath: string): string[] {
   return viewPath.split('/').filter((c) => c !== '')

@@ -62,12 +62,19 @@ export async function lstatEachAt(dirfd: number, names: readonly Buffer[]): Prom
 const CODES: Record<number, string> = { 2: 'ENOENT', 13: 'EACCES', 20: 'ENOTDIR', 36: 'ENAMETOOLONG', 40: 'ELOOP', 116: 'ESTALE' }
 const errnoCode = (errno: number): string => CODES[errno] ?? 'EIO'
 
-/** The entry names of the directory `dirfd` in getdents order. */
-export function listAt(dirfd: number): Promise<Buffer[]> {
-  return call<PackedNames>((done) => sys.list(dirfd, done)).then(unpackNames)
+/** The entry names of the directory `dirfd` in getdents order, and its fstat from just before they were read. */
+export async function listAt(dirfd: number): Promise<ListedNames> {
+  const r = await call<{ st: Float64Array } & PackedNames>((done) => sys.list(dirfd, done))
+  return { names: unpackNames(r), st: statsAt(r.st) }
 }
 
-/** A directory a walk reached: its O_PATH descriptor (the caller's), its fstat, its names when asked. */
+/** A directory's names, and its stat from before they were read: a later change moves its mtime and ctime. */
+export interface ListedNames {
+  names: Buffer[]
+  st: SourceStats
+}
+
+/** A directory a walk reached: its O_PATH descriptor (the caller's), its fstat (taken before its names were read), its names when asked. */
 export interface WalkedDir {
   fd: number
   st: SourceStats

@@ -24,16 +24,19 @@ import {
   readlinkAt,
   walkFrom,
   type DirCheck,
+  type ListedNames,
   type OpenedFile,
 } from './source-io.js'
 import type { FileStatus } from './consistency.js'
 import type { SourceStats } from './stat.js'
 
-export type { DirCheck, OpenedFile }
+export type { DirCheck, ListedNames, OpenedFile }
 
 const SLASH = 0x2f
 /** Directory descriptors a SourceTree keeps open by default. */
 export const DEFAULT_FDS = 64
+/** Entries a listing lstats and hands on at a time (listEntries). */
+const LIST_CHUNK = 4096
 
 /** The code of the error a failed DirCheck gives: the caller resolves the directory afresh. */
 export const DIR_MOVED = 'EDIRMOVED'
@@ -54,12 +57,6 @@ export interface ListedEntry {
   name: Buffer
   st?: SourceStats
   error?: NodeJS.ErrnoException
-}
-
-/** A listing of listEntries: the entries, and the stat of the directory listed. */
-export interface Listing {
-  entries: ListedEntry[]
-  st: SourceStats
 }
 
 /** DIR_MOVED unless `check`'s directory is still at its path. */
@@ -111,7 +108,7 @@ export function sameDir(a: Omit<DirId, 'rel'>, b: Omit<DirId, 'rel'>): boolean {
 /** A held directory descriptor, with the names its walk listed when it did. */
 interface Walked {
   d: DirFd
-  names?: Buffer[]
+  listed?: ListedNames
 }
 
 // A directory descriptor is O_PATH: closing one does no I/O (no flush), so it never blocks.
@@ -155,9 +152,13 @@ export class SourceTree {
 
   /** The names of `dir` in getdents order (listed in the walk's call when there is a walk) and fn's result on them. */
   async #listed<T>(dir: DirId, fn: (fd: number, names: Buffer[]) => Promise<T>): Promise<T> {
-    const { d, names } = await this.#hold(dir, true)
+    return this.#listedWithStat(dir, (fd, listed) => fn(fd, listed.names))
+  }
+
+  async #listedWithStat<T>(dir: DirId, fn: (fd: number, listed: ListedNames) => Promise<T>): Promise<T> {
+    const { d, listed } = await this.#hold(dir, true)
     try {
-      return await fn(d.fd, names ?? (await listAt(d.fd)))
+      return await fn(d.fd, listed ?? (await listAt(d.fd)))
     } finally {
       d.users--
       release(d)
@@ -168,17 +169,17 @@ export class SourceTree {
   async #hold(dir: DirId, list: boolean, check?: DirCheck): Promise<Walked> {
     const key = dir.rel.toString('latin1')
     let d = this.#fds.get(key)
-    let names: Buffer[] | undefined
+    let listed: ListedNames | undefined
     if (!d || !sameDir(d, dir)) {
       try {
-        ;({ d, names } = await this.#walk(dir, list))
+        ;({ d, listed } = await this.#walk(dir, list))
       } catch (e) {
         throw check ? dirMoved() : e
       }
       this.#fds.set(key, d)
     }
     d.users++
-    return { d, names }
+    return { d, listed }
   }
 
   /**
@@ -207,7 +208,7 @@ export class SourceTree {
   /** The walked descriptor if its fstat shows `dir`; otherwise it is closed: ENOENT. */
   #identified(w: { fd: number; st: SourceStats; names?: Buffer[] }, dir: DirId): Walked {
     const d = { fd: w.fd, dev: w.st.dev, ino: w.st.ino, birth: w.st.birthtimeMs, users: 0, dropped: false }
-    if (sameDir(d, dir)) return { d, names: w.names }
+    if (sameDir(d, dir)) return { d, listed: w.names && { names: w.names, st: w.st } }
     closeQuietly(w.fd)
     throw new FsError('ENOENT')
   }
@@ -245,26 +246,42 @@ export class SourceTree {
     return this.inDir(dir, (fd) => readlinkAt(fd, baseName(rel)))
   }
 
-  listDir(dir: DirId): Promise<Buffer[]> {
-    return this.#listed(dir, async (_fd, names) => names)
+  /** The names of `dir`, with its stat from before they were read. */
+  listDir(dir: DirId): Promise<ListedNames> {
+    return this.#listedWithStat(dir, async (_fd, listed) => listed)
   }
 
   /**
-   * The entries of `dir` in getdents order, with the lstat of those `wanted` says (called once
-   * per name, in order), and the stat of `dir` itself; names and types come from the one
-   * directory a walk reached. Two native calls at most, the walk included.
+   * The entries of `dir` in getdents order, handed to `each` a chunk of `chunk` at a time with
+   * the lstat of those `wanted` says (called once per name, in order, chunk by chunk); resolves
+   * to the stat of `dir` itself. Names and types come from the one directory a walk reached.
+   * One native call per chunk, so the calls of other requests run between them, and what a
+   * chunk costs in memory is garbage before the next one.
    */
-  listEntries(dir: DirId, wanted: (name: Buffer) => boolean): Promise<Listing> {
+  listEntries(
+    dir: DirId,
+    wanted: (name: Buffer) => boolean,
+    each: (entries: ListedEntry[]) => void | Promise<void>,
+    chunk = LIST_CHUNK,
+  ): Promise<SourceStats> {
     return this.#listed(dir, async (fd, names) => {
-      const want = names.map(wanted)
-      const { stats, dir: st } = await lstatEachAt(fd, names.filter((_, i) => want[i]))
-      let next = 0
-      const entries = names.map((name, i): ListedEntry => {
-        if (!want[i]) return { name }
-        const got = stats[next++]!
-        return got instanceof Error ? { name, error: got } : { name, st: got }
-      })
-      return { entries, st }
+      let st!: SourceStats
+      // An empty directory still takes one call, for its stat.
+      for (let from = 0; from === 0 || from < names.length; from += chunk) {
+        const part = names.slice(from, from + chunk)
+        const want = part.map(wanted)
+        const got = await lstatEachAt(fd, part.filter((_, i) => want[i]))
+        st = got.dir
+        let next = 0
+        await each(
+          part.map((name, i): ListedEntry => {
+            if (!want[i]) return { name }
+            const r = got.stats[next++]!
+            return r instanceof Error ? { name, error: r } : { name, st: r }
+          }),
+        )
+      }
+      return st
     })
   }
 }
