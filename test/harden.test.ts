@@ -12,7 +12,7 @@ t.test('node flags that open a debugger or load code are dropped, with their val
     ]),
     ['--max-semi-space-size=1', '--cpu-prof', '--stack-size=2000'],
   )
-  t.same(serverExecArgv(['--inspect', '--max_semi_space_size=4']), ['--max_semi_space_size=4'], 'the caller\'s memory setting stays')
+  t.same(serverExecArgv(['--inspect', '--max_semi_space_size=4']), ['--max_semi_space_size=4', '--expose-gc'], 'the caller\'s memory setting stays')
 })
 
 t.test('no NODE_* variable reaches the server', async (t) => {
