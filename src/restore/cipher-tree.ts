@@ -38,6 +38,8 @@ export interface CipherTreeOptions {
 /** Stored directory IVs kept in memory: listings and lookups read each directory's once. */
 const DIRIV_CACHE = 4096
 const DIRIV_LEN = 16
+/** Root names tried with each IV when the root's gocryptfs.diriv is not the derived one. */
+const ROOT_SAMPLE = 64
 
 /** An entry of the tree, placed both on disk and in the plaintext. */
 export interface TreeNode {
@@ -102,7 +104,7 @@ export class CipherTree {
     const stored = await fsp.readFile(joinPath(this.rootAbs, Buffer.from(DIRIV_NAME))).catch(() => undefined)
     const derived = this.mapper.dirIv(Buffer.alloc(0))
     if (stored?.length !== DIRIV_LEN || stored.equals(derived)) return
-    const names = (await listDir(this.rootAbs)).filter((n) => !this.isHidden(Buffer.alloc(0), n.toString('latin1')))
+    const names = (await listDir(this.rootAbs)).filter((n) => !this.isHidden(Buffer.alloc(0), n.toString('latin1'))).slice(0, ROOT_SAMPLE)
     const decrypting = async (iv: Buffer): Promise<number> => {
       let n = 0
       for (const name of names) {
