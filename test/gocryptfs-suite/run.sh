@@ -68,7 +68,8 @@ for ((i = 0; i < ${#suites[@]}; i += 2)); do
   for t in $(cd "$src/$pkg" && "$bin" -test.list "$filter" | grep '^Test' | awk '!seen[$0]++'); do
     log=$work/$(basename "$pkg")-$t.log
     # The helpers give a mount 2 s to report ready; on a loaded machine a slow start is retried.
-    for try in 1 2 3; do
+    for try in 1 2 3 4 5; do
+      [ $try = 1 ] || sleep 5
       status=PASS
       (cd "$src/$pkg" && "$bin" -test.run "^$t\$" -test.v -test.count=1 -test.timeout "$timeout") >"$log" 2>&1 || status=FAIL
       unmount_all
