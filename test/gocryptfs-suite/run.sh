@@ -64,8 +64,8 @@ for ((i = 0; i < ${#suites[@]}; i += 2)); do
   pkg=${suites[i]} filter=${suites[i + 1]}
   bin=$work/$(basename "$pkg").test
   (cd "$src" && go test -c -o "$bin" "./$pkg")
-  # TestMain runs the list once per configuration: keep the first of each name.
-  for t in $(cd "$src/$pkg" && "$bin" -test.list "$filter" | grep '^Test' | awk '!seen[$0]++'); do
+  # Read off the source: -test.list would run TestMain, which mounts.
+  for t in $(cd "$src/$pkg" && sed -n 's/^func \(Test[A-Za-z0-9_]*\)(t \*testing\.T).*/\1/p' ./*_test.go | grep -E "$filter"); do
     log=$work/$(basename "$pkg")-$t.log
     # The helpers give a mount 2 s to report ready; on a loaded machine a slow start is retried.
     for try in 1 2 3 4 5; do
