@@ -39,7 +39,9 @@ const FLAGS = {
   forward: { kind: 'bool', help: 'decrypted read-only view of a ciphertext copy: -forward CIPHERDIR MOUNTPOINT' },
   // config, keys and passwords
   config: { kind: 'string', help: 'config file (default SOURCEDIR/.gocryptfs.reverse.conf)' },
-  cipherdir: { kind: 'string', help: 'root of the ciphertext copy (-restore, -decrypt-paths; default: found above CIPHERPATH)' },
+  cipherdir: { kind: 'string', help: 'root of the ciphertext copy (-restore, -decrypt-paths; default: found above CIPHERPATH, except with -prefix)' },
+  prefix: { kind: 'string', help: 'the copy holds a subdirectory of the view: its plaintext path in the view (-restore, -forward, -fsck, -encrypt-paths, -decrypt-paths)' },
+  'stored-ivs': { kind: 'bool', help: 'read a filesystem gocryptfs wrote in forward mode (-aessiv): IVs from its gocryptfs.diriv files and file headers, so moved files go unnoticed (-restore, -forward, -fsck)' },
   passfile: { kind: 'list', help: 'read the password from the first line of FILE' },
   extpass: { kind: 'list', help: 'read the password from the output of CMD' },
   masterkey: { kind: 'string', help: 'use this master key (hex, dashes allowed) instead of the config' },

@@ -10,8 +10,7 @@ import { detectSettings, masterKeyFits } from '../format/detect.js'
 import { deriveKeys, type DerivedKeys } from '../format/keys.js'
 import { settingsFromConfig, type FormatSettings } from '../format/settings.js'
 import type { MountHandle } from '../fuse/adapter.js'
-import { CipherTree } from '../restore/cipher-tree.js'
-import { readNameFile } from '../restore/paths.js'
+import { CipherTree, type CipherTreeOptions } from '../restore/cipher-tree.js'
 import { ForwardView } from '../view/forward.js'
 import { formatFlags, sivBackend, type Flags } from './args.js'
 import { FORWARD_CONF, configLocation, loadExisting, unlock } from './auth.js'
@@ -48,7 +47,10 @@ export async function cipherKeys(flags: Flags, root: string): Promise<CipherKeys
     if (config) {
       settings = settingsFromConfig(config, { longnames: flags.longnames })
       if (!settings.aessiv) {
-        throw new UserError(`${location.path} is not the config of a reverse view (content encryption is not AES-SIV)`, ExitCode.Usage)
+        throw new UserError(
+          `${location.path}: the content encryption is not AES-SIV, the only one tsreverse decrypts (reverse views, forward filesystems made with -aessiv); mount it with gocryptfs`,
+          ExitCode.Usage,
+        )
       }
     } else {
       const detected = await detectSettings(root, unlocked.masterKey, formatFlags(flags))
@@ -68,6 +70,11 @@ export async function cipherKeys(flags: Flags, root: string): Promise<CipherKeys
   }
 }
 
+/** The CipherTree options -prefix and -stored-ivs give. */
+export function treeFlags(flags: Flags): Pick<CipherTreeOptions, 'prefix' | 'storedIvs'> {
+  return { prefix: flags.prefix === undefined ? undefined : Buffer.from(flags.prefix), storedIvs: flags['stored-ivs'] }
+}
+
 /** Whether p is dir or lies below it (both absolute). */
 export const isInside = (dir: string, p: string): boolean => {
   const rel = path.relative(dir, p)
@@ -81,13 +88,13 @@ async function mountForward(flags: Flags, cipherDir: string, mnt: string, log: (
   const { settings, keys, siv, notes } = await cipherKeys(flags, cipherDir)
   if (!flags.quiet) notes.forEach(log)
   const warn = warningLog(flags, log)
-  const tree = await CipherTree.create({ root: cipherDir, settings, keys, siv })
+  const tree = await CipherTree.create({ root: cipherDir, settings, keys, siv, ...treeFlags(flags) })
   const view = await ForwardView.create({ tree, forceOwner, log: warn })
   const handle = await mountWithExtras(view, mnt, { ...mountOpts, log: warn }, extras, {
-    encryptPath: async (plain) => encryptOrBadName(tree.mapper, plain),
+    encryptPath: (plain) => encryptOrBadName(tree, plain),
     // A failed system call keeps its errno, as gocryptfs' *PathError does; a name that does not decrypt has none.
     decryptPath: (cipher) =>
-      tree.mapper.decryptPath(cipher, (dirRel, hash) => readNameFile(tree.rootAbs, dirRel, hash)).catch((e: NodeJS.ErrnoException) => {
+      tree.decryptPath(cipher).catch((e: NodeJS.ErrnoException) => {
         throw new CtlError(typeof e.errno === 'number' ? -e.errno : -1, e.message)
       }),
   })

@@ -6,10 +6,10 @@ import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { CipherTree } from '../restore/cipher-tree.js'
 import { fsck } from '../restore/fsck.js'
-import { formatProblem } from '../restore/problems.js'
+import { PATH_HINT, formatProblem, pathProblem } from '../restore/problems.js'
 import { formatBytes } from '../restore/progress.js'
 import type { Flags } from './args.js'
-import { cipherKeys } from './forward.js'
+import { cipherKeys, treeFlags } from './forward.js'
 import { isDir } from './dirs.js'
 import { plural } from '../plural.js'
 
@@ -21,8 +21,12 @@ export async function runFsck(flags: Flags, positional: string[]): Promise<void>
   }
   const { settings, keys, siv, notes } = await cipherKeys(flags, root)
   if (!flags.quiet) for (const n of notes) process.stderr.write(n + '\n')
-  const tree = await CipherTree.create({ root, settings, keys, siv })
-  const r = await fsck(tree, (p) => process.stdout.write(formatProblem(p) + '\n'))
+  const tree = await CipherTree.create({ root, settings, keys, siv, ...treeFlags(flags) })
+  let hint = false
+  const r = await fsck(tree, (p) => {
+    hint ||= pathProblem(p)
+    process.stdout.write(formatProblem(p) + '\n')
+  })
   let checked = `${plural(r.dirs, 'directory', 'directories')}, ${plural(r.files, 'file')} (${formatBytes(r.bytes)} authenticated), ${plural(r.symlinks, 'symlink')}`
   if (r.special) checked += `; ${r.special} with set-id bits or device nodes, listed [special]`
   if (r.problems === 0) {
@@ -30,5 +34,6 @@ export async function runFsck(flags: Flags, positional: string[]): Promise<void>
     return
   }
   process.stdout.write(`fsck summary: ${r.problems} problem(s) (${checked})\n`)
+  if (hint && !tree.storedIvs) process.stdout.write(`hint: ${PATH_HINT}\n`)
   throw new UserError(`fsck found ${r.problems} problem(s)`, ExitCode.FsckErrors)
 }

@@ -211,9 +211,9 @@ function reverseBackend(mapper: PathMapper, view: ReverseView): PathBackend {
 }
 
 /** The ciphertext path of `plain`, or gocryptfs' answer for a name that cannot be encrypted. */
-export function encryptOrBadName(mapper: PathMapper, plain: Buffer): Buffer {
+export async function encryptOrBadName(mapper: { encryptPath(plain: Buffer): Buffer | Promise<Buffer> }, plain: Buffer): Promise<Buffer> {
   try {
-    return mapper.encryptPath(plain)
+    return await mapper.encryptPath(plain)
   } catch {
     throw BAD_NAME_ERROR()
   }

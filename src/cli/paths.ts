@@ -1,5 +1,6 @@
 // `tsreverse -encrypt-paths` / `-decrypt-paths [DIR]`: maps relative paths read from stdin (one
-// per line, raw bytes) to their counterparts, offline. Output line i belongs to input line i;
+// per line, raw bytes) to their counterparts, offline; with -prefix, paths below that directory
+// of the view on both sides (a copy of the directory has the ciphertext ones). Output line i belongs to input line i;
 // a path that cannot be mapped gives an empty line and a message on stderr.
 import { existsSync } from 'node:fs'
 import path from 'node:path'
@@ -8,7 +9,7 @@ import { hasFlag } from '../format/config.js'
 import { detectSettings } from '../format/detect.js'
 import { deriveKeys } from '../format/keys.js'
 import { settingsFromConfig, settingsFromFlags, type FormatSettings } from '../format/settings.js'
-import { PathMapper, readNameFile, type NameFileReader } from '../restore/paths.js'
+import { prefixedMapper, readNameFile, type NameFileReader, type PathMapper } from '../restore/paths.js'
 import { formatFlags, type Flags } from './args.js'
 import { existingConfigLocation, loadExisting, masterKeyFromFlags, unlock, type ConfigLocation } from './auth.js'
 
@@ -41,9 +42,7 @@ async function mapperFor(flags: Flags, dir: string | undefined): Promise<PathMap
   const location = configOf(flags, dir)
   const config = location && existsSync(location.path) ? loadExisting(location, ExitCode.Other) : undefined
   // Plaintext names need no key: do not ask for a password.
-  if (config && hasFlag(config, 'PlaintextNames')) {
-    return new PathMapper(settingsFromConfig(config), undefined)
-  }
+  if (config && hasFlag(config, 'PlaintextNames')) return newMapper(flags, settingsFromConfig(config), undefined)
   if (!config && flags.masterkey === undefined && !flags.zerokey) {
     throw new UserError(
       location ? `config file ${location.path} not found; give -config FILE or -masterkey KEY` : 'give the plaintext directory, -config FILE or -masterkey KEY',
@@ -64,7 +63,12 @@ async function mapperFor(flags: Flags, dir: string | undefined): Promise<PathMap
   }
   const keys = deriveKeys(masterKey, { hkdf: settings.hkdf })
   masterKey.fill(0)
-  return new PathMapper(settings, keys.eme)
+  return newMapper(flags, settings, keys.eme)
+}
+
+/** With -prefix, paths are relative to that directory of the view on both sides. */
+function newMapper(flags: Flags, settings: FormatSettings, emeKey: Uint8Array | undefined): PathMapper {
+  return prefixedMapper(settings, emeKey, flags.prefix === undefined ? undefined : Buffer.from(flags.prefix))
 }
 
 export async function runPaths(flags: Flags, positional: string[], direction: 'encrypt' | 'decrypt'): Promise<void> {

@@ -7,19 +7,21 @@ import { ExitCode, UserError } from '../exitcodes.js'
 import { CorruptError } from '../format/errors.js'
 import { CONF_NAME, DIRIV_NAME } from '../format/names.js'
 import { CipherTree, type TreeNode } from '../restore/cipher-tree.js'
-import { formatProblem } from '../restore/problems.js'
+import { PATH_HINT, formatProblem, pathProblem } from '../restore/problems.js'
 import { Progress, formatBytes } from '../restore/progress.js'
 import { measure, restore, type RestoreResult } from '../restore/restore.js'
 import { findTreeRoot } from '../restore/root.js'
 import { readable } from '../view/byte-string.js'
 import { joinPath } from '../view/source.js'
 import type { Flags } from './args.js'
-import { cipherKeys, isInside } from './forward.js'
+import { cipherKeys, isInside, treeFlags } from './forward.js'
 import { plural } from '../plural.js'
 
 /** The tree root: -cipherdir, else found by walking up from the path. */
 async function treeRootOf(flags: Flags, cipherPath: string, what: string): Promise<string> {
   if (flags.cipherdir !== undefined) return path.resolve(flags.cipherdir)
+  // Nothing marks the top of a subdirectory's copy.
+  if (flags.prefix !== undefined) throw new UserError('-prefix needs -cipherdir: the directory of the copy that holds the prefix', ExitCode.Usage)
   const root = await findTreeRoot(cipherPath)
   if (root === undefined) {
     throw new UserError(
@@ -81,12 +83,15 @@ export async function runRestore(flags: Flags, positional: string[]): Promise<vo
 
   const { settings, keys, siv, notes } = await cipherKeys(flags, root)
   if (!flags.quiet) for (const n of notes) process.stderr.write(n + '\n')
-  const tree = await CipherTree.create({ root, settings, keys, siv })
+  const tree = await CipherTree.create({ root, settings, keys, siv, ...treeFlags(flags) })
   let from: TreeNode
   try {
     from = await tree.locate(Buffer.from(path.relative(root, cipherPath)))
   } catch (e) {
-    if (e instanceof CorruptError) throw new UserError(`${cipherArg}: a name on this path does not decrypt (${e.message})`, ExitCode.FsckErrors)
+    if (e instanceof CorruptError) {
+      const hint = tree.storedIvs ? '' : ` ${PATH_HINT}`
+      throw new UserError(`${cipherArg}: a name on this path does not decrypt (${e.message}).${hint}`, ExitCode.FsckErrors)
+    }
     throw e
   }
   const to = await destination(from, destArg)
@@ -112,5 +117,6 @@ export async function runRestore(flags: Flags, positional: string[]): Promise<vo
   if (problems.length === 0) return
   process.stderr.write(`${problems.length} problem(s):\n`)
   for (const p of problems) process.stderr.write(`  ${formatProblem(p)}\n`)
+  if (!tree.storedIvs && problems.some(pathProblem)) process.stderr.write(`hint: ${PATH_HINT}\n`)
   throw new UserError(`restore finished with ${problems.length} problem(s)`, ExitCode.FsckErrors)
 }

@@ -297,5 +297,11 @@ export async function masterKeyFits(root: string, settings: FormatSettings, keys
   const looks = sample.rootNames.filter((s) => nameShape(s) !== undefined)
   if (looks.length === 0) return undefined
   const names = new NameCipher(keys.eme, { raw64: settings.raw64, longNameMax: 0, longNames: true })
-  return (await countDecrypting(rootAbs, names, looks, settings.dirIv ? ROOT_DIRIV : ZERO_IV)) > 0
+  if (!settings.dirIv) return (await countDecrypting(rootAbs, names, looks, ZERO_IV)) > 0
+  // A subdirectory's copy or a forward-mode filesystem: the root's own gocryptfs.diriv is its IV.
+  const stored = await fsp.readFile(path.join(root, DIRIV_NAME)).catch(() => undefined)
+  for (const iv of stored?.length === 16 ? [ROOT_DIRIV, stored] : [ROOT_DIRIV]) {
+    if ((await countDecrypting(rootAbs, names, looks, iv)) > 0) return true
+  }
+  return false
 }

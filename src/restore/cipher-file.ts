@@ -1,6 +1,7 @@
 // One ciphertext file of a copied reverse view, read with every block authenticated before a
 // byte of it is used. Beyond what gocryptfs forward mode checks, the header must carry the file
-// ID derived from the file's own path (spec 4), which catches renamed and moved files.
+// ID derived from the file's own path (spec 4), which catches renamed and moved files; only a
+// file of a forward-mode filesystem, whose ID is random, is read with whatever ID it carries.
 import type { promises as fsp } from 'node:fs'
 import type { SourceStats } from '../view/stat.js'
 import type { AesSiv } from '../format/aes-siv.js'
@@ -27,15 +28,17 @@ export class CipherFile {
    * inodes are the server's to choose. That also refuses a hard link kept with another path's
    * ciphertext (gocryptfs gives all links of a file the IVs of whichever path was opened first,
    * spec 4): nothing tells it from a planted one. An empty or header-only file reads as empty.
+   * Without `expectedFileId`, the header's is used unchecked.
    */
-  static async open(abs: Buffer, st: SourceStats, expectedFileId: Buffer, siv: AesSiv): Promise<CipherFile> {
+  static async open(abs: Buffer, st: SourceStats, expectedFileId: Buffer | undefined, siv: AesSiv): Promise<CipherFile> {
     const fh = await openRegular(abs, st)
     try {
-      if (st.size === 0) return new CipherFile(fh, siv, expectedFileId, 0)
+      // Nothing to decrypt, so no file ID is ever used.
+      if (st.size === 0) return new CipherFile(fh, siv, Buffer.alloc(0), 0)
       const header = await preadFully(fh, 0, HEADER_LEN)
       if (header.length < HEADER_LEN) throw new CorruptError(`file is truncated inside its header (${header.length} bytes)`)
       const fileId = parseHeader(header)
-      if (!fileId.equals(expectedFileId)) {
+      if (expectedFileId && !fileId.equals(expectedFileId)) {
         throw new MisplacedError('the file header belongs to another path (file renamed, moved, or a hard link copied as one?)')
       }
       return new CipherFile(fh, siv, fileId, st.size)

@@ -2,6 +2,9 @@
 // direction: listings with decrypted names, symlink targets, file contents. Every IV is
 // recomputed from the ciphertext path (spec 4), so gocryptfs.diriv files are only checked, and
 // each thing that does not belong where it sits is reported as a Problem instead of used.
+// With `storedIvs` the tree is read as gocryptfs forward mode reads it: the IVs are the ones
+// stored in gocryptfs.diriv files and file headers, which is the only way to read a filesystem
+// gocryptfs wrote in forward mode (its IVs are random), but nothing checks where entries sit.
 import { promises as fsp } from 'node:fs'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { createAesSiv, type AesSiv } from '../format/aes-siv.js'
@@ -12,11 +15,12 @@ import { derivePathIv, symlinkIvPath } from '../format/pathiv.js'
 import type { FormatSettings } from '../format/settings.js'
 import { decryptSymlinkTarget } from '../format/symlink.js'
 import { readable } from '../view/byte-string.js'
+import { Lru } from '../view/lru.js'
 import { joinPath, listDir, readLink } from '../view/source.js'
 import { lstat, type SourceStats } from '../view/stat.js'
 import { CipherFile } from './cipher-file.js'
-import { PathMapper, components, readNameFile } from './paths.js'
-import { MisplacedError, type Problem } from './problems.js'
+import { components, prefixedMapper, readNameFile, type PathMapper } from './paths.js'
+import { MisplacedError, PATH_HINT, type Problem } from './problems.js'
 
 export interface CipherTreeOptions {
   /** Root of the ciphertext tree (where gocryptfs.conf is, or would be). */
@@ -25,7 +29,17 @@ export interface CipherTreeOptions {
   keys: DerivedKeys
   /** Content cipher; created from the keys when absent. */
   siv?: AesSiv
+  /** The plaintext path in the view of the directory the copy's root holds (a subdirectory's copy). */
+  prefix?: Buffer
+  /** Use the IVs stored in the tree instead of deriving them from the paths (see the file comment). */
+  storedIvs?: boolean
 }
+
+/** Stored directory IVs kept in memory: listings and lookups read each directory's once. */
+const DIRIV_CACHE = 4096
+const DIRIV_LEN = 16
+/** Root names tried with each IV when the root's gocryptfs.diriv is not the derived one. */
+const ROOT_SAMPLE = 64
 
 /** An entry of the tree, placed both on disk and in the plaintext. */
 export interface TreeNode {
@@ -48,18 +62,25 @@ export class CipherTree {
   readonly settings: FormatSettings
   readonly mapper: PathMapper
   readonly siv: AesSiv
+  readonly storedIvs: boolean
   readonly #encryptedNames: boolean
+  readonly #storedDirIvs = new Lru<string, Buffer>(DIRIV_CACHE)
 
   private constructor(rootAbs: string, opts: CipherTreeOptions) {
     this.rootAbs = Buffer.from(rootAbs)
     this.settings = opts.settings
-    this.mapper = new PathMapper(opts.settings, opts.keys.eme)
+    this.mapper = prefixedMapper(opts.settings, opts.keys.eme, opts.prefix)
     this.siv = opts.siv ?? createAesSiv(opts.keys.siv)
+    this.storedIvs = opts.storedIvs ?? false
     this.#encryptedNames = !opts.settings.plaintextNames
   }
 
-  /** The root must be a directory (else UserError with gocryptfs' exit code 6). */
+  /**
+   * The root must be a directory (else UserError with gocryptfs' exit code 6), and, when its
+   * gocryptfs.diriv decides it, the root of what the options say (see #checkRoot).
+   */
   static async create(opts: CipherTreeOptions): Promise<CipherTree> {
+    if (opts.prefix && opts.storedIvs) throw new UserError('-prefix and -stored-ivs exclude each other: stored IVs do not depend on paths', ExitCode.Usage)
     let abs: string
     try {
       abs = await fsp.realpath(opts.root)
@@ -67,7 +88,59 @@ export class CipherTree {
     } catch (e) {
       throw new UserError(`Invalid ciphertext directory ${opts.root}: ${(e as Error).message}`, ExitCode.CipherDir)
     }
-    return new CipherTree(abs, opts)
+    const tree = new CipherTree(abs, opts)
+    await tree.#checkRoot(opts.prefix)
+    return tree
+  }
+
+  /**
+   * A root gocryptfs.diriv other than the path-derived one is a damaged copy when the root's
+   * names still decrypt with the derived IV. When they decrypt with the stored one instead,
+   * the tree is a subdirectory's copy or a forward-mode filesystem: deriving would decrypt
+   * nothing, so refuse and say which option reads it, rather than show an empty tree.
+   */
+  async #checkRoot(prefix: Buffer | undefined): Promise<void> {
+    if (this.storedIvs || !this.#encryptedNames || !this.settings.dirIv) return
+    const stored = await fsp.readFile(joinPath(this.rootAbs, Buffer.from(DIRIV_NAME))).catch(() => undefined)
+    const derived = this.mapper.dirIv(Buffer.alloc(0))
+    if (stored?.length !== DIRIV_LEN || stored.equals(derived)) return
+    const names = (await listDir(this.rootAbs)).filter((n) => !this.isHidden(Buffer.alloc(0), n.toString('latin1'))).slice(0, ROOT_SAMPLE)
+    const decrypting = async (iv: Buffer): Promise<number> => {
+      let n = 0
+      for (const name of names) {
+        try {
+          const full = this.mapper.isHashed(name) ? await this.readNameFile(Buffer.alloc(0), name.toString('latin1')) : undefined
+          this.mapper.decryptName(Buffer.alloc(0), name, full, iv)
+          n++
+        } catch {
+          // not with this IV
+        }
+      }
+      return n
+    }
+    if ((await decrypting(stored)) <= (await decrypting(derived))) return
+    const root = this.rootAbs.toString()
+    if (prefix) {
+      throw new UserError(`-prefix ${readable(prefix)} is not the path of the directory ${root} holds: its ${DIRIV_NAME} belongs to another one`, ExitCode.Usage)
+    }
+    throw new UserError(`${root} is not the root of a reverse view's copy: its names decrypt with its own ${DIRIV_NAME}, not with the root's. ${PATH_HINT}`, ExitCode.CipherDir)
+  }
+
+  /** The name tweak of the ciphertext directory `dirRel`: stored or derived. Throws CorruptError for a bad stored one. */
+  async dirIv(dirRel: Buffer): Promise<Buffer> {
+    if (!this.storedIvs || !this.#encryptedNames || !this.settings.dirIv) return this.mapper.dirIv(dirRel)
+    const k = dirRel.toString('latin1')
+    const cached = this.#storedDirIvs.get(k)
+    if (cached) return cached
+    let iv: Buffer
+    try {
+      iv = await fsp.readFile(joinPath(joinPath(this.rootAbs, dirRel), Buffer.from(DIRIV_NAME)))
+    } catch (e) {
+      throw new CorruptError(`${DIRIV_NAME} cannot be read (${(e as Error).message}): the names in this directory cannot be decrypted`)
+    }
+    if (iv.length !== DIRIV_LEN) throw new CorruptError(`${DIRIV_NAME} has ${iv.length} bytes instead of ${DIRIV_LEN}: the names in this directory cannot be decrypted`)
+    this.#storedDirIvs.set(k, iv)
+    return iv
   }
 
   async rootNode(): Promise<TreeNode> {
@@ -90,11 +163,20 @@ export class CipherTree {
       onDisk.add(s)
       if (!this.isHidden(dir.rel, s)) candidates.push(name)
     }
-    if (this.#encryptedNames && this.settings.dirIv) {
+    let iv: Buffer
+    try {
+      iv = await this.dirIv(dir.rel)
+    } catch (e) {
+      if (!(e instanceof CorruptError)) throw e
+      const cipherPath = readable(joinPath(dir.rel, Buffer.from(DIRIV_NAME)))
+      problems.push({ kind: 'diriv', path: readable(dir.plain), cipherPath, message: e.message })
+      return { entries: [], problems }
+    }
+    if (this.#encryptedNames && this.settings.dirIv && !this.storedIvs) {
       const p = await this.#checkDirIv(dir, onDisk.has(DIRIV_NAME))
       if (p) problems.push(p)
     }
-    const decoded = await Promise.all(candidates.map((name) => this.#entry(dir, name, problems)))
+    const decoded = await Promise.all(candidates.map((name) => this.#entry(dir, iv, name, problems)))
     const entries = decoded.filter((e): e is TreeNode => e !== undefined)
     if (this.#encryptedNames) {
       for (const s of onDisk) {
@@ -126,7 +208,7 @@ export class CipherTree {
   }
 
   /** One directory entry decrypted, or undefined (problem recorded, or gone since listing). */
-  async #entry(dir: TreeNode, name: Buffer, problems: Problem[]): Promise<TreeNode | undefined> {
+  async #entry(dir: TreeNode, iv: Buffer, name: Buffer, problems: Problem[]): Promise<TreeNode | undefined> {
     const rel = joinPath(dir.rel, name)
     const s = name.toString('latin1')
     let plain: Buffer
@@ -143,7 +225,7 @@ export class CipherTree {
         // The view only ever shows such a name hashed: this one was made by hand.
         throw new CorruptError('full spelling of a long name, which the view shows hashed')
       }
-      plain = this.mapper.decryptName(dir.rel, name, full)
+      plain = this.mapper.decryptName(dir.rel, name, full, iv)
     } catch (e) {
       if (!(e instanceof CorruptError)) throw e
       problems.push({
@@ -177,7 +259,7 @@ export class CipherTree {
       const s = c.toString('latin1')
       if (this.isHidden(node.rel, s)) throw new CorruptError(`${s} is a file of the format, not an entry of the tree`)
       const full = this.mapper.isHashed(c) ? await this.readNameFile(node.rel, s) : undefined
-      const plain = this.mapper.decryptName(node.rel, c, full)
+      const plain = this.mapper.decryptName(node.rel, c, full, await this.dirIv(node.rel))
       const rel = joinPath(node.rel, c)
       const abs = joinPath(this.rootAbs, rel)
       node = { rel, plain: joinPath(node.plain, plain), abs, st: await lstat(abs) }
@@ -191,15 +273,36 @@ export class CipherTree {
     if (!this.#encryptedNames) return raw
     const text = raw.toString('latin1')
     const target = decryptSymlinkTarget(this.siv, text, this.settings.raw64)
+    if (this.storedIvs) return target
     const nonce = decode64(text, this.settings.raw64).subarray(0, 16)
     // Whatever the link count says (see CipherFile.open).
-    if (!nonce.equals(derivePathIv(symlinkIvPath(node.rel.toString('latin1')), 'SYMLINKIV'))) {
+    if (!nonce.equals(derivePathIv(symlinkIvPath(this.mapper.ivPath(node.rel).toString('latin1')), 'SYMLINKIV'))) {
       throw new MisplacedError('the symlink target belongs to another path (link renamed or moved?)')
     }
     return target
   }
 
   openFile(node: TreeNode): Promise<CipherFile> {
-    return CipherFile.open(node.abs, node.st, derivePathIv(node.rel, 'FILEID'), this.siv)
+    const fileId = this.storedIvs ? undefined : derivePathIv(this.mapper.ivPath(node.rel), 'FILEID')
+    return CipherFile.open(node.abs, node.st, fileId, this.siv)
+  }
+
+  /** The ciphertext path of a plaintext path relative to the root; RangeError for an invalid name. */
+  async encryptPath(plainRel: Buffer): Promise<Buffer> {
+    let rel: Buffer = Buffer.alloc(0)
+    for (const c of components(plainRel)) rel = joinPath(rel, this.mapper.encryptName(rel, c, await this.dirIv(rel)))
+    return rel
+  }
+
+  /** The plaintext path of a ciphertext path relative to the root; CorruptError when a name does not decrypt. */
+  async decryptPath(cipherRel: Buffer): Promise<Buffer> {
+    let rel: Buffer = Buffer.alloc(0)
+    let plain: Buffer = Buffer.alloc(0)
+    for (const c of components(cipherRel)) {
+      const full = this.mapper.isHashed(c) ? await this.readNameFile(rel, c.toString('latin1')) : undefined
+      plain = joinPath(plain, this.mapper.decryptName(rel, c, full, await this.dirIv(rel)))
+      rel = joinPath(rel, c)
+    }
+    return plain
   }
 }

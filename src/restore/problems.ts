@@ -38,6 +38,16 @@ export interface Problem {
   message: string
 }
 
+/** What to do when the copy's paths are not the ones its IVs were derived from. */
+export const PATH_HINT =
+  "If the copy holds a subdirectory of the view, give -prefix with that directory's plaintext path in the view; " +
+  'if gocryptfs wrote it in forward mode, give -stored-ivs.'
+
+/** Whether a problem may come from reading a tree with the wrong idea of its paths (PATH_HINT helps). */
+export function pathProblem(p: Problem): boolean {
+  return p.kind === 'misplaced' || p.kind === 'name' || (p.kind === 'symlink' && / another path /.test(p.message))
+}
+
 /** One line: `PATH: MESSAGE [KIND, ciphertext CIPHERPATH]`. */
 export function formatProblem(p: Problem): string {
   return `${p.path || '/'}: ${p.message} [${p.kind}, ciphertext ${p.cipherPath || '/'}]`

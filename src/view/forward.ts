@@ -1,6 +1,7 @@
 // The forward view: a read-only, decrypted image of a ciphertext tree that was copied out of a
 // reverse view. Lookups encrypt the plaintext name (names and IVs are functions of the path,
-// spec 4), so no directory is scanned to find an entry; listings decrypt. Damage never yields
+// spec 4, or stored in the tree's gocryptfs.diriv files), so no directory is scanned to find an
+// entry; listings decrypt. Damage never yields
 // wrong bytes: a block that fails authentication is EIO for the reader plus one log line, a
 // name that does not decrypt is left out of the listing and logged.
 import { promises as fsp } from 'node:fs'
@@ -9,7 +10,7 @@ import { NAME_MAX } from '../format/names.js'
 import { cipherToPlainSize } from '../format/sizes.js'
 import type { CipherFile } from '../restore/cipher-file.js'
 import type { CipherTree, TreeNode } from '../restore/cipher-tree.js'
-import { contentProblem, formatProblem, type Problem } from '../restore/problems.js'
+import { PATH_HINT, contentProblem, formatProblem, pathProblem, type Problem } from '../restore/problems.js'
 import { toAttr, type Owner } from './attrs.js'
 import { byteString, bytesOf, readable } from './byte-string.js'
 import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from './fs.js'
@@ -49,6 +50,8 @@ export class ForwardView implements ViewFs {
   readonly #reported: Lru<string, true>
   readonly #handles = new Map<number, FileHandle>()
   #nextHandle = 1
+  /** PATH_HINT is logged once, with the first problem it may explain. */
+  #hinted = false
 
   private constructor(opts: ForwardViewOptions, rootDev: number) {
     this.#tree = opts.tree
@@ -180,27 +183,38 @@ export class ForwardView implements ViewFs {
     if (this.#reported.get(line)) return
     this.#reported.set(line, true)
     this.#log(`forward: ${line}`)
+    if (!this.#hinted && pathProblem(p) && !this.#tree.storedIvs) {
+      this.#hinted = true
+      this.#log(`forward: ${PATH_HINT}`)
+    }
   }
 
   async #resolve(viewPath: string): Promise<TreeNode> {
     const k = key(viewPath)
-    const rel = this.#cipherRel(k)
+    const rel = await this.#cipherRel(k)
     const abs = joinPath(this.#tree.rootAbs, rel)
     return { rel, plain: bytesOf(k), abs, st: await lstat(abs) }
   }
 
   /** Ciphertext path of a view path (in key() form), by encrypting each component. */
-  #cipherRel(k: string): Buffer {
+  async #cipherRel(k: string): Promise<Buffer> {
     if (k === '') return Buffer.alloc(0)
     const cached = this.#cipherRels.get(k)
     if (cached) return cached
     const slash = k.lastIndexOf('/')
-    const parent = this.#cipherRel(slash < 0 ? '' : k.slice(0, slash))
+    const parent = await this.#cipherRel(slash < 0 ? '' : k.slice(0, slash))
     const name = bytesOf(k.slice(slash + 1))
     if (name.length > NAME_MAX) throw new FsError('ENAMETOOLONG')
+    let iv: Buffer
+    try {
+      iv = await this.#tree.dirIv(parent)
+    } catch (e) {
+      if (e instanceof CorruptError) throw new FsError('EIO') // the listing reports it
+      throw e
+    }
     let cName: Buffer
     try {
-      cName = this.#tree.mapper.encryptName(parent, name)
+      cName = this.#tree.mapper.encryptName(parent, name, iv)
     } catch {
       throw new FsError('ENOENT') // not a valid name
     }
