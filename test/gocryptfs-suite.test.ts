@@ -12,7 +12,6 @@ const KNOWN: Record<string, string> = {
   TestSeekData: 'the views report no holes (SEEK_DATA/SEEK_HOLE see one data extent)',
   TestVirtualFileIno: 'inode numbers of virtual files pass fuse-native as 32 bits',
   TestOneFileSystem: 'inode numbers of other filesystems pass fuse-native as 32 bits',
-  TestLongnameStat: 'a source renamed while open is logged at release, and -wpanic ends the mount on it',
 }
 
 const src = process.env.GOCRYPTFS_SRC

@@ -179,6 +179,7 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
       strictConsistency: !!flags['strict-consistency'],
       mountpoint: mnt,
       log: warn,
+      info: log,
     })
     const mapper = new PathMapper(settings, settings.plaintextNames ? undefined : keys.eme)
     const handle = await mountWithExtras(view, mnt, { ...mountOpts, log: warn }, extras, reverseBackend(mapper, view))

@@ -12,7 +12,10 @@ import { FsError } from './fs.js'
 
 export interface ConsistencyOptions {
   strict: boolean
+  /** A change a reader may have seen: a warning. */
   log: (msg: string) => void
+  /** A change after the last read, which no reader saw: worth a line, not a warning (-wpanic). */
+  info?: (msg: string) => void
 }
 
 /** What the check compares: the lookup's lstat against the open file's fstat after a read. */
@@ -57,13 +60,13 @@ export class ConsistencyWatch {
    * did not reach the reader, but is worth a line.
    */
   atRelease(now: FileStatus): void {
-    if (!this.#changed) this.#note(now, 'after the last read', '')
+    if (!this.#changed) this.#note(now, 'after the last read', '', this.opts.info ?? this.opts.log)
   }
 
-  #note(now: FileStatus, when: string, outcome: string): void {
+  #note(now: FileStatus, when: string, outcome: string, log = this.opts.log): void {
     const moved = changes(this.looked, now)
     if (moved === '' || this.#changed) return // a concurrent read logged it already
     this.#changed = true
-    this.opts.log(`${this.what}: source file changed ${when} (${moved})${outcome}`)
+    log(`${this.what}: source file changed ${when} (${moved})${outcome}`)
   }
 }

@@ -65,6 +65,8 @@ export interface ReverseViewOptions {
   /** Never list or enter this directory when it lies inside the source (our own mount point). */
   mountpoint?: string
   log?: (msg: string) => void
+  /** Lines that report without warning (nothing wrong was served); default: log. */
+  info?: (msg: string) => void
   /** -strict-consistency: reads of a file that changed since open fail with EIO (consistency.ts). */
   strictConsistency?: boolean
   /** Entries per cache (directories, files just looked up). */
@@ -193,6 +195,7 @@ export class ReverseView implements ViewFs {
   readonly #filter: Filter | undefined
   readonly #owner: Owner | undefined
   readonly #log: (msg: string) => void
+  readonly #info: (msg: string) => void
   readonly #sourceAbs: Buffer
   readonly #tree: SourceTree
   readonly #strict: boolean
@@ -248,6 +251,7 @@ export class ReverseView implements ViewFs {
     this.#filter = opts.filter
     this.#owner = opts.forceOwner
     this.#log = opts.log ?? (() => {})
+    this.#info = opts.info ?? this.#log
     this.#sourceAbs = Buffer.from(sourceAbs)
     this.#tree = new SourceTree(this.#sourceAbs)
     this.#strict = opts.strictConsistency ?? false
@@ -871,7 +875,7 @@ export class ReverseView implements ViewFs {
     const below = this.#wholeBytes < WHOLE_MAX_BYTES ? WHOLE_BELOW : 0
     const opened = await this.#tree.openRegular(node.dir, node.rel, st, below, check)
     const what = `${readable(viewPath)} (plaintext ${readable(node.rel)})`
-    const watch = new ConsistencyWatch(st, what, { strict: this.#strict, log: this.#log })
+    const watch = new ConsistencyWatch(st, what, { strict: this.#strict, log: this.#log, info: this.#info })
     if ('plain' in opened) {
       // An empty file has no header either (spec 6.11); the native call reads only non-empty ones.
       const data = Buffer.concat([fileHeader(fileId), this.#siv.sealBlocks(opened.plain, 0, fileId, iv0)])
