@@ -114,6 +114,7 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
   }, log)
   const filterFrom = flags['filter-from']
   const filter = filterFrom ? Filter.fromFiles(filterFrom) : undefined
+  const excludeIfPresent = markerNames(flags['exclude-if-present'] ?? [])
   if (!flags['one-file-system']) {
     const served = servedSubmounts(src, await readMountinfo(), (rel) => rel === path.relative(src, mnt) || hiddenDir(rel, exclude, filter))
     const warning = submountWarning(src, served)
@@ -140,6 +141,8 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
       configPath: location.custom ? location.path : undefined,
       exclude,
       filter,
+      excludeCaches: !!flags['exclude-caches'],
+      excludeIfPresent,
       forceOwner,
       oneFileSystem: !!flags['one-file-system'],
       strictConsistency: !!flags['strict-consistency'],
@@ -154,6 +157,16 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
     await pool?.close()
     throw e
   }
+}
+
+/** -exclude-if-present: names of entries, looked for in each directory. */
+function markerNames(names: string[]): string[] {
+  for (const n of names) {
+    if (n === '' || n === '.' || n === '..' || n.includes('/') || n.includes('\0')) {
+      throw new UserError(`-exclude-if-present ${JSON.stringify(n)}: expected a file name without "/"`, ExitCode.Usage)
+    }
+  }
+  return names
 }
 
 /** -threads: seal workers; undefined leaves the default to SealPool. */

@@ -27,6 +27,7 @@ import { PLAIN_BLOCK, plainToCipherSize } from '../format/sizes.js'
 import { SYMLINK_TARGET_MAX, encryptSymlinkTarget, encryptedTargetLength } from '../format/symlink.js'
 import { toAttr, type Owner } from './attrs.js'
 import { byteString, bytesOf, readable } from './byte-string.js'
+import { DirRules, type Context } from './dir-rules.js'
 import type { Excluder } from './exclude.js'
 import type { Filter, Visibility } from './filter.js'
 import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from './fs.js'
@@ -36,7 +37,7 @@ import { ConsistencyWatch, type FileStatus } from './consistency.js'
 import { joinPath, ownCopy, toFsError } from './source.js'
 import { AT_FDCWD, closeFile, lstatAt, openAt, preadAt } from './source-io.js'
 import { stat, type SourceStats } from './stat.js'
-import { SourceTree, checkDir, dirMoved, isDirAt, isDirMoved, type DirCheck, type ListedEntry } from './source-tree.js'
+import { SourceTree, checkDir, dirMoved, isDirAt, isDirMoved, type DirCheck, type ListedEntry, type Listing } from './source-tree.js'
 import type { ReadSealFn } from './seal-pool.js'
 
 export interface ReverseViewOptions {
@@ -59,6 +60,9 @@ export interface ReverseViewOptions {
   exclude?: Excluder
   /** -filter-from rules; hidden paths behave like excluded ones. */
   filter?: Filter
+  /** -exclude-caches, -exclude-if-present: directories holding such a file are hidden (dir-rules.ts). */
+  excludeCaches?: boolean
+  excludeIfPresent?: string[]
   forceOwner?: Owner
   /** -one-file-system: directories on other devices are shown empty (spec 6.9). */
   oneFileSystem?: boolean
@@ -82,6 +86,7 @@ interface Dir {
   iv: Buffer // name tweak for entries inside (unused with plaintext names)
   foreign: boolean // -one-file-system and on another device
   shown: Visibility // under -filter-from: a container lists only what the rules reach
+  parent: Dir | undefined // the directory it was found in; none for the root
 }
 
 interface RealNode {
@@ -164,6 +169,8 @@ export class ReverseView implements ViewFs {
   readonly #readSealed: ReadSealFn | undefined
   readonly #exclude: Excluder | undefined
   readonly #filter: Filter | undefined
+  /** Per-directory files (markers, dir-merge files), when any are looked for. */
+  readonly #rules: DirRules | undefined
   readonly #owner: Owner | undefined
   readonly #log: (msg: string) => void
   readonly #sourceAbs: Buffer
@@ -234,6 +241,7 @@ export class ReverseView implements ViewFs {
       iv: this.#dirIv(''),
       foreign: false,
       shown: 'included',
+      parent: undefined,
     }
     this.#oneFileSystem = opts.oneFileSystem ?? false
     this.#hasDirIv = opts.settings.dirIv && !opts.settings.plaintextNames
@@ -241,6 +249,8 @@ export class ReverseView implements ViewFs {
     this.#dirs = new Lru(cap)
     this.#longNames = new Lru(cap)
     this.#lookedUp = new Lru(Math.min(cap, LOOKED_UP_MAX))
+    const rulesOpts = { filter: opts.filter, excludeCaches: opts.excludeCaches ?? false, excludeIfPresent: opts.excludeIfPresent ?? [] }
+    this.#rules = DirRules.needed(rulesOpts) ? new DirRules({ ...rulesOpts, tree: this.#tree, log: this.#log, cacheSize: cap }) : undefined
   }
 
   /**
@@ -462,6 +472,7 @@ export class ReverseView implements ViewFs {
       iv: this.#dirIv(node.cPath),
       foreign: this.#oneFileSystem && node.st.dev !== this.#root.dev,
       shown: node.shown,
+      parent: node.dir,
     }
     this.#dirs.set(key, dir)
     return dir
@@ -542,8 +553,9 @@ export class ReverseView implements ViewFs {
     const rel = joinPath(dir.rel, found.plain)
     if (this.#hidden(rel)) throw new FsError('EPERM')
     const st = await this.#tree.lstat(dir, rel, check)
-    const shown = this.#shown(dir, rel, st)
-    if (shown === undefined) throw new FsError('EPERM')
+    // Per-directory rules after the lstat, which checked that dir is still there.
+    const shown = this.#shown(dir, rel, st, await this.#context(dir))
+    if (shown === undefined || (this.#rules && (await this.#rules.marked(dir, [{ rel, st }])).size > 0)) throw new FsError('EPERM')
     const cPath = dir.cPath === '' ? name : `${dir.cPath}/${name}`
     return { node: { kind: 'real', dir, cPath, rel, st, shown }, full: found.full, st }
   }
@@ -552,9 +564,20 @@ export class ReverseView implements ViewFs {
     return (this.#mountRel !== undefined && rel.equals(this.#mountRel)) || (this.#exclude?.isExcluded(rel) ?? false)
   }
 
-  /** How an entry of `dir` shows under -filter-from (it needs the type); undefined: hidden. */
-  #shown(dir: Dir, rel: Buffer, st: SourceStats): Visibility | undefined {
-    return this.#filter ? this.#filter.visibility(rel, st.isDirectory(), dir.shown) : 'included'
+  /**
+   * How an entry of `dir` shows under -filter-from (it needs the type); undefined: hidden. `ctx`:
+   * dir's per-directory rules and visibility as they are now (#context).
+   */
+  #shown(dir: Dir, rel: Buffer, st: SourceStats, ctx?: Context): Visibility | undefined {
+    return this.#filter ? this.#filter.visibility(rel, st.isDirectory(), ctx?.shown ?? dir.shown, ctx?.scope) : 'included'
+  }
+
+  /** What per-directory files say inside `dir` now; EPERM when they hide it or a directory above. */
+  async #context(dir: Dir, listing?: Listing): Promise<Context | undefined> {
+    if (!this.#rules) return undefined
+    const ctx = await (listing ? this.#rules.listed(dir, listing) : this.#rules.context(dir))
+    if (!ctx) throw new FsError('EPERM')
+    return ctx
   }
 
   /**
@@ -642,16 +665,23 @@ export class ReverseView implements ViewFs {
         const kind = this.#entryKind(dir, plain, rel)
         kinds.push(kind)
         rels.push(rel)
-        return kind === 'lstat'
+        // The per-directory files are read even where they are not shown.
+        return kind === 'lstat' || (this.#rules?.wants(plain) ?? false)
       })
       dirSt = listing.st
+      const ctx = await this.#context(dir, listing)
       // Shown entries first, then their names in one batch (#nameAll).
-      const shown: (Unnamed | Listed)[] = []
+      let shown: (Unnamed | Listed)[] = []
       for (let i = 0; i < listing.entries.length; i++) {
         const kind = kinds[i]!
         if (kind === 'hidden') continue
-        const e = kind === 'conf' ? await this.#listConf(dir, rels[i]!) : this.#listEntry(dir, listing.entries[i]!, rels[i]!)
+        const e = kind === 'conf' ? await this.#listConf(dir, rels[i]!, ctx) : this.#listEntry(dir, listing.entries[i]!, rels[i]!, ctx)
         if (e) shown.push(e)
+      }
+      if (this.#rules) {
+        // Only directories are looked into: no syscall for a file.
+        const marked = await this.#rules.marked(dir, shown.filter((e): e is Unnamed => 'plain' in e))
+        if (marked.size > 0) shown = shown.filter((e) => !marked.has(e as Unnamed))
       }
       // Assigned, not spread into push(): a spread of ~150,000 entries overflows the stack.
       entries = this.#nameAll(dir, shown)
@@ -700,17 +730,17 @@ export class ReverseView implements ViewFs {
   }
 
   /** The virtual config file, listed in place of SOURCE/.gocryptfs.reverse.conf (`rel`). */
-  async #listConf(dir: Dir, rel: Buffer): Promise<Listed | undefined> {
+  async #listConf(dir: Dir, rel: Buffer, ctx: Context | undefined): Promise<Listed | undefined> {
     const st = await this.#confStat().catch((e: unknown) => this.#unlisted(e))
-    return st && this.#shown(dir, rel, st) ? { name: CONF_NAME, node: { kind: 'conf', st } } : undefined
+    return st && this.#shown(dir, rel, st, ctx) ? { name: CONF_NAME, node: { kind: 'conf', st } } : undefined
   }
 
   /** One plaintext entry of `dir` (at `rel`) to list, or undefined when hidden or vanished meanwhile. */
-  #listEntry(dir: Dir, entry: ListedEntry, rel: Buffer): Unnamed | undefined {
+  #listEntry(dir: Dir, entry: ListedEntry, rel: Buffer, ctx: Context | undefined): Unnamed | undefined {
     const st = entry.st
     if (!st) return this.#unlisted(entry.error)
     // The name is encrypted only once the filter (which needs the type) shows the entry.
-    const shown = this.#shown(dir, rel, st)
+    const shown = this.#shown(dir, rel, st, ctx)
     return shown ? { plain: entry.name, rel, st, shown } : undefined
   }
 
