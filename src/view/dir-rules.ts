@@ -145,7 +145,6 @@ export class DirRules {
       const own = this.#fresh(id) ?? this.#unchanged(id, c.st)
       if (own) {
         if (own.hidden) marked.add(c)
-        own.at = performance.now()
       } else unknown.push(c)
     }
     if (unknown.length === 0) return marked
@@ -171,7 +170,9 @@ export class DirRules {
   /** The state of a directory whose stat is `st`, if that shows no change and it has none of the names. */
   #unchanged(dir: DirId, st: SourceStats): Own | undefined {
     const own = this.#own.get(dir.rel.toString('latin1'))
-    return own && sameId(own, dir) && own.settled && own.stamp === stampOf(st) && own.files.every((f) => f === undefined) ? own : undefined
+    if (!own || !sameId(own, dir) || !own.settled || own.stamp !== stampOf(st) || own.files.some((f) => f !== undefined)) return undefined
+    own.at = performance.now()
+    return own
   }
 
   /** The state of `dir` from a fresh lstat of its names, in one native call. */
