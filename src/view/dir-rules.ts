@@ -18,10 +18,10 @@
 // of its parent need not look inside it when it holds none of the names.
 import type { Filter, LocalRules, Scope, Visibility } from './filter.js'
 import { Lru } from './lru.js'
-import { byteString, readable } from './byte-string.js'
+import { readable } from './byte-string.js'
 import { joinPath } from './source.js'
 import { closeFile, lstatEachAt, openAt, preadAt } from './source-io.js'
-import { baseName, type DirId, type ListedEntry, type Listing, type SourceTree } from './source-tree.js'
+import { baseName, dirMoved, sameDir as sameId, type DirId, type ListedEntry, type Listing, type SourceTree } from './source-tree.js'
 import type { SourceStats } from './stat.js'
 
 /** The Cache Directory Tagging Specification's file and the signature it must start with. */
@@ -37,6 +37,8 @@ const LOGGED_MAX = 1024
 
 export interface DirRulesOptions {
   tree: SourceTree
+  /** The source's root directory as the view resolved it. */
+  root: DirId
   /** Its dir-merge rules name the per-directory files. */
   filter?: Filter
   excludeCaches: boolean
@@ -44,12 +46,6 @@ export interface DirRulesOptions {
   log: (msg: string) => void
   /** Directories whose state is kept. */
   cacheSize: number
-}
-
-/** A directory as the view resolved it, and the one it was found in (none for the root). */
-export interface RulesDir extends DirId {
-  abs: Buffer
-  parent: RulesDir | undefined
 }
 
 /** What applies inside a shown directory: its scope of rules and how it shows itself. */
@@ -89,20 +85,25 @@ const settledAt = (st: SourceStats, now: number): boolean => now - st.ctimeMs > 
 
 export class DirRules {
   readonly #tree: SourceTree
+  readonly #root: DirId
   readonly #filter: Filter | undefined
   readonly #log: (msg: string) => void
   /** The names looked for in each directory: markers, then dir-merge files (one per dir-merge rule). */
   readonly #names: Buffer[]
   readonly #markers: number
+  /** -exclude-caches: names[0] is CACHEDIR.TAG, and its signature is checked. */
+  readonly #tags: boolean
   readonly #own: Lru<string, Own>
   readonly #logged = new Lru<string, true>(LOGGED_MAX)
 
   constructor(opts: DirRulesOptions) {
     this.#tree = opts.tree
+    this.#root = opts.root
     this.#filter = opts.filter
     this.#log = opts.log
     const markers = [...(opts.excludeCaches ? [CACHEDIR_TAG] : []), ...opts.excludeIfPresent]
     this.#markers = markers.length
+    this.#tags = opts.excludeCaches
     this.#names = [...markers.map((m) => Buffer.from(m)), ...(opts.filter?.dirMerges ?? []).map((m) => m.name)]
     this.#own = new Lru(opts.cacheSize)
   }
@@ -118,19 +119,18 @@ export class DirRules {
   }
 
   /** The context inside `dir`, from its listing; undefined when it or a directory above is hidden. */
-  async listed(dir: RulesDir, listing: Listing): Promise<Context | undefined> {
+  async listed(dir: DirId, listing: Listing): Promise<Context | undefined> {
     const stats = this.#names.map((n) => listing.entries.find((e) => e.name.equals(n)))
-    if (stats.some((e) => e !== undefined && e.st === undefined)) {
-      // Named in the listing, but its lstat failed (or was not made): ask again.
-      return this.#context(dir, await this.#probe(dir))
-    }
-    return this.#context(dir, await this.#update(dir, listing.st, stats.map((e: ListedEntry | undefined) => e?.st)))
+    // Named in the listing but its lstat failed (or was not made): ask again.
+    const own = stats.some((e) => e !== undefined && e.st === undefined)
+      ? await this.#probeSelf(dir)
+      : await this.#update(dir, listing.st, stats.map((e: ListedEntry | undefined) => e?.st))
+    return this.#context(dir, own)
   }
 
-  /** The context inside `dir` (checked again once FRESH_MS old); undefined when hidden. */
-  async context(dir: RulesDir): Promise<Context | undefined> {
-    const own = this.#fresh(dir)
-    return this.#context(dir, own ?? (await this.#probe(dir)))
+  /** The context inside `dir` (its state checked again once FRESH_MS old); undefined when hidden. */
+  context(dir: DirId): Promise<Context | undefined> {
+    return this.#context(dir, this.#fresh(dir.rel, dir))
   }
 
   /** Those of the directories `children` (entries of `dir`, with their lstats) that hold a marker that counts. */
@@ -138,33 +138,57 @@ export class DirRules {
     const marked = new Set<T>()
     if (this.#markers === 0) return marked
     const unknown: T[] = []
-    const now = Date.now()
     for (const c of children) {
       if (!c.st.isDirectory()) continue
       const id = childId(c)
-      const own = this.#fresh(id) ?? this.#unchanged(id, c.st)
+      const own = this.#fresh(id.rel, id) ?? this.#unchanged(id, c.st)
       if (own) {
         if (own.hidden) marked.add(c)
       } else unknown.push(c)
     }
     if (unknown.length === 0) return marked
-    // One native call for all: lstat of CHILD/NAME through the listed directory.
-    const paths = unknown.flatMap((c) => this.#names.map((n) => joinPath(baseName(c.rel), n)))
-    const { stats } = await this.#tree.inDir(dir, (fd) => lstatEachAt(fd, paths))
-    for (let i = 0; i < unknown.length; i++) {
-      const c = unknown[i]!
-      const got = stats.slice(i * this.#names.length, (i + 1) * this.#names.length).map((s) => (s instanceof Error ? undefined : s))
-      const own = await this.#update(childId(c), c.st, got, now)
-      if (own.hidden) marked.add(c)
-    }
+    const owns = await this.#probeChildren(dir, unknown.map((c) => c.rel))
+    unknown.forEach((c, i) => {
+      if (owns[i]?.hidden) marked.add(c)
+    })
     return marked
   }
 
   // ---- state ----
 
-  #fresh(dir: DirId): Own | undefined {
-    const own = this.#own.get(dir.rel.toString('latin1'))
-    return own && sameId(own, dir) && performance.now() - own.at < FRESH_MS ? own : undefined
+  /** The state of the directory at `rel` while fresh; when `id` is given, only if it is still that directory. */
+  #fresh(rel: Buffer, id?: DirId): Own | undefined {
+    const own = this.#own.get(rel.toString('latin1'))
+    return own && (!id || sameId(own, id)) && performance.now() - own.at < FRESH_MS ? own : undefined
+  }
+
+  /**
+   * The state of the directories `rels` (entries of `parent`) from one native call: the lstat
+   * of each, and of its names through it. Undefined for one that is no longer a directory.
+   */
+  async #probeChildren(parent: DirId, rels: readonly Buffer[]): Promise<(Own | undefined)[]> {
+    const per = 1 + this.#names.length
+    const paths = rels.flatMap((rel) => {
+      const base = baseName(rel)
+      return [base, ...this.#names.map((n) => joinPath(base, n))]
+    })
+    const { stats } = await this.#tree.inDir(parent, (fd) => lstatEachAt(fd, paths)).catch((e: NodeJS.ErrnoException) => {
+      // Another directory is at parent's path by now: the caller resolves it afresh.
+      throw e.code === 'ENOENT' ? dirMoved() : e
+    })
+    const now = Date.now()
+    const owns: (Own | undefined)[] = []
+    for (let i = 0; i < rels.length; i++) {
+      const [st, ...files] = stats.slice(i * per, (i + 1) * per).map((s) => (s instanceof Error ? undefined : s))
+      owns.push(st?.isDirectory() ? await this.#update(childId({ rel: rels[i]!, st }), st, files, now) : undefined)
+    }
+    return owns
+  }
+
+  /** The state of `dir` from its own descriptor (the root, or a listing that needs its names again). */
+  async #probeSelf(dir: DirId): Promise<Own> {
+    const { stats, dir: st } = await this.#tree.inDir(dir, (fd) => lstatEachAt(fd, this.#names))
+    return this.#update(dir, st, stats.map((s) => (s instanceof Error ? undefined : s)))
   }
 
   /** The state of a directory whose stat is `st`, if that shows no change and it has none of the names. */
@@ -173,12 +197,6 @@ export class DirRules {
     if (!own || !sameId(own, dir) || !own.settled || own.stamp !== stampOf(st) || own.files.some((f) => f !== undefined)) return undefined
     own.at = performance.now()
     return own
-  }
-
-  /** The state of `dir` from a fresh lstat of its names, in one native call. */
-  async #probe(dir: RulesDir): Promise<Own> {
-    const { stats, dir: st } = await this.#tree.inDir(dir, (fd) => lstatEachAt(fd, this.#names))
-    return this.#update(dir, st, stats.map((s) => (s instanceof Error ? undefined : s)))
   }
 
   /** The state of `dir` (its stat `st`) whose names have the lstats `stats`; files read as needed. */
@@ -227,7 +245,7 @@ export class DirRules {
     }
     const merge = index - this.#markers
     // -exclude-if-present: any entry of the name.
-    if (merge < 0 && !this.#isCacheTag(index)) return { ...read, counts: true }
+    if (merge < 0 && !(this.#tags && index === 0)) return { ...read, counts: true }
     if (!st.isFile()) {
       this.#ignore(where, st, 'not a regular file')
       return read
@@ -249,11 +267,6 @@ export class DirRules {
     const parsed = this.#filter!.localRules(merge, dir.rel, text)
     for (const e of parsed.errors) this.#once(`${where}\0${read.stamp}\0${e}`, `-filter-from: ${where} ${e}; the line is left out`)
     return { ...read, counts: true, rules: parsed.rules }
-  }
-
-  /** CACHEDIR.TAG is the first name only with -exclude-caches. */
-  #isCacheTag(index: number): boolean {
-    return index === 0 && this.#markers > 0 && byteString(this.#names[0]!) === CACHEDIR_TAG
   }
 
   /** Up to `max` bytes of the file `name` of `dir`, if it is still the file `st` describes. */
@@ -285,9 +298,33 @@ export class DirRules {
 
   // ---- contexts ----
 
-  async #context(dir: RulesDir, own: Own): Promise<Context | undefined> {
-    const parent = dir.parent && (await this.context(dir.parent))
-    if (dir.parent && !parent) return undefined
+  /**
+   * The context inside `dir` (its state `own` when known), derived from the root down: each
+   * directory on the way is taken from its state while that is fresh, else found again through
+   * its parent in one native call. DIR_MOVED when `dir` is no longer at its path.
+   */
+  async #context(dir: DirId, own: Own | undefined): Promise<Context | undefined> {
+    const root = this.#root
+    const rootOwn = dir.rel.length === 0 ? own : this.#fresh(root.rel, root)
+    let ctx = this.#derive(root.rel, rootOwn ?? (await this.#probeSelf(root)), undefined)
+    let at: DirId = root
+    for (let end = 0; ctx && end < dir.rel.length; ) {
+      end = dir.rel.indexOf(0x2f, end + 1)
+      if (end < 0) end = dir.rel.length
+      const rel = dir.rel.subarray(0, end)
+      const last = end === dir.rel.length
+      let next = last ? own : this.#fresh(rel)
+      next ??= (await this.#probeChildren(at, [rel]))[0]
+      if (last && !(next && sameId(next, dir))) throw dirMoved()
+      if (!next) return undefined
+      ctx = this.#derive(rel, next, ctx)
+      at = { rel, dev: next.dev, ino: next.ino, birth: next.birth }
+    }
+    return ctx
+  }
+
+  /** The context inside the directory `rel` with its state `own`, in its parent's context (none: the root). */
+  #derive(rel: Buffer, own: Own, parent: Context | undefined): Context | undefined {
     if (own.ctx && own.ctx.parent === parent) return own.ctx.value
     const filter = this.#filter
     let value: Context | undefined
@@ -295,16 +332,12 @@ export class DirRules {
       // The root: never hidden.
       value = { scope: filter && filter.scope(filter.base, own.local), shown: 'included' }
     } else {
-      const shown = own.hidden ? undefined : filter ? filter.visibility(dir.rel, true, parent.shown, parent.scope) : 'included'
+      const shown = own.hidden ? undefined : filter ? filter.visibility(rel, true, parent.shown, parent.scope) : 'included'
       value = shown && { scope: filter && filter.scope(parent.scope!, own.local), shown }
     }
     own.ctx = { parent, value }
     return value
   }
-}
-
-function sameId(a: Pick<DirId, 'dev' | 'ino' | 'birth'>, b: Pick<DirId, 'dev' | 'ino' | 'birth'>): boolean {
-  return a.dev === b.dev && a.ino === b.ino && a.birth === b.birth
 }
 
 function childId(c: { rel: Buffer; st: SourceStats }): DirId {

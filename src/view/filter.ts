@@ -374,8 +374,8 @@ export class Filter {
     segments: Rule[][],
     dirMerges: DirMerge[],
   ): void {
-    eachLine(text, only, (parsed, line, error) => {
-      if (error !== undefined) throw new UserError(`${source} line ${line}: ${error}`, ExitCode.Usage)
+    eachLine(text, only, (parsed, line) => {
+      if ('error' in parsed) throw new UserError(`${source} line ${line}: ${parsed.error}`, ExitCode.Usage)
       // A loop, not push(...): an include list of ~150,000 rules would overflow the stack.
       const push = (rule: Rule) => segments[segments.length - 1]!.push(rule)
       if (isRule(parsed)) return push(parsed)
@@ -400,10 +400,9 @@ export class Filter {
   localRules(slot: number, dirRel: Uint8Array, text: Uint8Array): LocalRules {
     const prefix = dirRel.length === 0 ? '' : '/' + latin1(dirRel)
     const out: LocalRules = { rules: [], errors: [] }
-    eachLine(text, this.dirMerges[slot]!.only, (parsed, line, error) => {
-      if (error === undefined && !isRule(parsed)) error = 'merge and dir-merge rules are not read from per-directory files'
-      if (error !== undefined) return void out.errors.push(`line ${line}: ${error}`)
-      const rule = parsed as Rule
+    eachLine(text, this.dirMerges[slot]!.only, (rule, line) => {
+      if ('error' in rule) return void out.errors.push(`line ${line}: ${rule.error}`)
+      if (!isRule(rule)) return void out.errors.push(`line ${line}: merge and dir-merge rules are not read from per-directory files`)
       if (!rule.pattern.startsWith('/') || prefix === '') return void out.rules.push(rule)
       try {
         out.rules.push(compileRule(rule.include, prefix + rule.pattern))
@@ -478,8 +477,8 @@ function readRules(what: string, file: string): Buffer {
   }
 }
 
-/** Each line of a rule file that says something, with its number, or why it cannot be parsed. */
-function eachLine(text: string | Uint8Array, only: Merge['only'], fn: (parsed: Rule | Merge, line: number, error?: string) => void): void {
+/** What each line of a rule file that says something says, or why it cannot be parsed; with its number. */
+function eachLine(text: string | Uint8Array, only: Merge['only'], fn: (parsed: Rule | Merge | { error: string }, line: number) => void): void {
   latin1(text)
     .split(/\r\n|\r|\n/)
     .forEach((line, i) => {
@@ -488,8 +487,7 @@ function eachLine(text: string | Uint8Array, only: Merge['only'], fn: (parsed: R
         parsed = parseLine(line, only)
       } catch (e) {
         if (!(e instanceof RuleError)) throw e
-        const shown = JSON.stringify(Buffer.from(line, 'latin1').toString())
-        return fn(undefined as never, i + 1, `${e.message}: ${shown}`)
+        return fn({ error: `${e.message}: ${JSON.stringify(Buffer.from(line, 'latin1').toString())}` }, i + 1)
       }
       if (parsed) fn(parsed, i + 1)
     })

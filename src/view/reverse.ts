@@ -86,7 +86,6 @@ interface Dir {
   iv: Buffer // name tweak for entries inside (unused with plaintext names)
   foreign: boolean // -one-file-system and on another device
   shown: Visibility // under -filter-from: a container lists only what the rules reach
-  parent: Dir | undefined // the directory it was found in; none for the root
 }
 
 interface RealNode {
@@ -241,7 +240,6 @@ export class ReverseView implements ViewFs {
       iv: this.#dirIv(''),
       foreign: false,
       shown: 'included',
-      parent: undefined,
     }
     this.#oneFileSystem = opts.oneFileSystem ?? false
     this.#hasDirIv = opts.settings.dirIv && !opts.settings.plaintextNames
@@ -250,7 +248,7 @@ export class ReverseView implements ViewFs {
     this.#longNames = new Lru(cap)
     this.#lookedUp = new Lru(Math.min(cap, LOOKED_UP_MAX))
     const rulesOpts = { filter: opts.filter, excludeCaches: opts.excludeCaches ?? false, excludeIfPresent: opts.excludeIfPresent ?? [] }
-    this.#rules = DirRules.needed(rulesOpts) ? new DirRules({ ...rulesOpts, tree: this.#tree, log: this.#log, cacheSize: cap }) : undefined
+    this.#rules = DirRules.needed(rulesOpts) ? new DirRules({ ...rulesOpts, tree: this.#tree, root: this.#root, log: this.#log, cacheSize: cap }) : undefined
   }
 
   /**
@@ -472,7 +470,6 @@ export class ReverseView implements ViewFs {
       iv: this.#dirIv(node.cPath),
       foreign: this.#oneFileSystem && node.st.dev !== this.#root.dev,
       shown: node.shown,
-      parent: node.dir,
     }
     this.#dirs.set(key, dir)
     return dir
