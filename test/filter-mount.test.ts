@@ -116,6 +116,16 @@ t.test('per-directory rules on a mount: tags, markers, dir-merge files, changes 
   t.equal(lstatCode(hashed), 'EPERM', 'a hashed name')
   t.equal(lstatCode(hashed + '.name'), 'EPERM', 'its .name file')
 
+  // Decrypted, the view is what rsync copies with the same dir-merge rule (and the tagged and
+  // marked directories left out by hand: rsync has no such options).
+  const restored = path.join(work, 'restored')
+  const r = runCli(['-q', '-restore', '-passfile', s.passfile, m, restored])
+  t.equal(r.code, 0, `restore: ${r.stderr}`)
+  const copy = path.join(work, 'copy')
+  const rs = run('rsync', ['-rl', '--filter=:e .rsync-filter', '--filter=- /cache/', '--filter=- /nb/', s.src + '/', copy + '/'])
+  t.equal(rs.status, 0, `rsync: ${rs.stderr}`)
+  t.equal(diffTrees(copy, restored, ['-x', '.gocryptfs.reverse.conf', '-x', 'gocryptfs.conf']), '')
+
   /** Milliseconds until `done` holds (polled), at most 5 s. */
   const until = async (done: () => boolean): Promise<number> => {
     const start = Date.now()
