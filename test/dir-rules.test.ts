@@ -133,9 +133,14 @@ t.test('files count only when root or the directory\'s owner owns them', { skip:
 t.test('changes show without a new view', async (t) => {
   const src = path.join(scratch(t), 'src')
   tree(src, { 'd/x': '', 'd/sub/y': '', 'e/a.txt': '', 'e/b.txt': '', 'e/.rsync-filter': '- a.txt\n' })
-  const v = await view(src, { excludeCaches: true, excludeIfPresent: ['.nobackup'], filter: Filter.parse(': .rsync-filter') })
+  const opts = { excludeCaches: true, excludeIfPresent: ['.nobackup'], filter: Filter.parse(': .rsync-filter') }
+  const v = await view(src, opts)
   t.same(await viewPaths(v), ['d', 'd/sub', 'd/sub/y', 'd/x', 'e', 'e/.rsync-filter', 'e/b.txt'])
   t.equal(await code(v, '/d/sub/y'), 'ok', 'd is cached as a directory of the view')
+  // With encrypted names, each directory also has a gocryptfs.diriv, looked up here to cache both.
+  const encrypted = await view(src, { ...opts, settings: settingsFromFlags({ aessiv: true }) })
+  const dirivs = (await encrypted.readdir('/')).names.filter((n) => n !== 'gocryptfs.diriv').map((n) => `/${n}/gocryptfs.diriv`)
+  t.same(await Promise.all(dirivs.map((p) => code(encrypted, p))), ['ok', 'ok'])
 
   writeFileSync(path.join(src, 'd', 'CACHEDIR.TAG'), TAG)
   // Edited in place to the same size: only the file's stamp tells.
@@ -144,6 +149,7 @@ t.test('changes show without a new view', async (t) => {
   t.same(await viewPaths(v), ['e', 'e/.rsync-filter', 'e/a.txt'], 'a new tag hides, an edited file applies')
   t.equal(await code(v, '/d/sub/y'), 'EPERM', 'lookups below the tagged directory fail too')
   t.equal(await code(v, '/e/b.txt'), 'EPERM')
+  t.same((await Promise.all(dirivs.map((p) => code(encrypted, p)))).sort(), ['EPERM', 'ok'], 'and the tagged directory\'s gocryptfs.diriv')
 
   writeFileSync(path.join(src, 'd', 'CACHEDIR.TAG'), 'no longer a tag.......................')
   await sleep(SETTLE_MS)

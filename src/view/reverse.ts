@@ -509,6 +509,8 @@ export class ReverseView implements ViewFs {
     if (this.#hasDirIv && name === DIRIV_NAME) {
       const st = await lstatAt(AT_FDCWD, dir.abs)
       if (check && !isDirAt(st, check)) throw dirMoved()
+      // A per-directory file may have hidden dir since it was resolved.
+      await this.#context(dir)
       return { kind: 'diriv', dir, st }
     }
     if (dir.foreign) throw new FsError('ENOENT')
