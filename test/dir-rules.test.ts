@@ -100,6 +100,8 @@ t.test('files count only when root or the directory\'s owner owns them', { skip:
     'home/alice/loose/kept': '',
     'home/alice/byroot/.rsync-filter': '- *\n',
     'home/alice/byroot/gone': '',
+    'home/bad/.rsync-filter': 'merge elsewhere\n- gone\n',
+    'home/bad/gone': '',
   })
   chmodSync(path.join(src, 'tmp'), 0o1777)
   for (const f of ['tmp/.rsync-filter', 'tmp/victim/.nobackup', 'tmp/victim/CACHEDIR.TAG', 'tmp/own', 'tmp/own/.nobackup']) {
@@ -114,7 +116,7 @@ t.test('files count only when root or the directory\'s owner owns them', { skip:
   const shown = await viewPaths(v)
   t.same(shown, [
     'home', 'home/alice', 'home/alice/.rsync-filter', 'home/alice/byroot', 'home/alice/loose', 'home/alice/loose/.rsync-filter',
-    'home/alice/loose/kept', 'home/alice/notes',
+    'home/alice/loose/kept', 'home/alice/notes', 'home/bad', 'home/bad/.rsync-filter',
     'tmp', 'tmp/.rsync-filter', 'tmp/root-file', 'tmp/victim', 'tmp/victim/.nobackup', 'tmp/victim/CACHEDIR.TAG', 'tmp/victim/data',
   ])
   t.equal(await code(v, '/tmp/own'), 'EPERM', 'a user\'s marker hides the user\'s own directory')
@@ -127,7 +129,8 @@ t.test('files count only when root or the directory\'s owner owns them', { skip:
   t.match(log, /ignoring tmp\/victim\/\.nobackup \(uid 1001\)/)
   t.match(log, /ignoring tmp\/victim\/CACHEDIR\.TAG \(uid 1001\)/)
   t.match(log, /ignoring home\/alice\/loose\/\.rsync-filter \(uid 1001\): writable by its group or by others/)
-  t.equal(logs.length, 4, 'each file is logged once, however often it is seen')
+  t.match(log, /home\/bad\/\.rsync-filter line 1: merge and dir-merge rules are not read from per-directory files; the line is left out/)
+  t.equal(logs.length, 5, 'each file is logged once, however often it is seen')
 })
 
 t.test('changes show without a new view', async (t) => {

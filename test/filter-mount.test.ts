@@ -80,6 +80,9 @@ t.test('bad rule files stop the mount', async (t) => {
   const missing = runCli(['-filter-from', path.join(work, 'missing'), '-passfile', passfile, src, mountDir(work, 'b')])
   t.equal(missing.code, ExitCode.ExcludeError)
   t.match(missing.stderr, /-filter-from: cannot read/)
+  const marker = runCli(['-exclude-if-present', 'a/b', '-passfile', passfile, src, mountDir(work, 'c')])
+  t.equal(marker.code, ExitCode.Usage)
+  t.match(marker.stderr, /-exclude-if-present "a\/b": expected a file name without "\/"/)
 })
 
 t.test('per-directory rules on a mount: tags, markers, dir-merge files, changes within 3 s', async (t) => {
