@@ -169,13 +169,13 @@ t.test('changes show without a new view', async (t) => {
 
 // ---- dir-merge rules against rsync ----
 
-const NAMES = ['a', 'b', 'keep', 'keep.txt', 'x.tmp', 'y.txt', 'sub', 't1', 'z z']
+const NAMES = ['a', 'b', 'keep', 'keep.txt', 'x.tmp', 'y.txt', 'sub', 't1', 'z z', '- b']
 // Includes without "/" or "**": nothing becomes a container, which rsync would not enter.
 const LOCAL_RULES = [
   '- *.tmp', '- /sub', '- sub/', '- a', '- /keep*', '- **/t1', '- a/*.txt', '- *', '- [ab]', '- z z', '- b/',
   '+ keep*', '+ *.txt', '+ /a', '+ sub/', '+ t?',
 ]
-const WORDS = ['*.txt', 'b', '/sub', 'keep', 't*']
+const WORDS = ['*.txt', 'b', '/sub', 'keep', 't*', '- b']
 const GLOBALS = [
   [': .rsync-filter'],
   [':e .rsync-filter'],
