@@ -42,6 +42,14 @@ t.test('-o list as passed by mount.fuse', async (t) => {
   t.equal(flags.suid, true)
 })
 
+t.test('per-directory exclusions, also as fstab mount options', async (t) => {
+  const { flags } = parseArgs(['-o', 'exclude_caches,exclude_if_present=.nobackup,exclude-if-present=.no,reverse', 'S', 'M'])
+  t.equal(flags['exclude-caches'], true)
+  t.same(flags['exclude-if-present'], ['.nobackup', '.no'])
+  t.equal(parseArgs(['-exclude-caches=false']).flags['exclude-caches'], false)
+  t.same(parseArgs(['-exclude-if-present', 'a,b']).flags['exclude-if-present'], ['a,b'], 'a name is never split')
+})
+
 t.test('only the last -o counts; -- disables -o and flags', async (t) => {
   t.same(parseArgs(['-o', 'fg', 'a', 'b', '-o=allow_other']).flags, { allow_other: true })
   const r = parseArgs(['-fg', '--', '-o', '-weird-dir'])

@@ -10,6 +10,7 @@ import { ExitCode, UserError } from '../src/exitcodes.js'
 import { settingsFromFlags } from '../src/format/settings.js'
 import { Excluder, patternFromLine, splitOptionValue, type ExcludeOptions } from '../src/view/exclude.js'
 import { ReverseView } from '../src/view/reverse.js'
+import { viewPaths } from './lib/view-walk.js'
 
 const ew = (...patterns: string[]) => Excluder.fromOptions({ exclude: [], excludeWildcard: patterns, excludeFrom: [] })
 
@@ -146,17 +147,6 @@ function gocryptfsAvailable(): boolean {
 function findPaths(root: string): string[] {
   const out = execFileSync('find', ['.', '-mindepth', '1'], { cwd: root, encoding: 'utf8' })
   return out.split('\n').filter((l) => l !== '').map((l) => l.slice(2)).sort()
-}
-
-async function viewPaths(view: ReverseView, dir = ''): Promise<string[]> {
-  const { names, attrs } = await view.readdir('/' + dir)
-  const out: string[] = []
-  for (const [i, name] of names.entries()) {
-    const p = dir === '' ? name : `${dir}/${name}`
-    out.push(p)
-    if ((attrs[i]!.mode & 0o170000) === 0o040000) out.push(...(await viewPaths(view, p)))
-  }
-  return out.sort()
 }
 
 /** Turns gocryptfs flags back into our options (values as given: the Excluder splits them). */

@@ -3,7 +3,7 @@
 // spelled out (the container rule); hidden entries are unreachable by their exact encrypted
 // names, .name files of hashed names included; bad rule files stop the mount.
 import t from 'tap'
-import { mkdirSync, readdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { ExitCode } from '../src/exitcodes.js'
 import { runCli } from './lib/cli.js'
@@ -73,11 +73,77 @@ t.test('-o filter_from= works like the flag', async (t) => {
 t.test('bad rule files stop the mount', async (t) => {
   const work = scratchDir(t)
   const bad = path.join(work, 'bad')
-  writeFileSync(bad, '+ /etc/***\nmerge other\n')
+  writeFileSync(bad, '+ /etc/***\nhide other\n')
   const syntax = runCli(['-filter-from', bad, '-passfile', passfile, src, mountDir(work, 'a')])
   t.equal(syntax.code, ExitCode.Usage)
-  t.match(syntax.stderr, /bad line 2: .*"merge" is not supported/)
+  t.match(syntax.stderr, /bad line 2: .*"hide" is not supported/)
   const missing = runCli(['-filter-from', path.join(work, 'missing'), '-passfile', passfile, src, mountDir(work, 'b')])
   t.equal(missing.code, ExitCode.ExcludeError)
   t.match(missing.stderr, /-filter-from: cannot read/)
+  const marker = runCli(['-exclude-if-present', 'a/b', '-passfile', passfile, src, mountDir(work, 'c')])
+  t.equal(marker.code, ExitCode.Usage)
+  t.match(marker.stderr, /-exclude-if-present "a\/b": expected a file name without "\/"/)
+})
+
+t.test('per-directory rules on a mount: tags, markers, dir-merge files, changes within 3 s', async (t) => {
+  const work = scratchDir(t)
+  const s = initSource(t, work, { empty: true })
+  const files: Record<string, string> = {
+    'cache/CACHEDIR.TAG': 'Signature: 8a477f597d28d172789f06886806bc55\n',
+    'cache/data': '',
+    'nb/.nobackup': '',
+    'nb/x': '',
+    [`keep/${LONG}`]: '',
+    'keep/a.tmp': '',
+    'keep/b.txt': '',
+    'keep/.rsync-filter': '- a.tmp\n- L*\n',
+    'live/x': '',
+  }
+  for (const [f, content] of Object.entries(files)) {
+    mkdirSync(path.join(s.src, path.dirname(f)), { recursive: true })
+    writeFileSync(path.join(s.src, f), content, { mode: 0o644 })
+  }
+  const rules = path.join(work, 'rules')
+  writeFileSync(rules, ':e .rsync-filter\n')
+  const opts = `exclude_caches,exclude_if_present=.nobackup,filter_from=${rules},passfile=${s.passfile}`
+  const m = mountOurs(t, ['-o', opts, s.src, mountDir(work, 'mnt')]).mnt
+  const at = (...plain: string[]): string => path.join(m, ...viewPath(s.masterKey, plain))
+  const name = (...plain: string[]): string => viewPath(s.masterKey, plain).pop()!
+  t.same(readdirSync(m).sort(), [name('keep'), name('live'), 'gocryptfs.conf', 'gocryptfs.diriv'].sort())
+  t.same(readdirSync(at('keep')).sort(), [name('keep', 'b.txt'), 'gocryptfs.diriv'].sort(), 'the directory\'s own rules apply')
+  for (const p of [['cache'], ['cache', 'data'], ['nb'], ['nb', 'x'], ['keep', 'a.tmp'], ['keep', '.rsync-filter']]) {
+    t.equal(lstatCode(at(...p)), 'EPERM', `${p.join('/')} is unreachable by its exact name`)
+  }
+  const hashed = at('keep', LONG)
+  t.match(path.basename(hashed), /^gocryptfs\.longname\./)
+  t.equal(lstatCode(hashed), 'EPERM', 'a hashed name')
+  t.equal(lstatCode(hashed + '.name'), 'EPERM', 'its .name file')
+
+  // Decrypted, the view is what rsync copies with the same dir-merge rule (and the tagged and
+  // marked directories left out by hand: rsync has no such options).
+  const restored = path.join(work, 'restored')
+  const r = runCli(['-q', '-restore', '-passfile', s.passfile, m, restored])
+  t.equal(r.code, 0, `restore: ${r.stderr}`)
+  const copy = path.join(work, 'copy')
+  const rs = run('rsync', ['-rl', '--filter=:e .rsync-filter', '--filter=- /cache/', '--filter=- /nb/', s.src + '/', copy + '/'])
+  t.equal(rs.status, 0, `rsync: ${rs.stderr}`)
+  t.equal(diffTrees(copy, restored, ['-x', '.gocryptfs.reverse.conf', '-x', 'gocryptfs.conf']), '')
+
+  /** Milliseconds until `done` holds (polled), at most 5 s. */
+  const until = async (done: () => boolean): Promise<number> => {
+    const start = Date.now()
+    while (!done() && Date.now() - start < 5000) await new Promise((r) => setTimeout(r, 50))
+    return Date.now() - start
+  }
+  t.equal(lstatCode(at('live', 'x')), 'ok')
+  writeFileSync(path.join(s.src, 'live', '.nobackup'), '')
+  const hid = await until(() => lstatCode(at('live', 'x')) === 'EPERM')
+  t.ok(hid <= 3000, `a new marker hides within 3 s (${hid} ms)`)
+  t.notOk(readdirSync(m).includes(name('live')), 'and unlists its directory')
+  rmSync(path.join(s.src, 'live', '.nobackup'))
+  const shown = await until(() => lstatCode(at('live', 'x')) === 'ok')
+  t.ok(shown <= 3000, `a removed marker shows it again within 3 s (${shown} ms)`)
+  writeFileSync(path.join(s.src, 'keep', '.rsync-filter'), '- b.txt\n', { mode: 0o644 })
+  const edited = await until(() => lstatCode(at('keep', 'a.tmp')) === 'ok' && lstatCode(at('keep', 'b.txt')) === 'EPERM')
+  t.ok(edited <= 3000, `an edited dir-merge file applies within 3 s (${edited} ms)`)
 })

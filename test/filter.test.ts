@@ -53,10 +53,12 @@ t.test('syntax', async (t) => {
     ['-! x', /modifiers \("!"\)/],
     ['+s x', /modifiers/],
     ['exclude,s x', /modifiers/],
-    ['merge other', /"merge" is not supported/],
-    ['dir-merge .rsync-filter', /"dir-merge" is not supported/],
-    [': .rsync-filter', /":" is not supported/],
-    ['. other', /"\." is not supported/],
+    [':s .rsync-filter', /modifiers \("s"\) are not supported \(merge rules take -\+en\)/],
+    ['dir-merge,C .cvsignore', /modifiers \("C"\)/],
+    [':+- x', /both "\+" and "-"/],
+    [': sub/.rsync-filter', /plain name/],
+    ['dir-merge', /no file name/],
+    ['.e', /no file name/],
     ['P x', /"P" is not supported/],
     ['H x', /"H" is not supported/],
     ['hide x', /"hide" is not supported/],
@@ -94,6 +96,54 @@ t.test('-filter-from files', async (t) => {
   t.equal(vis(long, 'other'), undefined)
   const parsed = parseArgs(['-o', 'filter_from=a,filter-from=b', '-filter-from', 'c', 'SRC', 'MNT'])
   t.same(parsed.flags['filter-from'], ['a', 'b', 'c'], 'both spellings, also as mount options; the files add up')
+})
+
+t.test('merge and dir-merge rules', async (t) => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'tsreverse-filter-merge-'))
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }))
+  mkdirSync(path.join(dir, 'sub'))
+  writeFileSync(path.join(dir, 'sub', 'inc'), '+ keep.tmp\n')
+  writeFileSync(path.join(dir, 'sub', 'words'), '# a comment\nplain.tmp\n- dash\n')
+  writeFileSync(path.join(dir, 'loop'), '. loop\n')
+  writeFileSync(path.join(dir, 'main'), '. sub/inc\n.- sub/words\n.e sub/inc\n- *.tmp\n')
+  const f = Filter.fromFiles([path.join(dir, 'main')])
+  t.equal(vis(f, 'keep.tmp'), 'included', 'merged rules stand where the merge rule is; the name is relative to the file holding it')
+  t.equal(vis(f, 'other.tmp'), undefined)
+  t.equal(vis(f, 'plain.tmp'), undefined, '"-": every line is an exclude pattern')
+  t.equal(vis(f, '- dash'), undefined, '... taken as it stands')
+  t.equal(vis(f, 'x/inc'), undefined, '"e" excludes the merge file\'s name')
+  t.same(f.dirMerges, [], 'no dir-merge rule')
+  userError(t, () => Filter.fromFiles([path.join(dir, 'loop')]), ExitCode.Usage, /nest deeper than 16/)
+  userError(t, () => Filter.parse('. missing', 'F', dir), ExitCode.ExcludeError, /^F line 1: merge: cannot read .*missing/)
+
+  const d = Filter.parse('- *.bak\n:n- .excl\ndir-merge,e .rsync-filter\n- *.tmp')
+  t.same(
+    d.dirMerges.map((m) => [m.name.toString(), m.only, m.noInherit]),
+    [['.excl', 'exclude', true], ['.rsync-filter', undefined, false]],
+  )
+  t.equal(vis(d, 'a/.rsync-filter'), undefined, '"e": the dir-merge file is hidden everywhere')
+  t.equal(vis(d, 'a/.excl'), 'included', 'without "e" it is shown')
+  // The root holds `.rsync-filter` with `+ keep.tmp`, `- /top`; its directory `a` holds `.excl`.
+  const root = d.localRules(1, Buffer.alloc(0), Buffer.from('+ keep.tmp\n- /top\nmerge x\n'))
+  t.equal(root.errors.length, 1, 'merge rules are not read from per-directory files')
+  t.match(root.errors[0], /line 3: merge and dir-merge rules are not read/)
+  const atRoot = d.scope(d.base, [undefined, root.rules])
+  t.equal(d.visibility('keep.tmp', false, 'included', atRoot), 'included', 'a dir-merge file\'s rules stand where the rule is')
+  t.equal(d.visibility('keep.bak', false, 'included', atRoot), undefined, 'after the rules before it')
+  t.equal(d.visibility('top', false, 'included', atRoot), undefined, '/ anchors at the directory of the file')
+  const a = d.localRules(0, Buffer.from('a'), Buffer.from('sub.txt\n/anch\n'))
+  const inA = d.scope(atRoot, [a.rules, undefined])
+  t.equal(inA.parts.length, d.scope(atRoot, [undefined, undefined]).parts.length + 1)
+  t.equal(d.scope(atRoot, [undefined, undefined]), atRoot, 'a directory without files shares its parent\'s scope')
+  t.equal(d.visibility('a/keep.tmp', false, 'included', inA), 'included', 'the root\'s rules are inherited')
+  t.equal(d.visibility('a/top', false, 'included', inA), 'included', '... anchored where they were')
+  t.equal(d.visibility('a/anch', false, 'included', inA), undefined, '/anch in a/.excl is a/anch')
+  t.equal(d.visibility('a/sub.txt', false, 'included', inA), undefined)
+  const below = d.scope(inA, [undefined, undefined])
+  t.equal(d.visibility('a/b/sub.txt', false, 'included', below), 'included', '"n": a\'s rules are for its own entries only')
+  const inB = d.scope(inA, [undefined, d.localRules(1, Buffer.from('a/b'), Buffer.from('- keep.tmp\n')).rules])
+  t.equal(d.visibility('a/b/keep.tmp', false, 'included', inB), undefined, 'a subdirectory\'s rules come before inherited ones')
+  t.equal(d.visibility('a/b/x.tmp', false, 'included', inB), undefined)
 })
 
 t.test('pattern semantics', async (t) => {

@@ -61,6 +61,8 @@ const FLAGS = {
   'exclude-wildcard': { kind: 'list', aliases: ['ew'], help: 'exclude paths matching a gitignore-style pattern' },
   'exclude-from': { kind: 'list', help: 'read exclude patterns from FILE' },
   'filter-from': { kind: 'list', aliases: ['filter_from'], help: 'include/exclude rules in rsync filter syntax from FILE (docs/filters.md)' },
+  'exclude-caches': { kind: 'bool', aliases: ['exclude_caches'], help: 'hide directories holding a CACHEDIR.TAG with its signature (docs/filters.md)' },
+  'exclude-if-present': { kind: 'list', aliases: ['exclude_if_present'], help: 'hide directories holding an entry NAME (docs/filters.md)' },
   'one-file-system': { kind: 'bool', help: 'do not cross filesystem boundaries' },
   'strict-consistency': { kind: 'bool', help: 'reads of a source file that changes while open fail with EIO (rsync retries it next run)' },
   force_owner: { kind: 'string', help: 'show every file as owned by UID:GID (implies -allow_other)' },

@@ -148,6 +148,7 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
   }, warn)
   const filterFrom = flags['filter-from']
   const filter = filterFrom ? Filter.fromFiles(filterFrom) : undefined
+  const excludeIfPresent = markerNames(flags['exclude-if-present'] ?? [])
   if (!flags['one-file-system']) {
     const served = servedSubmounts(src, await readMountinfo(), (rel) => rel === path.relative(src, mnt) || hiddenDir(rel, exclude, filter))
     const warning = submountWarning(src, served)
@@ -174,6 +175,8 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
       configPath: location.custom ? location.path : undefined,
       exclude,
       filter,
+      excludeCaches: !!flags['exclude-caches'],
+      excludeIfPresent,
       forceOwner,
       oneFileSystem: !!flags['one-file-system'],
       strictConsistency: !!flags['strict-consistency'],
@@ -256,6 +259,16 @@ export function warningLog(flags: Flags, log: (msg: string) => void): (msg: stri
     log('-wpanic: exiting on this warning')
     process.exit(ExitCode.Panic)
   }
+}
+
+/** -exclude-if-present: names of entries, looked for in each directory. */
+function markerNames(names: string[]): string[] {
+  for (const n of names) {
+    if (n === '' || n === '.' || n === '..' || n.includes('/') || n.includes('\0')) {
+      throw new UserError(`-exclude-if-present ${JSON.stringify(n)}: expected a file name without "/"`, ExitCode.Usage)
+    }
+  }
+  return names
 }
 
 /** -threads: seal workers; undefined leaves the default to SealPool. */

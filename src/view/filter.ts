@@ -6,9 +6,12 @@
 // Syntax (a subset of rsync 3's merge-file syntax, exclude.c): one rule per line, `+ PATTERN` /
 // `- PATTERN` or `include PATTERN` / `exclude PATTERN` (`_` also separates, a `,` may follow
 // the rule); lines that are empty, blank, or start with `#` or `;` are ignored; CR, LF and CRLF
-// end lines. The pattern is the rest of the line, spaces included. Anything else (modifiers,
-// merge and dir-merge rules, `!`, hide/show/protect/risk, a class without `]`, an unknown
-// [:class:], a trailing backslash) is an error naming the line.
+// end lines. The pattern is the rest of the line, spaces included. `. FILE` / `merge FILE`
+// splices FILE's rules in (read at once), `: NAME` / `dir-merge NAME` the rules of the file NAME
+// of each directory (DirRules reads them), with the modifiers `-`/`+` (every line is an
+// exclude/include pattern), `e` (exclude NAME itself) and `n` (not inherited). Anything else
+// (other modifiers, `!`, hide/show/protect/risk, a class without `]`, an unknown [:class:], a
+// trailing backslash) is an error naming the line.
 //
 // Matching (rsync's rule_matches and wildmatch): a leading `/` anchors at the source root; a
 // pattern with another `/` (or a `**`) is matched against the path's tail at a component
@@ -28,6 +31,9 @@
 //   `+ /var/backups/***` does; `+ *.txt` opens nothing). A `**` may cross any directory, so
 //   every directory it could cross is a container, possibly an empty one;
 // * hidden otherwise.
+// A directory's dir-merge rules take the place of their dir-merge rule: its own first, then those
+// inherited from its parent's; a `/` pattern there is anchored at that directory (rsync prefixes
+// the directory's path to the pattern text, wildcards in it included).
 // Containers are the one deliberate difference from rsync, which never enters an excluded
 // directory: the PlanB-style list `+ /etc/***`, `+ /var/backups/***`, `- *` needs no
 // `+ /var/` here. A container lists its included entries and its containers only (unmatched
@@ -35,6 +41,7 @@
 // explicitly included; an exclude written before the include still wins
 // (`- .cache/`, `+ /home/***` hides every .cache).
 import { readFileSync } from 'node:fs'
+import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
 
 /** How a shown path is shown: see the file comment. Hidden paths have none. */
@@ -42,6 +49,8 @@ export type Visibility = 'included' | 'container'
 
 interface Rule {
   include: boolean
+  /** The pattern as written (latin1), `/` anchoring it at the root. */
+  pattern: string
   match: RegExp
   dirOnly: boolean
   /** The pattern starts with `**`: rsync matches it against "/" + path. */
@@ -184,7 +193,8 @@ function belowRegExp(atoms: Atom[]): RegExp | undefined {
 }
 
 /** A pattern as rsync's add_rule prepares it (pattern: latin1, one char per byte). */
-function compileRule(include: boolean, pattern: string): Rule {
+function compileRule(include: boolean, text: string): Rule {
+  let pattern = text
   let dirOnly = false
   if (pattern.length > 1 && pattern.endsWith('/')) {
     pattern = pattern.slice(0, -1)
@@ -201,7 +211,7 @@ function compileRule(include: boolean, pattern: string): Rule {
   // Unanchored patterns match at the start or after any `/`: with a `/` inside and no `**` that
   // is rsync's "last N components", with `**` its "after every slash", without `/` the name.
   const match = new RegExp((anchored || leadingSlash ? '^' : '(?:^|\\x2f)') + body + '$')
-  return { include, match, dirOnly, leadingSlash, dirSlash, below: include ? belowRegExp(atoms) : undefined }
+  return { include, pattern: text, match, dirOnly, leadingSlash, dirSlash, below: include ? belowRegExp(atoms) : undefined }
 }
 
 function matches(rule: Rule, path: string, isDir: boolean): boolean {
@@ -211,36 +221,107 @@ function matches(rule: Rule, path: string, isDir: boolean): boolean {
   return rule.match.test(subject)
 }
 
-const UNSUPPORTED_WORDS = ['clear', 'dir-merge', 'hide', 'merge', 'protect', 'risk', 'show']
+const UNSUPPORTED_WORDS = ['clear', 'hide', 'protect', 'risk', 'show']
+const WORDS: Record<string, string> = { include: '+', exclude: '-', merge: '.', 'dir-merge': ':' }
+const MERGE_MODIFIERS = '-+en'
 
-/** The rule of one line (latin1), or undefined for comments and blank lines. */
-function parseLine(line: string): Rule | undefined {
+/** A merge (`.`) or dir-merge (`:`) rule: `only` makes every line of its file a pattern of that kind. */
+interface Merge {
+  kind: '.' | ':'
+  name: string
+  only: 'include' | 'exclude' | undefined
+  excludeSelf: boolean
+  noInherit: boolean
+}
+
+/** What a line says: a rule, a merge, or nothing (comments, blank lines). */
+type Line = Rule | Merge | undefined
+
+/** The rule of one line (latin1). `only`: a `-`/`+` merge file's line, a pattern as it stands. */
+function parseLine(line: string, only?: 'include' | 'exclude'): Line {
   if (line.trim() === '' || line.startsWith('#') || line.startsWith(';')) return undefined
+  if (only) return compileRule(only === 'include', line)
   const word = /^([a-z-]+)(?=[ _,]|$)/.exec(line)?.[1]
-  let include: boolean
+  let kind: string
   let rest: string
-  if (word === 'include' || word === 'exclude') {
-    include = word === 'include'
+  if (word !== undefined && WORDS[word] !== undefined) {
+    kind = WORDS[word]!
     rest = line.slice(word.length)
   } else if (word !== undefined && UNSUPPORTED_WORDS.includes(word)) {
-    throw new RuleError(`the rsync rule "${word}" is not supported (only include/exclude rules are)`)
-  } else if (line[0] === '+' || line[0] === '-') {
-    include = line[0] === '+'
+    throw new RuleError(`the rsync rule "${word}" is not supported (only include, exclude, merge and dir-merge rules are)`)
+  } else if ('+-.:'.includes(line[0]!)) {
+    kind = line[0]!
     rest = line.slice(1)
-  } else if (':.HSPR!'.includes(line[0]!)) {
-    throw new RuleError(`the rsync rule "${line[0]}" is not supported (only + and - rules are)`)
+  } else if ('HSPR!'.includes(line[0]!)) {
+    throw new RuleError(`the rsync rule "${line[0]}" is not supported (only +, -, . and : rules are)`)
   } else {
-    throw new RuleError('unknown rule: lines start with "+ ", "- ", "include " or "exclude "')
+    throw new RuleError('unknown rule: lines start with "+ ", "- ", ". ", ": " or their long forms')
   }
-  // rsync allows a comma between the rule and its (here unsupported) modifiers.
+  // rsync allows a comma between the rule and its modifiers.
   if (rest[0] === ',') rest = rest.slice(1)
-  if (rest === '') throw new RuleError('the rule has no pattern')
-  if (rest[0] !== ' ' && rest[0] !== '_') {
-    throw new RuleError(`rule modifiers ("${rest.split(/[ _]/)[0]}") are not supported`)
+  const sep = rest.search(/[ _]/)
+  const modifiers = sep < 0 ? rest : rest.slice(0, sep)
+  const pattern = sep < 0 ? '' : rest.slice(sep + 1)
+  const merge = kind === '.' || kind === ':'
+  if (modifiers !== '' && (!merge || [...modifiers].some((m) => !MERGE_MODIFIERS.includes(m)))) {
+    throw new RuleError(`rule modifiers ("${modifiers}") are not supported${merge ? ` (merge rules take ${MERGE_MODIFIERS})` : ''}`)
   }
-  const pattern = rest.slice(1)
-  if (pattern === '') throw new RuleError('the rule has no pattern')
-  return compileRule(include, pattern)
+  if (pattern === '') throw new RuleError(merge ? 'the rule has no file name' : 'the rule has no pattern')
+  if (!merge) return compileRule(kind === '+', pattern)
+  if (modifiers.includes('+') && modifiers.includes('-')) throw new RuleError('a merge file cannot be both "+" and "-"')
+  if (kind === ':' && pattern.includes('/')) {
+    throw new RuleError('a dir-merge file is a plain name, looked for in each directory (no "/")')
+  }
+  return {
+    kind: kind as Merge['kind'],
+    name: pattern,
+    only: modifiers.includes('+') ? 'include' : modifiers.includes('-') ? 'exclude' : undefined,
+    excludeSelf: modifiers.includes('e'),
+    noInherit: modifiers.includes('n'),
+  }
+}
+
+const isRule = (l: Rule | Merge): l is Rule => 'match' in l
+
+/** Where a dir-merge rule stands in the list, and what its files hold. */
+export interface DirMerge {
+  /** The file's name, as bytes. */
+  name: Buffer
+  only: 'include' | 'exclude' | undefined
+  noInherit: boolean
+}
+
+/** A directory's rules of one dir-merge rule: its own file's, then those it inherits. */
+interface Chain {
+  rules: readonly Rule[]
+  next: Chain | undefined
+}
+
+/**
+ * The rules in force inside one directory: the global list with each dir-merge rule replaced by
+ * the directory's chain. Directories without files of their own share their parent's scope.
+ */
+export class Scope {
+  /** The rule lists to try in order. */
+  readonly parts: readonly (readonly Rule[])[]
+
+  constructor(
+    readonly chains: readonly (Chain | undefined)[],
+    segments: readonly (readonly Rule[])[],
+  ) {
+    const parts: (readonly Rule[])[] = [segments[0]!]
+    chains.forEach((chain, i) => {
+      for (let c = chain; c; c = c.next) parts.push(c.rules)
+      parts.push(segments[i + 1]!)
+    })
+    this.parts = parts.filter((p) => p.length > 0)
+  }
+}
+
+/** The rules of a directory's dir-merge file, and the lines that were left out (for the log). */
+export interface LocalRules {
+  rules: Rule[]
+  errors: string[]
 }
 
 function latin1(text: string | Uint8Array): string {
@@ -249,68 +330,165 @@ function latin1(text: string | Uint8Array): string {
   )
 }
 
+// Merge files including each other: deeper than this is taken as a loop.
+const MAX_MERGE_DEPTH = 16
+
 export class Filter {
-  readonly #rules: Rule[]
+  /** The rules around the dir-merge rules: segments[i] stands before dirMerges[i]. */
+  readonly #segments: Rule[][]
+  readonly dirMerges: readonly DirMerge[]
+  /** The scope of a directory no dir-merge file reaches. */
+  readonly #base: Scope
 
-  private constructor(rules: Rule[]) {
-    this.#rules = rules
+  private constructor(segments: Rule[][], dirMerges: DirMerge[]) {
+    this.#segments = segments
+    this.dirMerges = dirMerges
+    this.#base = new Scope(dirMerges.map(() => undefined), segments)
   }
 
-  /** Rules from text; a bad line is a UserError (exit code 1) naming `source` and the line. */
-  static parse(text: string | Uint8Array, source = 'filter rules'): Filter {
-    const rules: Rule[] = []
-    latin1(text)
-      .split(/\r\n|\r|\n/)
-      .forEach((line, i) => {
-        try {
-          const rule = parseLine(line)
-          if (rule) rules.push(rule)
-        } catch (e) {
-          if (!(e instanceof RuleError)) throw e
-          const shown = JSON.stringify(Buffer.from(line, 'latin1').toString())
-          throw new UserError(`${source} line ${i + 1}: ${e.message}: ${shown}`, ExitCode.Usage)
-        }
-      })
-    return new Filter(rules)
+  /**
+   * Rules from text; a bad line is a UserError (exit code 1) naming `source` and the line. A
+   * merge file's relative name is taken from `dir`; an unreadable one exits 29.
+   */
+  static parse(text: string | Uint8Array, source = 'filter rules', dir = process.cwd()): Filter {
+    const segments: Rule[][] = [[]]
+    const dirMerges: DirMerge[] = []
+    Filter.#collect(text, source, dir, undefined, 0, segments, dirMerges)
+    return new Filter(segments, dirMerges)
   }
 
-  /** The rules of each file in turn; an unreadable file exits 29, like -exclude-from. */
+  /** The rules of each file in turn, as one list; an unreadable file exits 29, like -exclude-from. */
   static fromFiles(files: readonly string[]): Filter {
-    const rules: Rule[] = []
-    for (const file of files) {
-      let content: Buffer
-      try {
-        content = readFileSync(file)
-      } catch (e) {
-        throw new UserError(`-filter-from: cannot read ${file}: ${(e as Error).message}`, ExitCode.ExcludeError)
-      }
+    const segments: Rule[][] = [[]]
+    const dirMerges: DirMerge[] = []
+    for (const file of files) Filter.#collect(readRules('-filter-from', file), `-filter-from ${file}`, path.dirname(file), undefined, 0, segments, dirMerges)
+    return new Filter(segments, dirMerges)
+  }
+
+  static #collect(
+    text: string | Uint8Array,
+    source: string,
+    dir: string,
+    only: Merge['only'],
+    depth: number,
+    segments: Rule[][],
+    dirMerges: DirMerge[],
+  ): void {
+    eachLine(text, only, (parsed, line) => {
+      if ('error' in parsed) throw new UserError(`${source} line ${line}: ${parsed.error}`, ExitCode.Usage)
       // A loop, not push(...): an include list of ~150,000 rules would overflow the stack.
-      for (const rule of Filter.parse(content, `-filter-from ${file}`).#rules) rules.push(rule)
-    }
-    return new Filter(rules)
+      const push = (rule: Rule) => segments[segments.length - 1]!.push(rule)
+      if (isRule(parsed)) return push(parsed)
+      // rsync's `e`: an exclude of the file's own name, just before the merge rule.
+      if (parsed.excludeSelf) push(compileRule(false, parsed.name.slice(parsed.name.lastIndexOf('/') + 1)))
+      if (parsed.kind === ':') {
+        dirMerges.push({ name: Buffer.from(parsed.name, 'latin1'), only: parsed.only, noInherit: parsed.noInherit })
+        segments.push([])
+        return
+      }
+      if (depth >= MAX_MERGE_DEPTH) throw new UserError(`${source} line ${line}: merge files nest deeper than ${MAX_MERGE_DEPTH} (a loop?)`, ExitCode.Usage)
+      const file = path.resolve(dir, Buffer.from(parsed.name, 'latin1').toString())
+      Filter.#collect(readRules(`${source} line ${line}: merge`, file), `merge file ${file}`, path.dirname(file), parsed.only, depth + 1, segments, dirMerges)
+    })
+  }
+
+  /**
+   * The rules of the dir-merge file `dirMerges[slot]` of the directory `dirRel` (relative to
+   * the source root): `/` patterns anchored there. Lines that are not +/- rules are left out
+   * (errors): a live file cannot stop the mount.
+   */
+  localRules(slot: number, dirRel: Uint8Array, text: Uint8Array): LocalRules {
+    const prefix = dirRel.length === 0 ? '' : '/' + latin1(dirRel)
+    const out: LocalRules = { rules: [], errors: [] }
+    eachLine(text, this.dirMerges[slot]!.only, (rule, line) => {
+      if ('error' in rule) return void out.errors.push(`line ${line}: ${rule.error}`)
+      if (!isRule(rule)) return void out.errors.push(`line ${line}: merge and dir-merge rules are not read from per-directory files`)
+      if (!rule.pattern.startsWith('/') || prefix === '') return void out.rules.push(rule)
+      try {
+        out.rules.push(compileRule(rule.include, prefix + rule.pattern))
+      } catch (e) {
+        // The directory's name is pattern text too (as in rsync), and may not compile.
+        if (!(e instanceof RuleError)) throw e
+        out.errors.push(`line ${line}: ${e.message} (with the directory's path in front)`)
+      }
+    })
+    return out
+  }
+
+  /** The root's scope: no directory's files yet. */
+  get base(): Scope {
+    return this.#base
+  }
+
+  /**
+   * The scope inside a directory whose parent's scope is `parent` and whose own dir-merge files
+   * hold `own` (one entry per dir-merge rule, undefined where it has none).
+   */
+  scope(parent: Scope, own: readonly (readonly Rule[] | undefined)[]): Scope {
+    const chains = this.dirMerges.map((m, i) => {
+      const inherited = m.noInherit ? undefined : parent.chains[i]
+      const rules = own[i]
+      return rules && rules.length > 0 ? { rules, next: inherited } : inherited
+    })
+    return chains.every((c, i) => c === parent.chains[i]) ? parent : new Scope(chains, this.#segments)
   }
 
   /**
    * How the entry `rel` (relative to the source root, no leading slash) shows when its parent
-   * directory shows as `parent` (the root: 'included'); undefined when it is hidden.
+   * directory shows as `parent` (the root: 'included') with the rules `scope` (the parent's; by
+   * default the global rules); undefined when it is hidden.
    */
-  visibility(rel: string | Uint8Array, isDir: boolean, parent: Visibility): Visibility | undefined {
+  visibility(rel: string | Uint8Array, isDir: boolean, parent: Visibility, scope: Scope = this.#base): Visibility | undefined {
     const path = latin1(rel)
-    const rules = this.#rules
-    let decided = rules.length
-    for (let i = 0; i < rules.length; i++) {
-      if (matches(rules[i]!, path, isDir)) {
-        decided = i
-        break
+    const parts = scope.parts
+    let decidedPart = parts.length
+    let decided = 0
+    search: for (let p = 0; p < parts.length; p++) {
+      const rules = parts[p]!
+      for (let i = 0; i < rules.length; i++) {
+        if (matches(rules[i]!, path, isDir)) {
+          decidedPart = p
+          decided = i
+          break search
+        }
       }
     }
-    if (decided < rules.length ? rules[decided]!.include : parent === 'included') return 'included'
+    if (decidedPart < parts.length ? parts[decidedPart]![decided]!.include : parent === 'included') return 'included'
     if (!isDir) return undefined
     const dir = path + '/'
-    for (let i = 0; i < decided; i++) {
-      const below = rules[i]!.below
-      if (below && below.test(rules[i]!.leadingSlash ? '/' + dir : dir)) return 'container'
+    for (let p = 0; p <= decidedPart && p < parts.length; p++) {
+      const rules = parts[p]!
+      const end = p === decidedPart ? decided : rules.length
+      for (let i = 0; i < end; i++) {
+        const below = rules[i]!.below
+        if (below && below.test(rules[i]!.leadingSlash ? '/' + dir : dir)) return 'container'
+      }
     }
     return undefined
   }
+}
+
+/** A rule file's bytes; exit 29 when it cannot be read. */
+function readRules(what: string, file: string): Buffer {
+  try {
+    return readFileSync(file)
+  } catch (e) {
+    throw new UserError(`${what}: cannot read ${file}: ${(e as Error).message}`, ExitCode.ExcludeError)
+  }
+}
+
+/** What each line of a rule file that says something says, or why it cannot be parsed; with its number. */
+function eachLine(text: string | Uint8Array, only: Merge['only'], fn: (parsed: Rule | Merge | { error: string }, line: number) => void): void {
+  latin1(text)
+    .split(/\r\n|\r|\n/)
+    .forEach((line, i) => {
+      let parsed: Line
+      try {
+        parsed = parseLine(line, only)
+      } catch (e) {
+        if (!(e instanceof RuleError)) throw e
+        return fn({ error: `${e.message}: ${JSON.stringify(Buffer.from(line, 'latin1').toString())}` }, i + 1)
+      }
+      if (parsed) fn(parsed, i + 1)
+    })
 }

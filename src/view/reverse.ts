@@ -27,6 +27,7 @@ import { PLAIN_BLOCK, plainToCipherSize } from '../format/sizes.js'
 import { SYMLINK_TARGET_MAX, encryptSymlinkTarget, encryptedTargetLength } from '../format/symlink.js'
 import { toAttr, type Owner } from './attrs.js'
 import { byteString, bytesOf, readable } from './byte-string.js'
+import { DirRules, type Context } from './dir-rules.js'
 import type { Excluder } from './exclude.js'
 import type { Filter, Visibility } from './filter.js'
 import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from './fs.js'
@@ -59,6 +60,9 @@ export interface ReverseViewOptions {
   exclude?: Excluder
   /** -filter-from rules; hidden paths behave like excluded ones. */
   filter?: Filter
+  /** -exclude-caches, -exclude-if-present: directories holding such a file are hidden (dir-rules.ts). */
+  excludeCaches?: boolean
+  excludeIfPresent?: string[]
   forceOwner?: Owner
   /** -one-file-system: directories on other devices are shown empty (spec 6.9). */
   oneFileSystem?: boolean
@@ -193,6 +197,8 @@ export class ReverseView implements ViewFs {
   readonly #readSealed: ReadSealFn | undefined
   readonly #exclude: Excluder | undefined
   readonly #filter: Filter | undefined
+  /** Per-directory files (markers, dir-merge files), when any are looked for. */
+  readonly #rules: DirRules | undefined
   readonly #owner: Owner | undefined
   readonly #log: (msg: string) => void
   readonly #info: (msg: string) => void
@@ -275,6 +281,8 @@ export class ReverseView implements ViewFs {
     this.#dirs = new Lru(cap)
     this.#longIndex = new Lru(opts.longNamesMax ?? DEFAULT_LONG_NAMES, undefined, (index) => index.byHash.size || 1)
     this.#lookedUp = new Lru(Math.min(cap, LOOKED_UP_MAX))
+    const rulesOpts = { filter: opts.filter, excludeCaches: opts.excludeCaches ?? false, excludeIfPresent: opts.excludeIfPresent ?? [] }
+    this.#rules = DirRules.needed(rulesOpts) ? new DirRules({ ...rulesOpts, tree: this.#tree, root: this.#root, log: this.#log, cacheSize: cap }) : undefined
   }
 
   /**
@@ -535,6 +543,8 @@ export class ReverseView implements ViewFs {
     if (this.#hasDirIv && name === DIRIV_NAME) {
       const st = await lstatAt(AT_FDCWD, dir.abs)
       if (check && !isDirAt(st, check)) throw dirMoved()
+      // A per-directory file may have hidden dir since it was resolved.
+      await this.#context(dir)
       return { kind: 'diriv', dir, st }
     }
     if (dir.foreign) throw new FsError('ENOENT')
@@ -577,8 +587,9 @@ export class ReverseView implements ViewFs {
     const rel = joinPath(dir.rel, found.plain)
     if (this.#hidden(rel)) throw new FsError('EPERM')
     const st = await this.#tree.lstat(dir, rel, check)
-    const shown = this.#shown(dir, rel, st)
-    if (shown === undefined) throw new FsError('EPERM')
+    // Per-directory rules after the lstat, which checked that dir is still there.
+    const shown = this.#shown(dir, rel, st, await this.#context(dir))
+    if (shown === undefined || (this.#rules && (await this.#rules.marked(dir, [{ rel, st }])).size > 0)) throw new FsError('EPERM')
     const cPath = dir.cPath === '' ? name : `${dir.cPath}/${name}`
     return { node: { kind: 'real', dir, cPath, rel, st, shown }, full: found.full, st }
   }
@@ -587,9 +598,20 @@ export class ReverseView implements ViewFs {
     return (this.#mountRel !== undefined && rel.equals(this.#mountRel)) || (this.#exclude?.isExcluded(rel) ?? false)
   }
 
-  /** How an entry of `dir` shows under -filter-from (it needs the type); undefined: hidden. */
-  #shown(dir: Dir, rel: Buffer, st: SourceStats): Visibility | undefined {
-    return this.#filter ? this.#filter.visibility(rel, st.isDirectory(), dir.shown) : 'included'
+  /**
+   * How an entry of `dir` shows under -filter-from (it needs the type); undefined: hidden. `ctx`:
+   * dir's per-directory rules and visibility as they are now (#context).
+   */
+  #shown(dir: Dir, rel: Buffer, st: SourceStats, ctx?: Context): Visibility | undefined {
+    return this.#filter ? this.#filter.visibility(rel, st.isDirectory(), ctx?.shown ?? dir.shown, ctx?.scope) : 'included'
+  }
+
+  /** What per-directory files say inside `dir` now; EPERM when they hide it or a directory above. */
+  async #context(dir: Dir): Promise<Context | undefined> {
+    if (!this.#rules) return undefined
+    const ctx = await this.#rules.context(dir)
+    if (!ctx) throw new FsError('EPERM')
+    return ctx
   }
 
   /**
@@ -723,19 +745,27 @@ export class ReverseView implements ViewFs {
         const kind = this.#entryKind(dir, plain, rel)
         kinds.push(kind)
         rels.push(rel)
-        return kind === 'lstat'
+        // The per-directory files are read even where they are not shown.
+        return kind === 'lstat' || (this.#rules?.wants(plain) ?? false)
       }
+      // The directory's own rules first: a listing comes in chunks, and each chunk is shown by them.
+      const ctx = await this.#context(dir)
       dirSt = await this.#tree.listEntries(dir, wanted, async (entries) => {
         // Shown entries first, then their names in one batch (#nameAll).
-        const shown: (Unnamed | Listed)[] = []
+        let shown: (Unnamed | Listed)[] = []
         for (let i = 0; i < entries.length; i++) {
           const kind = kinds[i]!
           if (kind === 'hidden') continue
-          const e = kind === 'conf' ? await this.#listConf(dir, rels[i]!) : this.#listEntry(dir, entries[i]!, rels[i]!)
+          const e = kind === 'conf' ? await this.#listConf(dir, rels[i]!, ctx) : this.#listEntry(dir, entries[i]!, rels[i]!, ctx)
           if (e) shown.push(e)
         }
         kinds = []
         rels = []
+        if (this.#rules) {
+          // Only directories are looked into: no syscall for a file.
+          const marked = await this.#rules.marked(dir, shown.filter((e): e is Unnamed => 'plain' in e))
+          if (marked.size > 0) shown = shown.filter((e) => !marked.has(e as Unnamed))
+        }
         for (const e of this.#nameAll(dir, shown)) {
           names.push(e.name)
           attrs.push(this.#attr(e.node))
@@ -787,17 +817,17 @@ export class ReverseView implements ViewFs {
   }
 
   /** The virtual config file, listed in place of SOURCE/.gocryptfs.reverse.conf (`rel`). */
-  async #listConf(dir: Dir, rel: Buffer): Promise<Listed | undefined> {
+  async #listConf(dir: Dir, rel: Buffer, ctx: Context | undefined): Promise<Listed | undefined> {
     const st = await this.#confStat().catch((e: unknown) => this.#unlisted(e))
-    return st && this.#shown(dir, rel, st) ? { name: CONF_NAME, node: { kind: 'conf', st } } : undefined
+    return st && this.#shown(dir, rel, st, ctx) ? { name: CONF_NAME, node: { kind: 'conf', st } } : undefined
   }
 
   /** One plaintext entry of `dir` (at `rel`) to list, or undefined when hidden or vanished meanwhile. */
-  #listEntry(dir: Dir, entry: ListedEntry, rel: Buffer): Unnamed | undefined {
+  #listEntry(dir: Dir, entry: ListedEntry, rel: Buffer, ctx: Context | undefined): Unnamed | undefined {
     const st = entry.st
     if (!st) return this.#unlisted(entry.error)
     // The name is encrypted only once the filter (which needs the type) shows the entry.
-    const shown = this.#shown(dir, rel, st)
+    const shown = this.#shown(dir, rel, st, ctx)
     return shown ? { plain: entry.name, rel, st, shown } : undefined
   }
 

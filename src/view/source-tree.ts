@@ -99,7 +99,7 @@ function split(rel: Buffer): Buffer[] {
 }
 
 /** The last component of a path relative to SOURCE. */
-const baseName = (rel: Buffer): Buffer => rel.subarray(rel.lastIndexOf(SLASH) + 1)
+export const baseName = (rel: Buffer): Buffer => rel.subarray(rel.lastIndexOf(SLASH) + 1)
 
 export function sameDir(a: Omit<DirId, 'rel'>, b: Omit<DirId, 'rel'>): boolean {
   return a.dev === b.dev && a.ino === b.ino && a.birth === b.birth
