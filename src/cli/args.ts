@@ -64,7 +64,7 @@ const FLAGS = {
   nonempty: { kind: 'bool', help: 'allow mounting over a non-empty directory' },
   ro: { kind: 'bool', help: 'read-only (always the case)' },
   rw: { kind: 'bool', help: 'accepted from fstab; the view stays read-only' },
-  // mount.fuse adds dev,suid for root; libfuse2's auto_unmount helper cannot pass them on,
+  // mount.fuse adds dev,suid for root; the auto_unmount helper (fusermount) cannot pass them on,
   // and a view of ciphertext has no use for either: it is always nodev,nosuid.
   dev: { kind: 'bool', ignored: true, help: 'accepted; the view is always nodev' },
   nodev: { kind: 'bool', ignored: true, help: 'accepted; the view is always nodev' },

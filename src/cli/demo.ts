@@ -124,7 +124,7 @@ export async function runDemo(flags: { quiet?: boolean }): Promise<void> {
     for (const [rel, e] of before) {
       const r = after.get(rel)
       if (!r) problems.push(`missing after restore: ${rel}`)
-      // The view carries times in whole milliseconds (fuse-native's precision).
+      // Compared to the millisecond: Node's mtimeMs (a double) cannot carry the nanoseconds.
       else if (JSON.stringify({ ...r, mtimeMs: 0 }) !== JSON.stringify({ ...e, mtimeMs: 0 }) || Math.abs(r.mtimeMs - e.mtimeMs) >= 1) {
         problems.push(`differs after restore: ${rel}: ${JSON.stringify(e)} vs ${JSON.stringify(r)}`)
       }
