@@ -380,11 +380,12 @@ static void tsfn_finalized(napi_env env, void *data, void *hint) {
 }
 
 // Lines libfuse logs while the JavaScript thread mounts, kept for the error it throws.
+static __thread int capturing;
 static __thread char *captured;
 static __thread size_t captured_len;
 
 static void log_line(enum fuse_log_level level, const char *fmt, va_list ap) {
-  if (!captured) {
+  if (!capturing) {
     vfprintf(stderr, fmt, ap);
     return;
   }
@@ -470,7 +471,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   pthread_mutex_init(&m->mu, NULL);
 
   struct fuse_args args = FUSE_ARGS_INIT((int)nargs + 1, argv);
-  captured = NULL, captured_len = 0;
+  capturing = 1, captured = NULL, captured_len = 0;
   m->se = fuse_session_new(&args, &ops, sizeof ops, m);
   fuse_opt_free_args(&args);  // what parsing allocated; our strings are freed below
   napi_value result = NULL;
@@ -481,7 +482,7 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
     fuse_session_destroy(m->se);
   }
   free(captured);
-  captured = NULL, captured_len = 0;
+  capturing = 0, captured = NULL, captured_len = 0;
   for (uint32_t i = 1; i <= nargs; i++) free(argv[i]);
   free(mnt);
   bool failed;
@@ -590,6 +591,8 @@ static void to_stat(const double *a, struct stat *st) {
 static const double *attr_arg(napi_env env, napi_value v, size_t count) {
   size_t len;
   const double *a = get_typed(env, v, napi_float64_array, &len);
+  static const double none[1];
+  if (count == 0) return a ? a : none;  // an empty listing: its array may have no data at all
   if (!a || len < count * ATTR_N) {
     napi_throw_type_error(env, NULL, "tsreverse fuse: attributes must be a Float64Array of ATTR_N per entry");
     return NULL;

@@ -333,6 +333,19 @@ t.test('exit codes match gocryptfs', async (t) => {
   }
 })
 
+t.test('a mount the kernel refuses: its reason is printed, exit 19 as gocryptfs', async (t) => {
+  // In a private mount namespace /dev/fuse is /dev/null: the kernel refuses the mount (EINVAL).
+  const refused = (cmd: string[]): ReturnType<typeof run> =>
+    run('unshare', ['-m', 'sh', '-c', 'mount --bind /dev/null /dev/fuse && exec "$@"', 'sh', ...cmd])
+  const mnt = mountpoint(t)
+  const ours = refused([process.execPath, BIN, '-fg', '-passfile', passfile, src, mnt])
+  t.equal(ours.status, ExitCode.FuseNewServer, `exits 19 (${ours.stderr.trim()})`)
+  t.match(ours.stderr, /tsreverse: cannot mount: fuse: mount failed: Invalid argument\n/, "the kernel's reason")
+  t.notOk(isMounted(mnt), 'nothing mounted')
+  const theirs = refused(['gocryptfs', '-q', '-nosyslog', '-fg', '-reverse', '-passfile', passfile, src, mnt])
+  t.equal(theirs.status, ExitCode.FuseNewServer, 'gocryptfs exits 19 too')
+})
+
 t.test('a mount point inside the source: the view leaves itself out', async (t) => {
   const dir = scratchDir(t)
   const inner = path.join(dir, 'x')

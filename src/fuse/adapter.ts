@@ -475,7 +475,7 @@ export async function mountView(view: ViewFs, mountpoint: string, opts: MountOpt
       else if (name !== undefined) ops[name](req, node, fh, offset, n, plus, extra)
     })
   } catch (err) {
-    throw new UserError((err as Error).message, ExitCode.FuseNewServer)
+    throw new UserError(await refusal(mnt, args, conf, err as Error), ExitCode.FuseNewServer)
   }
 
   const detach = async (): Promise<void> => {
@@ -505,6 +505,27 @@ export async function mountView(view: ViewFs, mountpoint: string, opts: MountOpt
   }
   if (opts.readAheadKb !== undefined) await applyReadAhead(mnt, opts.readAheadKb, log)
   return { unmount, closed }
+}
+
+/**
+ * Why a mount was refused. With auto_unmount libfuse mounts through fusermount3, which closes
+ * its standard error first: its reason is lost. Root can ask the kernel itself, mounting once
+ * more without auto_unmount (libfuse then calls mount(2) and logs the kernel's reason); a
+ * mount that works that time is taken down at once.
+ */
+async function refusal(mnt: string, args: string[], conf: Float64Array, err: Error): Promise<string> {
+  if (!err.message.includes("fusermount3's reason") || process.getuid?.() !== 0) return err.message
+  const bare = args.map((a) => a.replace(/,auto_unmount$/, ''))
+  try {
+    let retry: Session | undefined
+    retry = fuse.fuseMount(Buffer.from(mnt), bare, conf, (kind) => {
+      if (fuse.requestKinds[kind] === 'end') fuse.fuseClose(retry!)
+    })
+    await fusermount(['-u', '-z', mnt]).catch(() => {})
+    return err.message
+  } catch (again) {
+    return (again as Error).message
+  }
 }
 
 /** The mount serves whether or not this works; a failure is only logged. */
