@@ -518,18 +518,18 @@ static napi_value js_mount(napi_env env, napi_callback_info info) {
   return result;
 }
 
-static mount *mount_arg(napi_env env, napi_value v) {
+// The session, the one argument of fuseUnref and fuseClose.
+static mount *session_arg(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value a[1];
   mount *m = NULL;
-  napi_get_value_external(env, v, (void **)&m);
+  if (napi_get_cb_info(env, info, &argc, a, NULL, NULL) == napi_ok) napi_get_value_external(env, a[0], (void **)&m);
   return m;
 }
 
 // unref(session): the mount no longer keeps the process alive (it still serves until it ends).
 static napi_value js_unref(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value a[1];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  mount *m = mount_arg(env, a[0]);
+  mount *m = session_arg(env, info);
   if (m && !m->closed) napi_unref_threadsafe_function(env, m->tsfn);
   return NULL;
 }
@@ -538,10 +538,7 @@ static napi_value js_unref(napi_env env, napi_callback_info info) {
 // if the kernel still has it) and of the thread-safe function. The session itself goes once
 // its last request is answered. The mount struct stays: refs and the external point to it.
 static napi_value js_close(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value a[1];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  mount *m = mount_arg(env, a[0]);
+  mount *m = session_arg(env, info);
   if (!m || m->closed) return NULL;
   m->closed = 1;
   pthread_join(m->loop, NULL);

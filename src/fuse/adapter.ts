@@ -12,7 +12,7 @@ import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { readable } from '../view/byte-string.js'
 import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from '../view/fs.js'
-import { ATTR_N, fuse, type Replies, type Request, type RequestKind, type Session } from './binding.js'
+import { ATTR_N, fuse, type Replies, type Request, type RequestArgs, type RequestKind, type Session } from './binding.js'
 import { BusyPoll } from './busy-poll.js'
 import { findMount, readMountinfo } from './mountinfo.js'
 import { setReadAhead } from './read-ahead.js'
@@ -50,15 +50,7 @@ export interface MountHandle {
 }
 
 /** A request's arguments, as the binding hands them (binding.ts OnRequest, without the kind). */
-export type Handler = (
-  req: Request | undefined,
-  node: number,
-  fh: number,
-  offset: number,
-  n: number,
-  plus: boolean,
-  extra: Buffer | Float64Array | undefined,
-) => void
+export type Handler = (...args: RequestArgs) => void
 export type FuseOps = Record<Exclude<RequestKind, 'end'>, Handler>
 
 const errnoOf = (code: string): number => (constants.errno as Record<string, number | undefined>)[code] ?? constants.errno.EIO

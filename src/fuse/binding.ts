@@ -30,8 +30,7 @@ export type RequestKind =
  * (read, readdir), open flags or access mask; `plus` READDIRPLUS; `extra` the looked-up name
  * (lookup) or (node, count) pairs (forget). `req` is undefined for forget and end.
  */
-export type OnRequest = (
-  kind: number,
+export type RequestArgs = [
   req: Request | undefined,
   node: number,
   fh: number,
@@ -39,7 +38,8 @@ export type OnRequest = (
   n: number,
   plus: boolean,
   extra: Buffer | Float64Array | undefined,
-) => void
+]
+export type OnRequest = (kind: number, ...args: RequestArgs) => void
 
 /** The reply calls. Each returns 0 (or a count) once the kernel has the answer, else -errno. */
 export interface Replies {
