@@ -549,6 +549,15 @@ static napi_value js_close(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
+// unmount(session): detaches the mount from this process, without fusermount3 (root: a lazy
+// umount2), for when no helper can be started (out of descriptors). libfuse closes the session's
+// descriptor too: whoever still uses the mount gets ENOTCONN, and the loop ends with the mount.
+static napi_value js_unmount(napi_env env, napi_callback_info info) {
+  mount *m = session_arg(env, info);
+  if (m && !m->closed) fuse_session_unmount(m->se);
+  return NULL;
+}
+
 // The request of a ref that has not been answered yet; NULL (and a TypeError) otherwise.
 static req_ref *ref_arg(napi_env env, napi_value v) {
   req_ref *r = NULL;
@@ -792,6 +801,7 @@ napi_status fuse_binding_define(napi_env env, napi_value exports) {
       {"fuseMount", NULL, js_mount, NULL, NULL, NULL, napi_default, NULL},
       {"fuseUnref", NULL, js_unref, NULL, NULL, NULL, napi_default, NULL},
       {"fuseClose", NULL, js_close, NULL, NULL, NULL, napi_default, NULL},
+      {"fuseUnmount", NULL, js_unmount, NULL, NULL, NULL, napi_default, NULL},
       {"replyErr", NULL, js_reply_err, NULL, NULL, NULL, napi_default, NULL},
       {"replyEntry", NULL, js_reply_entry, NULL, NULL, NULL, napi_default, NULL},
       {"replyAttr", NULL, js_reply_attr, NULL, NULL, NULL, napi_default, NULL},

@@ -14,7 +14,7 @@ import { SealPool } from '../view/seal-pool.js'
 import { formatFlags, sivBackend, type Flags } from './args.js'
 import { configLocation, masterKeyHandoff, unlock, type Unlocked } from './auth.js'
 import { runMount } from './daemon.js'
-import { isDir } from './dirs.js'
+import { isDir, isMountpointDir } from './dirs.js'
 
 const MAX_THREADS = 256
 // Two 512 KiB reads per window keep the seal worker and this thread both busy on one stream:
@@ -39,7 +39,7 @@ export function parseOwner(text: string): { uid: number; gid: number } {
 /** Checks of SRC and MNT that need no password, so they fail before anyone is prompted. */
 function checkPaths(src: string, mnt: string): void {
   if (!isDir(src)) throw new UserError(`source directory ${src} does not exist or is not a directory`, ExitCode.CipherDir)
-  if (!isDir(mnt)) throw new UserError(`mountpoint ${mnt} does not exist or is not a directory`, ExitCode.MountPoint)
+  if (!isMountpointDir(mnt)) throw new UserError(`mountpoint ${mnt} does not exist or is not a directory`, ExitCode.MountPoint)
   const rel = path.relative(mnt, src)
   // A mount point inside SRC is fine (the view hides it); one that covers SRC is not.
   if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) {
@@ -69,6 +69,7 @@ export function mountOptions(flags: Flags, fsname: string, log: (msg: string) =>
     debug: !!flags.fusedebug,
     readAheadKb: readAhead(flags.readahead),
     busyPollUs: busyPoll(flags.busypoll),
+    reader: flags.force_owner === undefined ? undefined : parseOwner(flags.force_owner),
     log,
   }
 }

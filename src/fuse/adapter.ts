@@ -5,7 +5,7 @@
 // call settles: libfuse never waits for JavaScript, so a request stuck on the source holds
 // nothing but itself. Handlers never throw into the binding: FsError becomes its errno,
 // anything else EIO plus one log line.
-import { spawn } from 'node:child_process'
+import { execFile, spawn } from 'node:child_process'
 import { constants } from 'node:os'
 import { readdir, realpath, stat } from 'node:fs/promises'
 import path from 'node:path'
@@ -14,7 +14,7 @@ import { readable } from '../view/byte-string.js'
 import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from '../view/fs.js'
 import { ATTR_N, fuse, type Replies, type Request, type RequestArgs, type RequestKind, type Session } from './binding.js'
 import { BusyPoll } from './busy-poll.js'
-import { findMount, readMountinfo } from './mountinfo.js'
+import { findMount, isDeadConnection, readMountinfo } from './mountinfo.js'
 import { setReadAhead } from './read-ahead.js'
 
 export interface MountOptions {
@@ -39,6 +39,8 @@ export interface MountOptions {
   readAheadKb?: number
   /** Microseconds to keep polling for the next request after each one (busy-poll.ts); 0: never. */
   busyPollUs?: number
+  /** Who pulls the view (-force_owner): warned about when they can list the directory under the mount point. */
+  reader?: { uid: number; gid: number }
   log(msg: string): void
 }
 
@@ -390,15 +392,15 @@ function sessionArgs(o: MountOptions): { args: string[]; conf: Float64Array } {
   if (o.allowOther) opts.push('allow_other')
   if (o.defaultPermissions ?? o.allowOther) opts.push('default_permissions')
   if (o.exec === false) opts.push('noexec')
-  // A fusermount3 helper that unmounts when this process dies, even by SIGKILL.
-  opts.push('auto_unmount')
+  // No auto_unmount: a crashed server must leave a dead mount (ENOTCONN, a failed pull), never
+  // the empty directory under it, which a pull would copy (and --delete would mirror).
   const args = ['-o', opts.join(',')]
   if (o.debug) args.push('-d')
   return { args, conf: Float64Array.of(MAX_READ, attr, entry, entry, o.kernelCache ? 1 : 0) }
 }
 
 /** The path as mountinfo shows it (symlinks resolved), even when the mount on it is dead. */
-async function canonicalMountpoint(mountpoint: string): Promise<string> {
+export async function canonicalMountpoint(mountpoint: string): Promise<string> {
   const abs = path.resolve(mountpoint)
   try {
     return await realpath(abs)
@@ -407,24 +409,59 @@ async function canonicalMountpoint(mountpoint: string): Promise<string> {
   }
 }
 
-const isDeadConnection = (err: unknown): boolean => {
-  const code = (err as NodeJS.ErrnoException).code
-  return code === 'ENOTCONN' || code === 'ECONNABORTED'
+/** How long a mount may take to open its root before it counts as hung. */
+export const PROBE_MS = 10_000
+
+// Opens the directory argv[1] (a directory open always reaches the server; cached attributes
+// answer a stat even for a dead mount); on failure prints only the error code.
+const PROBE_SCRIPT = "const fs = require('fs'); try { fs.closeSync(fs.openSync(process.argv[1], 'r')) } catch (e) { process.stderr.write(String(e.code)); process.exit(1) }"
+
+/**
+ * Whether the mount on mnt answers: 'dead' when its server is gone, 'hung' when it does not
+ * answer within ms. Asked by a child process: a call stuck in a hung mount can only be ended by
+ * killing its process (Node waits for its thread at exit). Anything else throws.
+ */
+export function probeMount(mnt: string, ms: number): Promise<'live' | 'dead' | 'hung'> {
+  return new Promise((resolve, reject) => {
+    execFile(process.execPath, ['-e', PROBE_SCRIPT, mnt], { timeout: ms, killSignal: 'SIGKILL' }, (err, _stdout, stderr) => {
+      if (!err) resolve('live')
+      else if (err.killed) resolve('hung')
+      else if (isDeadConnection({ code: stderr })) resolve('dead')
+      else reject(new Error(`${mnt}: ${stderr || err.message}`))
+    })
+  })
 }
 
-/** Clears a mount left by a dead server ("Transport endpoint is not connected"). */
+/**
+ * Clears a mount left by a dead server ("Transport endpoint is not connected"): a crash leaves
+ * it on purpose (no auto_unmount), and the next mount on the same directory takes its place.
+ */
 async function recoverStaleMount(mnt: string, log: (msg: string) => void): Promise<void> {
   const existing = findMount(await readMountinfo(), mnt)
   if (!existing) return
-  try {
-    await stat(mnt)
-  } catch (err) {
-    if (!isDeadConnection(err)) throw err
+  const state = await probeMount(mnt, PROBE_MS)
+  if (state === 'dead') {
     log(`${mnt}: clearing stale ${existing.fsType} mount of ${existing.source}`)
     await fusermount(['-u', '-z', mnt])
     return
   }
-  throw new UserError(`mountpoint ${mnt} is already a mount point (${existing.fsType})`, ExitCode.MountPoint)
+  const how = state === 'hung' ? `, not answering for ${PROBE_MS / 1000} s` : ''
+  throw new UserError(`mountpoint ${mnt} is already a mount point (${existing.fsType}${how})`, ExitCode.MountPoint)
+}
+
+/**
+ * The directory under the mount point is what the reader sees whenever nothing is mounted (an
+ * admin's umount): an empty tree that a pull would copy. Only the reader's class of the mode
+ * bits is looked at (not supplementary groups or ACLs).
+ */
+async function warnIfUnderlyingReadable(mnt: string, reader: { uid: number; gid: number }, log: (msg: string) => void): Promise<void> {
+  const st = await stat(mnt)
+  const bit = st.uid === reader.uid ? 0o400 : st.gid === reader.gid ? 0o040 : 0o004
+  if (reader.uid !== 0 && (st.mode & bit) === 0) return
+  log(
+    `warning: ${mnt} itself is readable by ${reader.uid}:${reader.gid} (mode ${(st.mode & 0o7777).toString(8)}, owner ${st.uid}:${st.gid}): ` +
+      `when nothing is mounted there they see an empty directory; make it root's, mode 700, while unmounted`,
+  )
 }
 
 async function checkMountpoint(mnt: string, nonempty: boolean): Promise<void> {
@@ -445,6 +482,7 @@ export async function mountView(view: ViewFs, mountpoint: string, opts: MountOpt
   const mnt = await canonicalMountpoint(mountpoint)
   await recoverStaleMount(mnt, log)
   await checkMountpoint(mnt, !!opts.nonempty)
+  if (opts.reader) await warnIfUnderlyingReadable(mnt, opts.reader, log)
 
   const ops = new BusyPoll(opts.busyPollUs ?? 0).wrap(fuseOps(view, log))
   let state: 'mounted' | 'unmounting' | 'closed' = 'mounted'
@@ -467,7 +505,7 @@ export async function mountView(view: ViewFs, mountpoint: string, opts: MountOpt
       else if (name !== undefined) ops[name](req, node, fh, offset, n, plus, extra)
     })
   } catch (err) {
-    throw new UserError(await refusal(mnt, args, conf, err as Error), ExitCode.FuseNewServer)
+    throw new UserError((err as Error).message, ExitCode.FuseNewServer)
   }
 
   const detach = async (): Promise<void> => {
@@ -481,8 +519,14 @@ export async function mountView(view: ViewFs, mountpoint: string, opts: MountOpt
           await fusermount(['-u', '-z', mnt])
         }
       } catch (lazyErr) {
-        if (state === 'unmounting') state = 'mounted'
-        throw lazyErr
+        // fusermount3 could not even start (out of descriptors): root detaches in-process,
+        // cutting off the mount's users, rather than exit and leave a dead mount behind.
+        if (process.getuid?.() !== 0 || isClosed()) {
+          if (state === 'unmounting') state = 'mounted'
+          throw lazyErr
+        }
+        log(`unmounting ${mnt} with fusermount3 failed (${(lazyErr as Error).message}); detaching in-process`)
+        fuse.fuseUnmount(session)
       }
     }
     // Users of a lazily detached mount are still served; they no longer keep us alive.
@@ -497,27 +541,6 @@ export async function mountView(view: ViewFs, mountpoint: string, opts: MountOpt
   }
   if (opts.readAheadKb !== undefined) await applyReadAhead(mnt, opts.readAheadKb, log)
   return { unmount, closed }
-}
-
-/**
- * Why a mount was refused. With auto_unmount libfuse mounts through fusermount3, which closes
- * its standard error first: its reason is lost. Root can ask the kernel itself, mounting once
- * more without auto_unmount (libfuse then calls mount(2) and logs the kernel's reason); a
- * mount that works that time is taken down at once.
- */
-async function refusal(mnt: string, args: string[], conf: Float64Array, err: Error): Promise<string> {
-  if (!err.message.includes("fusermount3's reason") || process.getuid?.() !== 0) return err.message
-  const bare = args.map((a) => a.replace(/,auto_unmount$/, ''))
-  try {
-    let retry: Session | undefined
-    retry = fuse.fuseMount(Buffer.from(mnt), bare, conf, (kind) => {
-      if (fuse.requestKinds[kind] === 'end') fuse.fuseClose(retry!)
-    })
-    await fusermount(['-u', '-z', mnt]).catch(() => {})
-    return err.message
-  } catch (again) {
-    return (again as Error).message
-  }
 }
 
 /** The mount serves whether or not this works; a failure is only logged. */

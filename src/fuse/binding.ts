@@ -78,6 +78,11 @@ export interface FuseBinding extends Replies {
   fuseMount(mountpoint: Buffer, args: string[], conf: Float64Array, onRequest: OnRequest): Session
   /** The mount stops keeping the process alive; it still serves until it ends. */
   fuseUnref(session: Session): void
+  /**
+   * Detaches the mount in this process (root only; no fusermount3) and closes the session's
+   * descriptor: users of the mount get ENOTCONN. For when no helper process can be started.
+   */
+  fuseUnmount(session: Session): void
   /** After "end": lets go of the session (it goes once its last request is answered). */
   fuseClose(session: Session): void
 }

@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { BIN } from './cli.js'
-import { isMounted, libDir, waitFor } from './mounts.js'
+import { libDir, mountIdentity, waitFor } from './mounts.js'
 
 interface Teardown {
   teardown(fn: () => void | Promise<void>): void
@@ -58,6 +58,7 @@ export async function startServer(t: Teardown, src: string, passfile: string, mn
   // tap puts its hooks into NODE_OPTIONS of every child it sees spawned; they load modules in
   // the server's workers and write a file when it exits, which is not what users run.
   argv = ['env', '-u', 'NODE_OPTIONS', ...argv]
+  const stale = mountIdentity(mnt)
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s))
@@ -67,7 +68,8 @@ export async function startServer(t: Teardown, src: string, passfile: string, mn
   t.teardown(() => {
     if (alive()) child.kill('SIGKILL')
   })
-  await waitFor(`${argv[3]} to mount ${mnt}`, () => isMounted(mnt) || !alive(), BOUND_MS)
+  // A dead mount left there by a killed server does not count: the new one is another.
+  await waitFor(`${argv[3]} to mount ${mnt}`, () => (mountIdentity(mnt) ?? stale) !== stale || !alive(), BOUND_MS)
   if (!alive()) throw new Error(`${argv.join(' ')} exited before mounting: ${out}`)
   return { pid: child.pid!, mnt, exited, output: () => out, alive }
 }
