@@ -4,7 +4,7 @@
 import { spawn } from 'node:child_process'
 import path from 'node:path'
 import { BIN } from './cli.js'
-import { libDir, mountIdentity, waitFor } from './mounts.js'
+import { isMounted, libDir, waitFor } from './mounts.js'
 
 interface Teardown {
   teardown(fn: () => void | Promise<void>): void
@@ -58,7 +58,6 @@ export async function startServer(t: Teardown, src: string, passfile: string, mn
   // tap puts its hooks into NODE_OPTIONS of every child it sees spawned; they load modules in
   // the server's workers and write a file when it exits, which is not what users run.
   argv = ['env', '-u', 'NODE_OPTIONS', ...argv]
-  const stale = mountIdentity(mnt)
   const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s))
@@ -68,8 +67,9 @@ export async function startServer(t: Teardown, src: string, passfile: string, mn
   t.teardown(() => {
     if (alive()) child.kill('SIGKILL')
   })
-  // A dead mount left there by a killed server does not count: the new one is another.
-  await waitFor(`${argv[3]} to mount ${mnt}`, () => (mountIdentity(mnt) ?? stale) !== stale || !alive(), BOUND_MS)
+  // tsreverse says when it serves: a dead mount left on mnt by a killed server looks mounted too.
+  const ready = (): boolean => (opts.gocryptfs ? isMounted(mnt) : out.includes('Filesystem mounted and ready.'))
+  await waitFor(`${argv[3]} to mount ${mnt}`, () => ready() || !alive(), BOUND_MS)
   if (!alive()) throw new Error(`${argv.join(' ')} exited before mounting: ${out}`)
   return { pid: child.pid!, mnt, exited, output: () => out, alive }
 }
