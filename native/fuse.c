@@ -7,8 +7,8 @@
 // Answered here without JavaScript: the reads and release of a file whose whole content was
 // handed over at open ("held"), every write-side request (EROFS: the mount is read-only),
 // and the xattr requests (gocryptfs 2.3 -reverse has no xattrs).
-// Names cross as bytes (Buffers), inode numbers and sizes as 64-bit values (doubles from the
-// view, exact below 2^53), times to the nanosecond.
+// Names cross as bytes (Buffers), sizes as doubles (exact below 2^53), inode numbers as two
+// 32-bit halves (any 64-bit value), times to the nanosecond.
 #define FUSE_USE_VERSION 312
 #define _GNU_SOURCE
 #include <errno.h>
@@ -40,7 +40,8 @@ enum kind { K_LOOKUP, K_FORGET, K_GETATTR, K_READLINK, K_OPEN, K_READ, K_RELEASE
 static const char *const kind_names[K_COUNT] = {"lookup", "forget", "getattr", "readlink", "open", "read", "release", "opendir", "readdir", "releasedir", "statfs", "access", "end"};
 
 // Attributes as JavaScript packs them (ATTR_FIELDS in src/fuse/binding.ts).
-enum { A_INO, A_MODE, A_NLINK, A_UID, A_GID, A_RDEV, A_SIZE, A_BLOCKS, A_BLKSIZE, A_ATIME, A_ATIME_NS, A_MTIME, A_MTIME_NS, A_CTIME, A_CTIME_NS, ATTR_N };
+// The inode number comes in 32-bit halves (A_INO the low one): it may exceed 2^53.
+enum { A_INO, A_MODE, A_NLINK, A_UID, A_GID, A_RDEV, A_SIZE, A_BLOCKS, A_BLKSIZE, A_ATIME, A_ATIME_NS, A_MTIME, A_MTIME_NS, A_CTIME, A_CTIME_NS, A_INO_HIGH, ATTR_N };
 enum { S_BSIZE, S_FRSIZE, S_BLOCKS, S_BFREE, S_BAVAIL, S_FILES, S_FFREE, S_FAVAIL, S_NAMEMAX, STATFS_N };
 
 // A held file's fh is its address with this bit set; JavaScript's handles stay below 2^53.
@@ -577,7 +578,7 @@ static napi_value result(napi_env env, req_ref *r, int rc) {
 
 static void to_stat(const double *a, struct stat *st) {
   memset(st, 0, sizeof *st);
-  st->st_ino = (ino_t)a[A_INO];
+  st->st_ino = (ino_t)((uint64_t)a[A_INO_HIGH] << 32 | (uint64_t)a[A_INO]);
   st->st_mode = (mode_t)a[A_MODE];
   st->st_nlink = (nlink_t)a[A_NLINK];
   st->st_uid = (uid_t)a[A_UID];

@@ -42,7 +42,11 @@ t.test('packAttr: 64-bit inode numbers and sizes, nanosecond times, 32-bit field
   }
   const s = packAttr(a)
   const f = (name: (typeof ATTR_FIELDS)[number]): number => s[ATTR_FIELDS.indexOf(name)]!
-  t.equal(f('ino'), 2 ** 48 + 99, 'a gocryptfs-style namespaced inode number travels whole')
+  const ino = (attr: Float64Array): bigint =>
+    (BigInt(attr[ATTR_FIELDS.indexOf('inoHigh')]!) << 32n) | BigInt(attr[ATTR_FIELDS.indexOf('ino')]!)
+  t.equal(ino(s), BigInt(2 ** 48 + 99), 'a gocryptfs-style namespaced inode number travels whole, in 32-bit halves')
+  const spilled = (1n << 63n) | 7n
+  t.equal(ino(packAttr({ ...a, ino: spilled })), spilled, 'so does a bigint one beyond 2^53')
   t.equal(f('size'), 2 ** 40, 'size travels as 64 bits')
   t.equal(f('nlink'), 0xffffffff, 'nlink is 32 bits in the protocol: clamped')
   t.same([f('atimeSec'), f('atimeNsec')], [0, 0], 'a pre-1970 time shows as the epoch')

@@ -184,6 +184,47 @@ t.test('a generated tree: our view equals gocryptfs -reverse and decrypts with g
   t.same(listTree(plain, skip), listTree(src, skip), 'decrypted listing (incl. special files) equals the source')
 })
 
+t.test('inode numbers equal gocryptfs 2.3\'s, virtual files included', async (t) => {
+  const work = scratchDir(t)
+  const { src, passfile, masterKey } = initSource(t, work)
+  /** Every entry's st_ino (exact: bigint), listing each directory before descending. */
+  const inodes = (root: string): Map<string, bigint> => {
+    const out = new Map<string, bigint>()
+    const walk = (rel: string): void => {
+      for (const name of readdirSync(path.join(root, rel)).sort()) {
+        const p = path.join(rel, name)
+        const st = lstatSync(path.join(root, p), { bigint: true })
+        out.set(p, st.ino)
+        if (st.isDirectory()) walk(p)
+      }
+    }
+    walk('')
+    return out
+  }
+  const oursMnt = mountOurs(t, ['-passfile', passfile, src, mountDir(work, 'ours')]).mnt
+  const theirsMnt = mountGocryptfs(t, ['-reverse', '-passfile', passfile, src, mountDir(work, 'gocryptfs')]).mnt
+  const ours = inodes(oursMnt)
+  const theirs = inodes(theirsMnt)
+  // The one difference: go-fuse shows the root as inode 0; ours keeps the source root's number.
+  t.equal(lstatSync(theirsMnt, { bigint: true }).ino, 0n, 'gocryptfs: the root is inode 0')
+  t.equal(lstatSync(oursMnt, { bigint: true }).ino, lstatSync(src, { bigint: true }).ino, 'ours: the source root\'s')
+  const names = [...ours.keys()].map((p) => path.basename(p))
+  t.ok(names.includes('gocryptfs.conf') && names.includes('gocryptfs.diriv') && names.some((n) => n.endsWith('.name')), 'conf, diriv and .name files among them')
+  t.same(Object.fromEntries(ours), Object.fromEntries(theirs), `${ours.size} entries`)
+
+  // Namespaces go to virtual files in the order they are first seen: here a .name file first.
+  const firstSeen = (mnt: string): bigint[] => {
+    const long = readdirSync(src).find((n) => n.startsWith('L176-'))!
+    const hashed = viewPath(masterKey, [long])[0]!
+    return [`${hashed}.name`, 'gocryptfs.diriv', hashed].map((n) => lstatSync(path.join(mnt, n), { bigint: true }).ino)
+  }
+  t.same(
+    firstSeen(mountOurs(t, ['-passfile', passfile, src, mountDir(work, 'ours-2')]).mnt),
+    firstSeen(mountGocryptfs(t, ['-reverse', '-passfile', passfile, src, mountDir(work, 'gocryptfs-2')]).mnt),
+    'a .name file looked up before any diriv',
+  )
+})
+
 t.test('times to the nanosecond, as gocryptfs shows them', async (t) => {
   const work = scratchDir(t)
   const { src, passfile, masterKey } = initSource(t, work)

@@ -37,6 +37,7 @@ import { Excluder } from '../src/view/exclude.js'
 import type { Attr } from '../src/view/fs.js'
 import { ReverseView, type ReverseViewOptions } from '../src/view/reverse.js'
 import { SealPool } from '../src/view/seal-pool.js'
+import type { Ino } from '../src/view/inomap.js'
 import { Prng } from './lib/prng.js'
 import { VECTORS } from './lib/vectors.js'
 
@@ -351,7 +352,7 @@ t.test('lookups, exclusion and changes of the source (vector B)', async (t) => {
     const view = await makeView(v, src, { forceOwner: { uid: 4321, gid: 8765 } })
     const entries = await walk(view)
     entries.set('/', await view.getattr('/'))
-    const inos = new Set<number>()
+    const inos = new Set<Ino>()
     for (const [p, a] of entries) {
       t.same([a.uid, a.gid], [4321, 8765], `owner of ${p}`)
       t.notOk(inos.has(a.ino), `unique inode number for ${p}`)

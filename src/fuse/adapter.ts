@@ -59,6 +59,7 @@ const errnoOf = (code: string): number => (constants.errno as Record<string, num
 const { EIO, EROFS, EACCES, ENAMETOOLONG, ESTALE, EBADF } = constants.errno
 
 const U32 = 0xffffffff
+const U32n = 0xffffffffn
 const O_ACCMODE = 3
 const O_WRITE_EXTRAS = 0o100 /* O_CREAT */ | 0o1000 /* O_TRUNC */ | 0o2000 /* O_APPEND */
 const W_OK = 2
@@ -94,7 +95,8 @@ function putTime(out: Float64Array, at: number, ms: number, nsPart: number): voi
 /** Writes a's fields at entry `i` of `out` (binding.ts ATTR_FIELDS). */
 export function packAttr(a: Attr, out = new Float64Array(ATTR_N), i = 0): Float64Array {
   const o = i * ATTR_N
-  out[o] = a.ino
+  const [high, low] = typeof a.ino === 'bigint' ? [Number(a.ino >> 32n), Number(a.ino & U32n)] : [Math.floor(a.ino / 2 ** 32), a.ino % 2 ** 32]
+  out[o] = low
   out[o + 1] = a.mode
   out[o + 2] = clampU32(a.nlink) // 32 bits in the FUSE protocol, as uid and gid
   out[o + 3] = clampU32(a.uid)
@@ -106,6 +108,7 @@ export function packAttr(a: Attr, out = new Float64Array(ATTR_N), i = 0): Float6
   putTime(out, o + 9, a.atimeMs, a.atimeNsPart)
   putTime(out, o + 11, a.mtimeMs, a.mtimeNsPart)
   putTime(out, o + 13, a.ctimeMs, a.ctimeNsPart)
+  out[o + 15] = high
   return out
 }
 

@@ -5,10 +5,13 @@
 // targets cross as Buffers (bytes), attributes as ATTR_FIELDS doubles.
 import { addon } from '../native/sys.js'
 
-/** The order of an entry's attribute fields in the Float64Arrays handed to the binding. */
+/**
+ * The order of an entry's attribute fields in the Float64Arrays handed to the binding. The
+ * inode number is split in 32-bit halves ('ino' the low one): it may exceed 2^53.
+ */
 export const ATTR_FIELDS = [
   'ino', 'mode', 'nlink', 'uid', 'gid', 'rdev', 'size', 'blocks', 'blksize',
-  'atimeSec', 'atimeNsec', 'mtimeSec', 'mtimeNsec', 'ctimeSec', 'ctimeNsec',
+  'atimeSec', 'atimeNsec', 'mtimeSec', 'mtimeNsec', 'ctimeSec', 'ctimeNsec', 'inoHigh',
 ] as const
 export const ATTR_N = ATTR_FIELDS.length
 
