@@ -11,13 +11,7 @@ interface Teardown {
 }
 
 export function isMounted(mnt: string): boolean {
-  return mountIdentity(mnt) !== undefined
-}
-
-/** The mount on mnt as id and device: the kernel reuses each, but hardly both at once. */
-export function mountIdentity(mnt: string): string | undefined {
-  const m = findMount(parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')), mnt)
-  return m && `${m.mountId} ${m.device}`
+  return findMount(parseMountinfo(readFileSync('/proc/self/mountinfo', 'utf8')), mnt) !== undefined
 }
 
 /** An empty directory under os.tmpdir(); on teardown any mount on it is detached and it is removed. */
