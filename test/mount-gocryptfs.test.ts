@@ -35,6 +35,7 @@ import {
   scratchDir,
   viewPath,
 } from './lib/reverse-mounts.js'
+import { statTree } from './lib/mounts.js'
 
 const MANY_DIRS = 30
 const FILES_PER_DIR = 100
@@ -187,24 +188,10 @@ t.test('a generated tree: our view equals gocryptfs -reverse and decrypts with g
 t.test('inode numbers equal gocryptfs 2.3\'s, virtual files included', async (t) => {
   const work = scratchDir(t)
   const { src, passfile, masterKey } = initSource(t, work)
-  /** Every entry's st_ino (exact: bigint), listing each directory before descending. */
-  const inodes = (root: string): Map<string, bigint> => {
-    const out = new Map<string, bigint>()
-    const walk = (rel: string): void => {
-      for (const name of readdirSync(path.join(root, rel)).sort()) {
-        const p = path.join(rel, name)
-        const st = lstatSync(path.join(root, p), { bigint: true })
-        out.set(p, st.ino)
-        if (st.isDirectory()) walk(p)
-      }
-    }
-    walk('')
-    return out
-  }
   const oursMnt = mountOurs(t, ['-passfile', passfile, src, mountDir(work, 'ours')]).mnt
   const theirsMnt = mountGocryptfs(t, ['-reverse', '-passfile', passfile, src, mountDir(work, 'gocryptfs')]).mnt
-  const ours = inodes(oursMnt)
-  const theirs = inodes(theirsMnt)
+  const ours = statTree(oursMnt, (st) => st.ino)
+  const theirs = statTree(theirsMnt, (st) => st.ino)
   // The one difference: go-fuse shows the root as inode 0; ours keeps the source root's number.
   t.equal(lstatSync(theirsMnt, { bigint: true }).ino, 0n, 'gocryptfs: the root is inode 0')
   t.equal(lstatSync(oursMnt, { bigint: true }).ino, lstatSync(src, { bigint: true }).ino, 'ours: the source root\'s')
