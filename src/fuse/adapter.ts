@@ -403,7 +403,7 @@ function sessionArgs(o: MountOptions): { args: string[]; conf: Float64Array } {
 }
 
 /** The path as mountinfo shows it (symlinks resolved), even when the mount on it is dead. */
-export async function canonicalMountpoint(mountpoint: string): Promise<string> {
+async function canonicalMountpoint(mountpoint: string): Promise<string> {
   const abs = path.resolve(mountpoint)
   try {
     return await realpath(abs)
