@@ -549,6 +549,9 @@ export async function mountView(view: ViewFs, mountpoint: string, opts: MountOpt
 /** The mount serves whether or not this works; a failure is only logged. */
 async function applyReadAhead(mnt: string, kb: number, log: (msg: string) => void): Promise<void> {
   try {
+    // mount(2) returns before the kernel has INIT's answer, which resets the read-ahead when it
+    // comes. A first request waits for it (served meanwhile by this thread: hence async).
+    await stat(mnt)
     const device = findMount(await readMountinfo(), mnt)?.device
     if (device === undefined) throw new Error('the mount is not in mountinfo')
     const now = await setReadAhead(device, kb)
