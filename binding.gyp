@@ -2,8 +2,9 @@
   "targets": [
     {
       "target_name": "tsreverse_sys",
-      "sources": ["native/sys.c"],
-      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter"]
+      "sources": ["native/sys.c", "native/fuse.c"],
+      "cflags": ["-std=gnu11", "-O2", "-Wall", "-Wextra", "-Wno-unused-parameter", "<!@(pkg-config --cflags fuse3)"],
+      "libraries": ["<!@(pkg-config --libs fuse3)"]
     }
   ]
 }

@@ -30,6 +30,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <node_api.h>
+#include "fuse_binding.h"
 
 #define STAT_N 18
 // A thread that found no job for this long exits.
@@ -884,8 +885,8 @@ static void tsfn_finalized(napi_env env, void *data, void *hint) {
 }
 
 static napi_value init(napi_env env, napi_value exports) {
-  // Pool threads outlive any one environment: the code they run must never be unloaded, as
-  // Node unloads an addon when the last worker that loaded it ends.
+  // Pool threads and libfuse's (fuse.c) outlive any one environment: the code they run must
+  // never be unloaded, as Node unloads an addon when the last worker that loaded it ends.
   Dl_info self;
   if (dladdr((void *)init, &self) && self.dli_fname) dlopen(self.dli_fname, RTLD_NOW | RTLD_NODELETE);
   env_state *es = calloc(1, sizeof(env_state));
@@ -912,6 +913,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"utimens", NULL, js_utimens, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
+  CHECK(fuse_binding_define(env, exports));
   return exports;
 }
 

@@ -1,17 +1,12 @@
-// postinstall, after patch-package: compiles the native addons with node-gyp, offline, against
-// the headers installed with Node: our own source-syscall addon (binding.gyp, native/) into
-// build/Release, and fuse-native from its patched source (libfuse 3, paths cross as bytes, see
-// patches/) into node_modules/fuse-native/build/Release, which node-gyp-build loads before the
-// stock prebuild. Any failure exits non-zero, so `npm ci` fails with it.
+// postinstall: compiles our native addon (binding.gyp, native/: source syscalls and the FUSE
+// binding on libfuse 3) with node-gyp, offline, against the headers installed with Node, into
+// build/Release. Any failure exits non-zero, so `npm ci` fails with it.
 import { spawnSync } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
-const require = createRequire(import.meta.url)
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
-const fuseDir = path.dirname(require.resolve('fuse-native/package.json'))
 
 function fail(msg) {
   console.error(`build-native: ${msg}`)
@@ -38,8 +33,7 @@ function build(dir, check) {
   console.log(`build-native: built ${loaded.stdout.trim()} in ${((Date.now() - started) / 1000).toFixed(1)} s`)
 }
 
-build(root, `const p = require('path').resolve('build/Release/tsreverse_sys.node'); if (typeof require(p).lstat !== 'function') throw new Error(p + ' lacks lstat'); console.log(p)`)
 build(
-  fuseDir,
-  `const b = require('node-gyp-build'); const p = b.path(${JSON.stringify(fuseDir)}); const m = b(${JSON.stringify(fuseDir)}); if (m.path_encoding_latin1 !== 1 || m.libfuse_major !== 3 || m.held_files !== 1) throw new Error(p + ' lacks the patch'); console.log(p)`,
+  root,
+  `const p = require('path').resolve('build/Release/tsreverse_sys.node'); const m = require(p); if (typeof m.lstat !== 'function' || typeof m.fuseMount !== 'function') throw new Error(p + ' lacks lstat or fuseMount'); console.log(p)`,
 )

@@ -13,7 +13,7 @@ import net, { type AddressInfo } from 'node:net'
 import path from 'node:path'
 import { sys } from '../src/native/sys.js'
 import { runCli } from './lib/cli.js'
-import { processGone, waitFor } from './lib/mounts.js'
+import { processGone, statTree, waitFor } from './lib/mounts.js'
 import { diffTrees, initSource, listTree, mountDir, mountGocryptfs, mountOurs, run, scratchDir, stopMount } from './lib/reverse-mounts.js'
 
 const USER = 'tsrbackup-test'
@@ -161,22 +161,6 @@ function stats(out: string): Record<'files' | 'size' | 'literal' | 'matched', nu
   }
 }
 
-/** mtime in ns of every entry below root (symlinks not followed), by relative path. */
-function mtimesNs(root: string, skip: Set<string>): Map<string, bigint> {
-  const out = new Map<string, bigint>()
-  const walk = (rel: string): void => {
-    for (const name of readdirSync(path.join(root, rel))) {
-      if (skip.has(name)) continue
-      const r = path.join(rel, name)
-      const st = lstatSync(path.join(root, r), { bigint: true })
-      out.set(r, st.mtimeNs)
-      if (st.isDirectory()) walk(r)
-    }
-  }
-  walk('')
-  return out
-}
-
 const sha256 = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex')
 
 t.test('backup over ssh: rrsync-restricted account, -force_owner view, rsync pulls, restore', async (t) => {
@@ -242,8 +226,8 @@ t.test('backup over ssh: rrsync-restricted account, -force_owner view, rsync pul
     const r = runCli(['-restore', '-passfile', passfile, wholeCopy, restored])
     t.equal(r.code, 0, 'tsreverse -restore of the whole copy', { stderr: r.stderr })
     t.same(listTree(restored, { hash: true }), listTree(src, { hash: true, skip: NOT_IN_VIEW }), 'tsreverse -restore gives the source: contents, modes')
-    const want = mtimesNs(src, NOT_IN_VIEW)
-    const got = mtimesNs(restored, NOT_IN_VIEW)
+    const want = statTree(src, (st) => st.mtimeNs, NOT_IN_VIEW)
+    const got = statTree(restored, (st) => st.mtimeNs, NOT_IN_VIEW)
     t.same([...got.keys()].sort(), [...want.keys()].sort(), 'the same entries')
     const off = [...want].filter(([p, ns]) => got.get(p) !== ns).map(([p]) => p)
     t.same(off, [], 'and their mtimes, to the nanosecond')

@@ -4,7 +4,7 @@
 // mounting through mount(8). Where gocryptfs 2.3 has the same feature it is the reference.
 import t, { type Test } from 'tap'
 import { spawn } from 'node:child_process'
-import { lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
+import { chmodSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { findMount, parseMountinfo } from '../src/fuse/mountinfo.js'
@@ -249,13 +249,58 @@ t.test('after SIGKILL of the daemon the mount point can be mounted again', async
   const first = mountOurs(t, ['-passfile', passfile, src, mountpoint(t)])
   process.kill(first.pid, 'SIGKILL')
   await waitFor('the daemon to die', () => processGone(first.pid))
-  // auto_unmount removes it soon; until then it is stale, which the next mount clears. A
-  // lookup that raced the abort gets EIO.
+  // The dead mount stays: a pull fails rather than copy the empty directory under it.
   const code = lstatCode(path.join(first.mnt, 'gocryptfs.conf'))
-  t.ok(['ENOENT', 'ENOTCONN', 'ECONNABORTED', 'EIO'].includes(code), `gone or stale (${code})`)
+  t.ok(['ENOTCONN', 'ECONNABORTED'].includes(code), `dead (${code})`)
+  t.ok(isMounted(first.mnt), 'and still there')
   const second = mountOurs(t, ['-passfile', passfile, src, first.mnt])
   t.not(second.pid, first.pid)
   t.equal(lstatCode(path.join(second.mnt, 'gocryptfs.conf')), 'ok', 'the new mount serves')
+})
+
+t.test('-check exits 0 only while a live tsreverse mount serves MNT, and never hangs', async (t) => {
+  const m = mountOurs(t, ['-passfile', passfile, src, mountpoint(t)])
+  const check = (mnt: string): { code: number | null; stderr: string; ms: number } => {
+    const started = Date.now()
+    const r = runCli(['-check', mnt], { timeout: 30_000 })
+    return { code: r.code, stderr: r.stderr.trim(), ms: Date.now() - started }
+  }
+  t.equal(check(m.mnt).code, 0, 'live')
+  const plain = check(mountpoint(t))
+  t.equal(plain.code, ExitCode.MountPoint, `the bare directory: ${plain.stderr}`)
+  const theirs = mountGocryptfs(t, ['-reverse', '-passfile', passfile, src, mountpoint(t)]).mnt
+  const other = check(theirs)
+  t.equal(other.code, ExitCode.MountPoint, `another file system: ${other.stderr}`)
+
+  process.kill(m.pid, 'SIGSTOP')
+  let hung
+  try {
+    hung = check(m.mnt)
+  } finally {
+    process.kill(m.pid, 'SIGCONT')
+  }
+  t.equal(hung.code, ExitCode.MountPoint, `hung: ${hung.stderr}`)
+  t.ok(hung.ms < 25_000, `bounded (${hung.ms} ms)`)
+  t.equal(check(m.mnt).code, 0, 'live again')
+
+  process.kill(m.pid, 'SIGKILL')
+  await waitFor('the daemon to die', () => processGone(m.pid))
+  const dead = check(m.mnt)
+  t.equal(dead.code, ExitCode.MountPoint, `dead: ${dead.stderr}`)
+  t.match(dead.stderr, /not connected/)
+  t.ok(dead.ms < 10_000, `at once (${dead.ms} ms)`)
+})
+
+t.test('-force_owner: a warning when its user can read the directory under the mount point', async (t) => {
+  const mountWarning = (mode: number): string => {
+    const mnt = mountpoint(t)
+    chmodSync(mnt, mode)
+    const logFile = path.join(path.dirname(mnt), 'stderr')
+    mountOurs(t, ['-force_owner', '1234:5678', '-passfile', passfile, src, mnt], { logFile })
+    return readFileSync(logFile, 'utf8')
+  }
+  t.match(mountWarning(0o755), /warning: .* itself is readable by 1234:5678 \(mode 755, owner 0:0\)/, 'mode 755')
+  t.notMatch(mountWarning(0o700), /itself is readable/, 'mode 700: none')
 })
 
 for (const [how, cmd] of [['fusermount -u', ['fusermount', '-u']], ['umount', ['umount']]] as const) {
@@ -331,6 +376,19 @@ t.test('exit codes match gocryptfs', async (t) => {
     const theirs = run('gocryptfs', ['-q', '-nosyslog', '-reverse', ...args])
     t.equal(theirs.status, code, `${what}: gocryptfs exits ${code} too`)
   }
+})
+
+t.test('a mount the kernel refuses: its reason is printed, exit 19 as gocryptfs', async (t) => {
+  // In a private mount namespace /dev/fuse is /dev/null: the kernel refuses the mount (EINVAL).
+  const refused = (cmd: string[]): ReturnType<typeof run> =>
+    run('unshare', ['-m', 'sh', '-c', 'mount --bind /dev/null /dev/fuse && exec "$@"', 'sh', ...cmd])
+  const mnt = mountpoint(t)
+  const ours = refused([process.execPath, BIN, '-fg', '-passfile', passfile, src, mnt])
+  t.equal(ours.status, ExitCode.FuseNewServer, `exits 19 (${ours.stderr.trim()})`)
+  t.match(ours.stderr, /tsreverse: cannot mount: fuse: mount failed: Invalid argument\n/, "the kernel's reason")
+  t.notOk(isMounted(mnt), 'nothing mounted')
+  const theirs = refused(['gocryptfs', '-q', '-nosyslog', '-fg', '-reverse', '-passfile', passfile, src, mnt])
+  t.equal(theirs.status, ExitCode.FuseNewServer, 'gocryptfs exits 19 too')
 })
 
 t.test('a mount point inside the source: the view leaves itself out', async (t) => {

@@ -37,6 +37,7 @@ import {
   scratchDir,
   viewPath,
 } from './lib/reverse-mounts.js'
+import { statTree } from './lib/mounts.js'
 
 const MANY_DIRS = 30
 const FILES_PER_DIR = 100
@@ -184,6 +185,33 @@ t.test('a generated tree: our view equals gocryptfs -reverse and decrypts with g
   t.equal(diffTrees(src, plain, ['-x', '.gocryptfs.reverse.conf', '-x', SPECIAL]), '', 'diff -r source against the decrypted copy')
   const skip = { skip: new Set(['.gocryptfs.reverse.conf']), mtime: true }
   t.same(listTree(plain, skip), listTree(src, skip), 'decrypted listing (incl. special files) equals the source')
+})
+
+t.test('inode numbers equal gocryptfs 2.3\'s, virtual files included', async (t) => {
+  const work = scratchDir(t)
+  const { src, passfile, masterKey } = initSource(t, work)
+  const oursMnt = mountOurs(t, ['-passfile', passfile, src, mountDir(work, 'ours')]).mnt
+  const theirsMnt = mountGocryptfs(t, ['-reverse', '-passfile', passfile, src, mountDir(work, 'gocryptfs')]).mnt
+  const ours = statTree(oursMnt, (st) => st.ino)
+  const theirs = statTree(theirsMnt, (st) => st.ino)
+  // The one difference: go-fuse shows the root as inode 0; ours keeps the source root's number.
+  t.equal(lstatSync(theirsMnt, { bigint: true }).ino, 0n, 'gocryptfs: the root is inode 0')
+  t.equal(lstatSync(oursMnt, { bigint: true }).ino, lstatSync(src, { bigint: true }).ino, 'ours: the source root\'s')
+  const names = [...ours.keys()].map((p) => path.basename(p))
+  t.ok(names.includes('gocryptfs.conf') && names.includes('gocryptfs.diriv') && names.some((n) => n.endsWith('.name')), 'conf, diriv and .name files among them')
+  t.same(Object.fromEntries(ours), Object.fromEntries(theirs), `${ours.size} entries`)
+
+  // Namespaces go to virtual files in the order they are first seen: here a .name file first.
+  const firstSeen = (mnt: string): bigint[] => {
+    const long = readdirSync(src).find((n) => n.startsWith('L176-'))!
+    const hashed = viewPath(masterKey, [long])[0]!
+    return [`${hashed}.name`, 'gocryptfs.diriv', hashed].map((n) => lstatSync(path.join(mnt, n), { bigint: true }).ino)
+  }
+  t.same(
+    firstSeen(mountOurs(t, ['-passfile', passfile, src, mountDir(work, 'ours-2')]).mnt),
+    firstSeen(mountGocryptfs(t, ['-reverse', '-passfile', passfile, src, mountDir(work, 'gocryptfs-2')]).mnt),
+    'a .name file looked up before any diriv',
+  )
 })
 
 t.test('times to the nanosecond, as gocryptfs shows them', async (t) => {

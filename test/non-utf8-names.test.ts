@@ -1,15 +1,13 @@
 // Names and symlink targets that are not UTF-8 (and some that are) through every path that
 // serves plaintext names: a -plaintextnames reverse mount against gocryptfs -reverse, copies
 // decrypted by our -forward mount, by gocryptfs and by -restore (plus -fsck and
-// -encrypt-paths/-decrypt-paths on raw bytes), exclusion and filter rules, and the stock
-// fuse-native prebuild (PREBUILDS_ONLY=1), which must hide such names, never merge two of them
-// or serve the wrong file.
+// -encrypt-paths/-decrypt-paths on raw bytes), and exclusion and filter rules.
 import t, { type Test } from 'tap'
 import { spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { mkdirSync, readFileSync, readdirSync, readlinkSync, lstatSync, symlinkSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { bytesOf, readable } from '../src/view/byte-string.js'
+import { bytesOf } from '../src/view/byte-string.js'
 import { BIN, runCli } from './lib/cli.js'
 import { lstatCode } from './lib/mounts.js'
 import { mountDir, mountGocryptfs, mountOurs, run, scratchDir } from './lib/reverse-mounts.js'
@@ -79,9 +77,6 @@ function rawTree(root: string, skip: Buffer[] = []): string[] {
     })
     .sort()
 }
-
-/** esc, shortened for test messages. */
-const label = (b: Buffer): string => (b.length > 16 ? `${esc(b.subarray(0, 4))}... (${b.length} bytes)` : esc(b))
 
 const names = (dir: string): string[] => readdirSync(dir, { encoding: 'buffer' }).map(esc).sort()
 
@@ -167,26 +162,3 @@ t.test('-filter-from rules with UTF-8 and invalid bytes', async (t) => {
   t.equal(lstatCode(join(mnt, N.fe)), 'EPERM', 'a hidden name cannot be looked up')
 })
 
-t.test('the stock prebuild (PREBUILDS_ONLY=1): names that are not UTF-8 are hidden and logged, never merged', async (t) => {
-  const logFile = path.join(work, 'stock.log')
-  const env = { ...process.env, PREBUILDS_ONLY: '1' }
-  const mnt = mountOurs(t, ['-nosyslog', '-passfile', passfile, plainSrc, mountDir(work, 'stock')], { env, logFile }).mnt
-  const patched = mountOurs(t, ['-passfile', passfile, plainSrc, mountDir(work, 'patched')]).mnt
-  t.match(readFileSync(logFile, 'utf8'), /fuse-native is the stock prebuild/, 'the mount says which build it runs on')
-  const shown = [N.cafe, N.nihon, N.badLink, N.goodLink]
-  t.same(names(mnt), shown.map(esc).concat('gocryptfs.conf').sort(), 'only names that are UTF-8 (and not U+FFFD) are listed')
-  t.same(names(mnt), names(mnt), 'a second listing is the same')
-  for (const name of [N.ff, N.fe, N.x80, N.long, N.fffd]) t.equal(lstatCode(join(mnt, name)), 'ENOENT', `${label(name)}: not found, not another file`)
-  for (const name of [N.cafe, join(N.nihon, Buffer.from('f'))]) {
-    t.same(readFileSync(join(mnt, name)), readFileSync(join(patched, name)), `${readable(name)}: the same bytes as with the patched build`)
-  }
-  t.same(readlinkSync(join(mnt, N.goodLink), { encoding: 'buffer' }), N.cafe, 'a UTF-8 target')
-  t.equal(lstatCode(join(mnt, N.badLink)), 'ok', 'the link whose target is not UTF-8 is listed')
-  t.throws(() => readlinkSync(join(mnt, N.badLink)), { code: 'EIO' }, 'but its target is EIO')
-  const log = readFileSync(logFile, 'utf8').split('\n')
-  for (const name of [N.ff, N.fe, N.x80, N.long, N.fffd]) {
-    const lines = log.filter((l) => l.includes(`readdir /: not listing ${readable(name)}: `))
-    t.equal(lines.length, 1, `${label(name)} logged once over two listings`)
-  }
-  t.ok(log.some((l) => l.includes(`readlink /link-bad: target ${readable(BAD_TARGET)}: `)), 'the target is logged')
-})

@@ -38,6 +38,7 @@ import type { Attr } from '../src/view/fs.js'
 import { ReverseView, type ReverseViewOptions } from '../src/view/reverse.js'
 import { SealPool } from '../src/view/seal-pool.js'
 import { SourceTree } from '../src/view/source-tree.js'
+import type { Ino } from '../src/view/inomap.js'
 import { Prng } from './lib/prng.js'
 import { VECTORS } from './lib/vectors.js'
 
@@ -352,7 +353,7 @@ t.test('lookups, exclusion and changes of the source (vector B)', async (t) => {
     const view = await makeView(v, src, { forceOwner: { uid: 4321, gid: 8765 } })
     const entries = await walk(view)
     entries.set('/', await view.getattr('/'))
-    const inos = new Set<number>()
+    const inos = new Set<Ino>()
     for (const [p, a] of entries) {
       t.same([a.uid, a.gid], [4321, 8765], `owner of ${p}`)
       t.notOk(inos.has(a.ino), `unique inode number for ${p}`)

@@ -30,6 +30,7 @@ const FLAGS = {
   version: { kind: 'bool', help: 'print the version' },
   help: { kind: 'bool', aliases: ['h', 'hh'], help: 'print this help' },
   restore: { kind: 'bool', help: 'decrypt CIPHERPATH (file or directory of a ciphertext copy) into DEST, no FUSE' },
+  check: { kind: 'bool', help: 'exit 0 only while a live tsreverse mount serves MOUNTPOINT (for the pulling side)' },
   fsck: { kind: 'bool', help: 'check every name, block and symlink of a ciphertext copy (exit 26 on problems)' },
   'restore-special': { kind: 'bool', help: 'with -restore: also recreate set-uid/set-gid bits and device nodes, which the copy does not authenticate (whole-system restore from a trusted copy)' },
   'encrypt-paths': { kind: 'bool', help: 'print the ciphertext path of each plaintext path read from stdin' },
@@ -78,8 +79,8 @@ const FLAGS = {
   nonempty: { kind: 'bool', help: 'allow mounting over a non-empty directory' },
   ro: { kind: 'bool', help: 'read-only (always the case)' },
   rw: { kind: 'bool', help: 'accepted from fstab; the view stays read-only' },
-  // mount.fuse adds dev,suid for root; libfuse2's auto_unmount helper cannot pass them on,
-  // and a view of ciphertext has no use for either: it is always nodev,nosuid.
+  // mount.fuse adds dev,suid for root; a view of ciphertext has no use for either: it is always
+  // nodev,nosuid (libfuse's default, which the adapter keeps).
   dev: { kind: 'bool', ignored: true, help: 'accepted; the view is always nodev' },
   nodev: { kind: 'bool', ignored: true, help: 'accepted; the view is always nodev' },
   suid: { kind: 'bool', ignored: true, help: 'accepted; the view is always nosuid' },
@@ -222,6 +223,7 @@ export function helpText(): string {
     '       tsreverse -forward [OPTIONS] CIPHERDIR MOUNTPOINT',
     '       tsreverse -restore [OPTIONS] CIPHERPATH DEST',
     '       tsreverse -fsck [OPTIONS] CIPHERDIR',
+    '       tsreverse -check MOUNTPOINT',
     '       tsreverse -encrypt-paths|-decrypt-paths [OPTIONS] [SOURCEDIR] < PATHS',
     '',
     'Options:',

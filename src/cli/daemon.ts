@@ -110,7 +110,7 @@ async function serve(opts: RunMountOptions, daemon: boolean): Promise<never> {
   process.stdout.on('error', () => {})
   process.stderr.on('error', () => {})
   // Until there is a handle to unmount, a signal ends the process with gocryptfs' code; a mount
-  // that already appeared is removed by the auto_unmount helper once the process is gone.
+  // that already appeared stays behind dead (ENOTCONN) until the next mount clears it.
   let onSignal = (_signal: NodeJS.Signals): void => process.exit(ExitCode.SigInt)
   process.on('SIGINT', (s) => onSignal(s))
   process.on('SIGTERM', (s) => onSignal(s))
@@ -142,7 +142,8 @@ async function serve(opts: RunMountOptions, daemon: boolean): Promise<never> {
   process.on('uncaughtException', (err) => {
     if (crashed) return
     crashed = true
-    // The fusermount helper (auto_unmount) removes the mount once we are gone.
+    // The mount stays behind dead (ENOTCONN, a failed pull, never an empty directory); the next
+    // mount on the same directory clears it.
     log(`internal error: ${err.stack ?? err.message}`)
     void exit(ExitCode.Other)
   })

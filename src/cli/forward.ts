@@ -14,7 +14,7 @@ import { CipherTree, type CipherTreeOptions } from '../restore/cipher-tree.js'
 import { ForwardView } from '../view/forward.js'
 import { formatFlags, sivBackend, type Flags } from './args.js'
 import { FORWARD_CONF, configLocation, loadExisting, unlock } from './auth.js'
-import { isDir } from './dirs.js'
+import { isDir, isMountpointDir } from './dirs.js'
 import { CtlError } from './ctlsock.js'
 import { encryptOrBadName, mountExtras, mountOptions, mountWithExtras, parseOwner, serveMount, warningLog } from './mount.js'
 
@@ -111,7 +111,7 @@ export function runForwardMount(flags: Flags, cipherArg: string, mntArg: string)
   const mnt = path.resolve(mntArg)
   // Checked before any password prompt, with gocryptfs' exit codes.
   if (!isDir(cipherDir)) throw new UserError(`ciphertext directory ${cipherArg} does not exist or is not a directory`, ExitCode.CipherDir)
-  if (!isDir(mnt)) throw new UserError(`mountpoint ${mntArg} does not exist or is not a directory`, ExitCode.MountPoint)
+  if (!isMountpointDir(mnt)) throw new UserError(`mountpoint ${mntArg} does not exist or is not a directory`, ExitCode.MountPoint)
   if (isInside(cipherDir, mnt) || isInside(mnt, cipherDir)) {
     throw new UserError(`mountpoint ${mntArg} must be neither inside nor above the ciphertext directory`, ExitCode.MountPoint)
   }

@@ -3,6 +3,7 @@ import { ExitCode, UserError } from '../exitcodes.js'
 import { helpText, parseArgs, refusedFlag, type Flags } from './args.js'
 import { runDemo } from './demo.js'
 import { runDumpMasterKey, runInfo, runInit, runPasswd } from './config-commands.js'
+import { runCheck } from './check.js'
 import { runFsck } from './fsck.js'
 import { runForwardMount } from './forward.js'
 import { runReverseMount } from './mount.js'
@@ -14,7 +15,7 @@ import { plural } from '../plural.js'
 
 const ACTIONS = [
   'init', 'info', 'passwd', 'dumpmasterkey', 'speed', 'version', 'help',
-  'restore', 'fsck', 'encrypt-paths', 'decrypt-paths', 'demo',
+  'restore', 'fsck', 'check', 'encrypt-paths', 'decrypt-paths', 'demo',
 ] as const
 
 async function run(flags: Flags, positional: string[]): Promise<void> {
@@ -48,6 +49,8 @@ async function run(flags: Flags, positional: string[]): Promise<void> {
       return runRestore(flags, positional)
     case 'fsck':
       return runFsck(flags, positional)
+    case 'check':
+      return runCheck(positional)
     case 'encrypt-paths':
       return runPaths(flags, positional, 'encrypt')
     case 'decrypt-paths':

@@ -20,7 +20,7 @@ import { formatFlags, sivBackend, type Flags } from './args.js'
 import { configLocation, masterKeyHandoff, unlock, type Unlocked } from './auth.js'
 import { runMount } from './daemon.js'
 import { BAD_NAME_ERROR, CtlError, ENOENT_ERROR, openCtlSock, type CtlSock, type PathBackend } from './ctlsock.js'
-import { isDir } from './dirs.js'
+import { isDir, isMountpointDir } from './dirs.js'
 import { parseGoDuration, startIdleMonitor } from './idle.js'
 import { hiddenDir, servedSubmounts, submountWarning } from './submounts.js'
 
@@ -47,7 +47,7 @@ export function parseOwner(text: string): { uid: number; gid: number } {
 /** Checks of SRC and MNT that need no password, so they fail before anyone is prompted. */
 function checkPaths(src: string, mnt: string): void {
   if (!isDir(src)) throw new UserError(`source directory ${src} does not exist or is not a directory`, ExitCode.CipherDir)
-  if (!isDir(mnt)) throw new UserError(`mountpoint ${mnt} does not exist or is not a directory`, ExitCode.MountPoint)
+  if (!isMountpointDir(mnt)) throw new UserError(`mountpoint ${mnt} does not exist or is not a directory`, ExitCode.MountPoint)
   const rel = path.relative(mnt, src)
   // A mount point inside SRC is fine (the view hides it); one that covers SRC is not.
   if (rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))) {
@@ -103,6 +103,7 @@ export function mountOptions(flags: Flags, fsname: string, log: (msg: string) =>
     debug: !!flags.fusedebug,
     readAheadKb: readAhead(flags.readahead),
     busyPollUs: busyPoll(flags.busypoll),
+    reader: flags.force_owner === undefined ? undefined : parseOwner(flags.force_owner),
     log,
   }
 }

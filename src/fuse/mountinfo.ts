@@ -73,3 +73,9 @@ export function findMount(entries: MountEntry[], mountPoint: string): MountEntry
   }
   return undefined
 }
+
+/** The error of a mount whose server is gone ("Transport endpoint is not connected"). */
+export const isDeadConnection = (err: unknown): boolean => {
+  const code = (err as NodeJS.ErrnoException).code
+  return code === 'ENOTCONN' || code === 'ECONNABORTED'
+}

@@ -1,5 +1,5 @@
-// The typed surface of our native addon (native/sys.c): source syscalls run on a pool of
-// threads of its own, each call a short batch answered through its callback on the calling
+// The typed surface of our native addon's source syscalls (native/sys.c; its FUSE binding is
+// typed in src/fuse/binding.ts): source syscalls run on a pool of threads of its own, each call a short batch answered through its callback on the calling
 // JavaScript thread, plus two synchronous calls Node lacks (process hardening, exact utimensat).
 // Stats cross as 18 doubles (STAT_FIELDS), names as one Buffer with offsets.
 import { createRequire } from 'node:module'
@@ -67,12 +67,12 @@ const ADDON = 'tsreverse_sys.node'
 // From dist/src/native/ (compiled) to the package root.
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 
-function load(): NativeSys {
+function load(): unknown {
   const require = createRequire(import.meta.url)
   const tried: string[] = []
   for (const rel of [`prebuilds/${process.platform}-${process.arch}/${ADDON}`, `build/Release/${ADDON}`]) {
     try {
-      return require(ROOT + rel) as NativeSys
+      return require(ROOT + rel) as unknown
     } catch (e) {
       tried.push(`${rel}: ${(e as Error).message.split('\n')[0]}`)
     }
@@ -80,4 +80,6 @@ function load(): NativeSys {
   throw new Error(`the native addon ${ADDON} is missing (run npm rebuild): ${tried.join('; ')}`)
 }
 
-export const sys: NativeSys = load()
+/** The addon's exports, untyped: each part of it types its own surface. */
+export const addon = load()
+export const sys = addon as NativeSys

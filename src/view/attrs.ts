@@ -2,6 +2,7 @@
 // (spec 6.4, 6.5) and -force_owner applied to every reply (the 2.5+ behaviour, spec 6.6).
 import type { SourceStats } from './stat.js'
 import type { Attr } from './fs.js'
+import type { Ino } from './inomap.js'
 
 export interface Owner {
   uid: number
@@ -9,7 +10,7 @@ export interface Owner {
 }
 
 export interface AttrOverrides {
-  ino: number
+  ino: Ino
   size?: number
   mode?: number
   nlink?: number

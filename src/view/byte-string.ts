@@ -1,5 +1,5 @@
 // Paths, names and symlink targets of a view are byte strings: one char per byte (latin1), the
-// way the patched fuse-native hands them over, so names that are not UTF-8 survive unchanged.
+// way our FUSE binding hands them over (as Buffers), so names that are not UTF-8 survive unchanged.
 // People get them decoded (readable); Go's regexp gets them the way Go decodes (goString).
 import { isUtf8 } from 'node:buffer'
 

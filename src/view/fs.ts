@@ -1,5 +1,6 @@
 // The contract between view logic (reverse or forward) and the FUSE adapter. Views are pure
 // TypeScript over node:fs; they signal failures by throwing FsError with a POSIX code.
+import type { Ino } from './inomap.js'
 
 export type Errno =
   | 'ENOENT' | 'EPERM' | 'EACCES' | 'EIO' | 'EROFS' | 'ENAMETOOLONG' | 'ENOTDIR'
@@ -19,7 +20,8 @@ export class FsError extends Error {
 /** Attributes as the adapter hands them to the kernel. Times in milliseconds since the epoch. */
 export interface Attr {
   mode: number
-  ino: number
+  /** spec 6.7: a bigint from 2^53 on. */
+  ino: Ino
   nlink: number
   uid: number
   gid: number

@@ -1,53 +1,49 @@
-// Inode numbers of the view (spec 6.7). Like gocryptfs, every object is identified by
-// (st_dev, tag, st_ino) and a namespace in the high bits keeps the pairs apart, so real entries
-// on the source file system keep their plaintext inode numbers. Unlike gocryptfs, namespaces
-// are not handed out in order of first use, which made numbers depend on access order:
+// Inode numbers of the view (spec 6.7), as gocryptfs 2.3 makes them (internal/inomap): every
+// object is (st_dev, tag, st_ino); namespace 0 is the source file system's real entries, and
+// every other (dev, tag) pair gets the next namespace when first seen (up to 32766):
 //
-//   ino' = ns * 2^44 + st_ino                     if st_ino < 2^44 and (dev, tag) has a namespace
-//   ns   = tag                                    for the source file system (0, 1, 2)
-//   ns   = 3 + 3 * slot(dev) + tag                for any other device, slot = hash(dev) mod 84
-//   ino' = 2^52 + n (n = 0, 1, ... on first use)  otherwise ("spill")
+//   ino' = ns << 48 | st_ino                      if st_ino < 2^48 and (dev, tag) has a namespace
+//   ino' = 2^63 | n (n = 0, 1, ... on first use)  otherwise ("spill")
 //
-// A slot taken by another device sends the later device to the spill range. All numbers stay
-// below 2^53, exact in a JS number; the shift is 2^44 rather than Go's 2^48 for that reason.
+// So a single-device source shows the numbers gocryptfs shows, virtual files included (the
+// first diriv seen gets namespace 1, the first .name file 2). Numbers stay fixed for the life
+// of the mount. From 2^53 on (namespace 32 and up, spills) they are bigints: a JS number
+// would round them.
 export const InoTag = { Real: 0, DirIv: 1, LongName: 2 } as const
 export type InoTag = (typeof InoTag)[keyof typeof InoTag]
 
-const SHIFT = 2 ** 44
-const SPILL_BASE = 2 ** 52
-const FOREIGN_SLOTS = 84 // 3 + 3 * 84 = 255 namespaces, all below 2^8, so ns * 2^44 < 2^52
+/** An inode number: a number below 2^53, a bigint from there on. */
+export type Ino = number | bigint
+
+const SHIFT = 2 ** 48
+const NAMESPACES = 2 ** 15 - 1
+const EXACT_NAMESPACES = 2 ** 5 // ns * 2^48 + ino < 2^53
+const SPILL_BIT = 1n << 63n
 
 export class InoMap {
-  readonly #sourceDev: number
-  readonly #slotOwner = new Map<number, number>() // slot -> dev
-  readonly #spill = new Map<string, number>()
+  readonly #namespaces = new Map<string, number>() // `${dev}:${tag}` -> namespace
+  readonly #spill = new Map<string, bigint>()
 
   constructor(sourceDev: number) {
-    this.#sourceDev = sourceDev
+    this.#namespaces.set(`${sourceDev}:${InoTag.Real}`, 0)
   }
 
-  ino(dev: number, tag: InoTag, ino: number): number {
+  ino(dev: number, tag: InoTag, ino: number): Ino {
     if (ino < SHIFT) {
-      const ns = this.#namespace(dev, tag)
-      if (ns !== undefined) return ns * SHIFT + ino
+      const key = `${dev}:${tag}`
+      let ns = this.#namespaces.get(key)
+      if (ns === undefined && this.#namespaces.size < NAMESPACES) {
+        ns = this.#namespaces.size
+        this.#namespaces.set(key, ns)
+      }
+      if (ns !== undefined) return ns < EXACT_NAMESPACES ? ns * SHIFT + ino : (BigInt(ns) << 48n) | BigInt(ino)
     }
     const key = `${dev}:${tag}:${ino}`
     let n = this.#spill.get(key)
     if (n === undefined) {
-      n = SPILL_BASE + this.#spill.size
+      n = SPILL_BIT | BigInt(this.#spill.size)
       this.#spill.set(key, n)
     }
     return n
-  }
-
-  #namespace(dev: number, tag: InoTag): number | undefined {
-    if (dev === this.#sourceDev) return tag
-    // Fold both 32-bit halves of the device number into the slot (device numbers exceed 2^32).
-    const mixed = Math.imul((dev % 2 ** 32) ^ Math.floor(dev / 2 ** 32), 0x9e3779b1) >>> 0
-    const slot = mixed % FOREIGN_SLOTS
-    const owner = this.#slotOwner.get(slot)
-    if (owner === undefined) this.#slotOwner.set(slot, dev)
-    else if (owner !== dev) return undefined
-    return 3 + 3 * slot + tag
   }
 }

@@ -1,6 +1,6 @@
 // Mounts a small MemView at argv[2] and reports on stdout: "mounted", then "closed <how>".
 // It never calls process.exit: exiting on its own after an external unmount shows that the
-// adapter released fuse-native's loop handle.
+// adapter let go of the FUSE session when the binding reported its end.
 import { mountView } from '../../src/fuse/adapter.js'
 import { MemView } from './memview.js'
 

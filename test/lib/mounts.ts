@@ -1,13 +1,32 @@
 // Helpers for tests that make real FUSE mounts: temporary mount points that are always cleaned
 // up, shell commands that never block the event loop (the mount is served by it), waiting.
 import { execFile, spawnSync } from 'node:child_process'
-import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
+import { lstatSync, mkdtempSync, readdirSync, readFileSync, rmSync, type BigIntStats } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { findMount, parseMountinfo } from '../../src/fuse/mountinfo.js'
 
 interface Teardown {
   teardown(fn: () => void | Promise<void>): void
+}
+
+/**
+ * One exact field of every entry below root (symlinks not followed), by relative path. Each
+ * directory is listed (sorted) before its entries are stat'ed and descended into.
+ */
+export function statTree(root: string, field: (st: BigIntStats) => bigint, skip = new Set<string>()): Map<string, bigint> {
+  const out = new Map<string, bigint>()
+  const walk = (rel: string): void => {
+    for (const name of readdirSync(path.join(root, rel)).sort()) {
+      if (skip.has(name)) continue
+      const p = path.join(rel, name)
+      const st = lstatSync(path.join(root, p), { bigint: true })
+      out.set(p, field(st))
+      if (st.isDirectory()) walk(p)
+    }
+  }
+  walk('')
+  return out
 }
 
 export function isMounted(mnt: string): boolean {
