@@ -19,7 +19,7 @@ t.comment(`HANGS_SEED=${seed}`)
 const prng = new Prng(seed)
 
 /** More than the native pool's 4 base threads. */
-const HUNG_READERS = 6
+const HUNG_READERS = 12
 /** Past the kernel's attribute cache (1 s), so a stat reaches the server again. */
 const ATTR_EXPIRY_MS = 1500
 /** How long a hung request is watched to stay hung. */

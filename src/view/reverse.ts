@@ -733,7 +733,7 @@ export class ReverseView implements ViewFs {
     const names: string[] = []
     const attrs: (Attr | Promise<Attr>)[] = []
     const nameFiles: string[] = []
-    const nameFileAttrs: (Attr | Promise<Attr>)[] = []
+    const nameFileNodes: Node[] = []
     // The stat of the directory the listing read, for gocryptfs.diriv.
     let dirSt: SourceStats | undefined
     if (!dir.foreign) {
@@ -772,7 +772,7 @@ export class ReverseView implements ViewFs {
           if (e.node.kind === 'real') this.#remember(`/${e.node.cPath}`, e.node, at)
           if (e.nameFile) {
             nameFiles.push(e.name + LONGNAME_SUFFIX)
-            nameFileAttrs.push(this.#attr(e.nameFile))
+            nameFileNodes.push(e.nameFile)
           }
         }
         await nextTurn()
@@ -782,10 +782,11 @@ export class ReverseView implements ViewFs {
       names.push(DIRIV_NAME)
       attrs.push(this.#attr({ kind: 'diriv', dir, st: dirSt ?? (await lstatAt(AT_FDCWD, dir.abs)) }))
     }
-    // Pushed one by one: a spread of ~150,000 entries overflows the stack.
+    // Pushed one by one: a spread of ~150,000 entries overflows the stack. Their attributes only
+    // now, after gocryptfs.diriv's: inode namespaces go in order of first use, as in gocryptfs.
     for (let i = 0; i < nameFiles.length; i++) {
       names.push(nameFiles[i]!)
-      attrs.push(nameFileAttrs[i]!)
+      attrs.push(this.#attr(nameFileNodes[i]!))
     }
     return { names, attrs: attrs.some((a) => a instanceof Promise) ? await Promise.all(attrs) : (attrs as Attr[]) }
   }
