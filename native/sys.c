@@ -852,6 +852,16 @@ static napi_value js_trim(napi_env env, napi_callback_info info) {
   return r;
 }
 
+// exitNow(code): _exit(2), without the runtime's teardown. A server that has unmounted has
+// nothing left to tear down, and Node 20 can crash tearing down a worker whose native calls are
+// still in flight (a thread-safe function closed twice; fixed in Node 24.14 and 25.4).
+static napi_value js_exit_now(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value a[1];
+  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
+  _exit(int_arg(env, a[0]));
+}
+
 // utimens(path, atimeSec, atimeNsec, mtimeSec, mtimeNsec): sets both times exactly, not
 // following a final symlink. Synchronous (restore writes its own files).
 static napi_value js_utimens(napi_env env, napi_callback_info info) {
@@ -911,6 +921,7 @@ static napi_value init(napi_env env, napi_value exports) {
       {"harden", NULL, js_harden, NULL, NULL, NULL, napi_default, NULL},
       {"trim", NULL, js_trim, NULL, NULL, NULL, napi_default, NULL},
       {"utimens", NULL, js_utimens, NULL, NULL, NULL, napi_default, NULL},
+      {"exitNow", NULL, js_exit_now, NULL, NULL, NULL, napi_default, NULL},
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   CHECK(fuse_binding_define(env, exports));

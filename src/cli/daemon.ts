@@ -11,6 +11,7 @@ import type { Writable } from 'node:stream'
 import { ExitCode, UserError } from '../exitcodes.js'
 import type { MountHandle } from '../fuse/adapter.js'
 import { hardenServerProcess } from './harden.js'
+import { sys } from '../native/sys.js'
 import { serverEnv, serverExecArgv } from './runtime.js'
 
 const READY_MESSAGE = 'Filesystem mounted and ready.'
@@ -116,9 +117,10 @@ async function serve(opts: RunMountOptions, daemon: boolean): Promise<never> {
   process.on('SIGTERM', (s) => onSignal(s))
   const handle = await opts.mount(log)
 
+  // Once serving, the process ends without Node's teardown (sys.exitNow): see native/sys.c.
   const exit = async (code: number): Promise<never> => {
     await sink.flush()
-    process.exit(code)
+    return sys.exitNow(code)
   }
   let stopping = false
   onSignal = (signal: NodeJS.Signals): void => {

@@ -1,6 +1,7 @@
 // `tsreverse SRC MNT`: wires flags, keys and the reverse view into the FUSE adapter.
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
+import { sys } from '../native/sys.js'
 import { createAesSiv } from '../format/aes-siv.js'
 import { checkLongNameMax } from '../format/config.js'
 import { deriveKeys, type DerivedKeys } from '../format/keys.js'
@@ -187,7 +188,8 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
     })
     const mapper = new PathMapper(settings, settings.plaintextNames ? undefined : keys.eme)
     const handle = await mountWithExtras(view, mnt, { ...mountOpts, log: warn }, extras, reverseBackend(mapper, view))
-    if (pool) void handle.closed.then(() => pool.close())
+    // The pool is not closed when the mount ends: the process exits then (daemon.ts), and on
+    // Node 20 terminating a worker whose native reads are in flight can crash (native/sys.c).
     if (!flags.quiet) log(`tsreverse: serving an encrypted view of ${src} at ${mnt}`)
     return handle
   } catch (e) {
@@ -258,7 +260,7 @@ export function warningLog(flags: Flags, log: (msg: string) => void): (msg: stri
   return (msg) => {
     log(msg)
     log('-wpanic: exiting on this warning')
-    process.exit(ExitCode.Panic)
+    sys.exitNow(ExitCode.Panic)
   }
 }
 

@@ -59,6 +59,8 @@ export interface NativeSys {
   harden(): void
   /** malloc_trim(0): the heap's free memory back to the system; true when some was. */
   trim(): boolean
+  /** _exit(code): ends the process at once, without Node's teardown (stdout and stderr are synchronous on Linux). */
+  exitNow(code: number): never
   /** utimensat(AT_FDCWD, path, ..., AT_SYMLINK_NOFOLLOW), to the nanosecond. Throws on failure. */
   utimens(path: Buffer, atimeSec: number, atimeNsec: number, mtimeSec: number, mtimeNsec: number): void
 }
