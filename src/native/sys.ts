@@ -72,14 +72,16 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 function load(): unknown {
   const require = createRequire(import.meta.url)
   const tried: string[] = []
-  for (const rel of [`prebuilds/${process.platform}-${process.arch}/${ADDON}`, `build/Release/${ADDON}`]) {
+  // A local build first (as node-gyp-build): in a checkout it is the current source's; an
+  // installed package has one only where its prebuild did not load.
+  for (const rel of [`build/Release/${ADDON}`, `prebuilds/${process.platform}-${process.arch}/${ADDON}`]) {
     try {
       return require(ROOT + rel) as unknown
     } catch (e) {
       tried.push(`${rel}: ${(e as Error).message.split('\n')[0]}`)
     }
   }
-  throw new Error(`the native addon ${ADDON} is missing (run npm rebuild): ${tried.join('; ')}`)
+  throw new Error(`the native addon ${ADDON} does not load (build it: node scripts/build-native.js in ${ROOT}): ${tried.join('; ')}`)
 }
 
 /** The addon's exports, untyped: each part of it types its own surface. */
