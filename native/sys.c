@@ -720,13 +720,24 @@ static int32_t int_arg(napi_env env, napi_value v) {
   return i;
 }
 
+// The arguments of a call whose last one is the callback, and its job (NULL: an exception is
+// pending).
+static job *begin(napi_env env, napi_callback_info info, enum op op, size_t argc, napi_value *a) {
+  size_t got = argc;
+  if (napi_get_cb_info(env, info, &got, a, NULL, NULL) != napi_ok) {
+    napi_throw_error(env, NULL, "tsreverse native: napi_get_cb_info failed");
+    return NULL;
+  }
+  job *j = new_job(env, op, a[argc - 1]);
+  if (!j) oom(env, NULL);
+  return j;
+}
+
 // lstat(dirfd, name, checkPath, checkDev, checkIno, checkBirthMs, cb): dirfd -100 is AT_FDCWD.
 static napi_value js_lstat(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
   napi_value a[7];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  job *j = new_job(env, OP_LSTAT, a[6]);
-  if (!j) return oom(env, NULL);
+  job *j = begin(env, info, OP_LSTAT, 7, a);
+  if (!j) return NULL;
   j->dirfd = int_arg(env, a[0]);
   if (copy_bytes(env, a[1], &j->path) || read_check(env, j, a + 2)) return oom(env, j);
   return start(env, j);
@@ -734,11 +745,9 @@ static napi_value js_lstat(napi_env env, napi_callback_info info) {
 
 // lstatEach(dirfd, names (NUL-separated), count, cb)
 static napi_value js_lstat_each(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value a[4];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  job *j = new_job(env, OP_LSTAT_EACH, a[3]);
-  if (!j) return oom(env, NULL);
+  job *j = begin(env, info, OP_LSTAT_EACH, 4, a);
+  if (!j) return NULL;
   j->dirfd = int_arg(env, a[0]);
   j->n_names = (uint32_t)int_arg(env, a[2]);
   if (copy_bytes(env, a[1], &j->names)) return oom(env, j);
@@ -750,22 +759,18 @@ static napi_value js_lstat_each(napi_env env, napi_callback_info info) {
 
 // list(dirfd, cb)
 static napi_value js_list(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value a[2];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  job *j = new_job(env, OP_LIST, a[1]);
-  if (!j) return oom(env, NULL);
+  job *j = begin(env, info, OP_LIST, 2, a);
+  if (!j) return NULL;
   j->dirfd = int_arg(env, a[0]);
   return start(env, j);
 }
 
 // walk(dirfd, first, names (NUL-separated), count, list, cb)
 static napi_value js_walk(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
   napi_value a[6];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  job *j = new_job(env, OP_WALK, a[5]);
-  if (!j) return oom(env, NULL);
+  job *j = begin(env, info, OP_WALK, 6, a);
+  if (!j) return NULL;
   j->dirfd = int_arg(env, a[0]);
   j->n_names = (uint32_t)int_arg(env, a[3]);
   bool list = false;
@@ -778,11 +783,9 @@ static napi_value js_walk(napi_env env, napi_callback_info info) {
 
 // open(dirfd, name, expectedDev, expectedIno, below, checkPath, checkDev, checkIno, checkBirthMs, cb)
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  size_t argc = 10;
   napi_value a[10];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  job *j = new_job(env, OP_OPEN, a[9]);
-  if (!j) return oom(env, NULL);
+  job *j = begin(env, info, OP_OPEN, 10, a);
+  if (!j) return NULL;
   j->dirfd = int_arg(env, a[0]);
   j->exp_dev = (uint64_t)number_arg(env, a[2]);
   j->exp_ino = (uint64_t)number_arg(env, a[3]);
@@ -793,11 +796,9 @@ static napi_value js_open(napi_env env, napi_callback_info info) {
 
 // pread(fd, length, position, cb): `length` bytes from `position`, fewer at end of file.
 static napi_value js_pread(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
   napi_value a[4];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  job *j = new_job(env, OP_PREAD, a[3]);
-  if (!j) return oom(env, NULL);
+  job *j = begin(env, info, OP_PREAD, 4, a);
+  if (!j) return NULL;
   j->fd = int_arg(env, a[0]);
   j->len = (size_t)number_arg(env, a[1]);
   j->pos = (int64_t)number_arg(env, a[2]);
@@ -806,22 +807,18 @@ static napi_value js_pread(napi_env env, napi_callback_info info) {
 
 // closeFile(fd, cb): fstat, then close.
 static napi_value js_close(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value a[2];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  job *j = new_job(env, OP_CLOSE, a[1]);
-  if (!j) return oom(env, NULL);
+  job *j = begin(env, info, OP_CLOSE, 2, a);
+  if (!j) return NULL;
   j->fd = int_arg(env, a[0]);
   return start(env, j);
 }
 
 // readlink(dirfd, name, cb)
 static napi_value js_readlink(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value a[3];
-  CHECK(napi_get_cb_info(env, info, &argc, a, NULL, NULL));
-  job *j = new_job(env, OP_READLINK, a[2]);
-  if (!j) return oom(env, NULL);
+  job *j = begin(env, info, OP_READLINK, 3, a);
+  if (!j) return NULL;
   j->dirfd = int_arg(env, a[0]);
   if (copy_bytes(env, a[1], &j->path)) return oom(env, j);
   return start(env, j);
