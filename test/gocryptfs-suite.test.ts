@@ -10,8 +10,6 @@ const SCRIPT = fileURLToPath(new URL('../../test/gocryptfs-suite/run.sh', import
 /** Tests that fail for a documented reason (docs/compatibility.md). */
 const KNOWN: Record<string, string> = {
   TestSeekData: 'the views report no holes (SEEK_DATA/SEEK_HOLE see one data extent)',
-  TestVirtualFileIno: 'inode numbers of virtual files pass fuse-native as 32 bits',
-  TestOneFileSystem: 'inode numbers of other filesystems pass fuse-native as 32 bits',
 }
 
 const src = process.env.GOCRYPTFS_SRC
