@@ -91,6 +91,11 @@ export function manPage(version: string): string {
     ...item('SIGTERM, SIGINT', 'unmount (lazily if busy) and exit with status 15.'),
     ...item('SIGUSR1', 'ignored (Node would open a debugger on it).'),
     ...para(
+      'A server that dies any other way (SIGKILL, the OOM killer) leaves its mount dead: readers get "Transport endpoint',
+      'is not connected", so a pull fails instead of copying the empty directory under it. The next mount on the same',
+      'directory clears it; -check MOUNTPOINT exits 0 only while a live view is mounted there.',
+    ),
+    ...para(
       'The server writes no core dump and cannot be traced by other users: it holds the keys. Every syscall on the source',
       'runs on threads of its own, so a hung filesystem under SOURCEDIR stalls only the requests that touch it.',
     ),

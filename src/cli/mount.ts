@@ -251,8 +251,8 @@ export async function mountWithExtras(view: ViewFs, mnt: string, opts: MountOpti
 }
 
 /**
- * -wpanic: as in gocryptfs, a warning ends the server at once with the status of a Go panic;
- * the auto-unmount helper then removes the mount. Warnings are what the views and the FUSE
+ * -wpanic: as in gocryptfs, a warning ends the server at once with the status of a Go panic,
+ * leaving a dead mount as any crash does (the next mount clears it). Warnings are what the views and the FUSE
  * adapter log while serving; progress lines are not warnings.
  */
 export function warningLog(flags: Flags, log: (msg: string) => void): (msg: string) => void {
