@@ -4,7 +4,7 @@
 // the requests that touch it. Stats come back exact to the nanosecond (stat.ts).
 import { AT_FDCWD, STAT_N, sys, type CheckArgs, type Done, type PackedNames } from '../native/sys.js'
 import type { FileStatus } from './consistency.js'
-import { statsAt, type SourceStats } from './stat.js'
+import { msOfParts, statsAt, type SourceStats } from './stat.js'
 
 export { AT_FDCWD }
 
@@ -16,10 +16,12 @@ export interface DirCheck {
   birth: number
 }
 
-/** The fields of a stat the consistency check compares: all a read's answer needs to carry. */
+/**
+ * The fields of a stat the consistency check compares: all a read's answer needs to carry,
+ * taken without building a whole Stats (every read makes one).
+ */
 function statusOf(a: Float64Array): FileStatus {
-  const { size, mtimeMs, mtimeNsPart, ctimeMs, ctimeNsPart } = statsAt(a)
-  return { size, mtimeMs, mtimeNsPart, ctimeMs, ctimeNsPart }
+  return { size: a[7]!, mtimeMs: msOfParts(a[12]!, a[13]!), mtimeNsPart: a[13]! % 1e6, ctimeMs: msOfParts(a[14]!, a[15]!), ctimeNsPart: a[15]! % 1e6 }
 }
 
 function call<T>(start: (done: Done<T>) => void): Promise<T> {

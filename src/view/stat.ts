@@ -42,7 +42,7 @@ export function exactStats(b: BigIntStats): SourceStats {
 }
 
 /** Whole milliseconds (rounded down) of a time given as seconds and nanoseconds (0..999999999). */
-const msOfParts = (sec: number, nsec: number): number => sec * 1000 + Math.floor(nsec / 1e6)
+export const msOfParts = (sec: number, nsec: number): number => sec * 1000 + Math.floor(nsec / 1e6)
 
 /** The stat at `offset` of a Float64Array from the native addon (STAT_FIELDS order), its times exact. */
 export function statsAt(a: Float64Array, offset = 0): SourceStats {
