@@ -27,7 +27,7 @@ import { hiddenDir, servedSubmounts, submountWarning } from './submounts.js'
 
 const MAX_THREADS = 256
 // Two 512 KiB reads per window keep the seal worker and this thread both busy on one stream:
-// 637-681 MB/s against 537-604 with 512 and 523-566 with 2048 (docs/performance.md 12.3).
+// 637-681 MB/s against 537-604 with 512 and 523-566 with 2048 (native-bench, measured when this was chosen; the commit says how).
 const DEFAULT_READ_AHEAD_KB = 1024
 // How long the JavaScript thread keeps polling after each request (src/fuse/busy-poll.ts).
 const DEFAULT_BUSY_POLL_US = 1000

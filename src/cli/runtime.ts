@@ -1,5 +1,5 @@
 // Process settings for the server, which lower its peak RSS by 40-50 MiB at the same speed
-// (docs/performance.md 5.3): a 1 MiB young generation on the main thread (SealPool sets its
+// (measured with native-bench): a 1 MiB young generation on the main thread (SealPool sets its
 // workers' own) and at most 2 malloc arenas, as glibc otherwise gives busy threads arenas of
 // their own that keep freed read buffers. Both only act when set before node starts:
 // bin/tsreverse's #! line passes them (keep it in step), and the background child gets them

@@ -78,7 +78,7 @@ const HELD_MAX_BYTES = 32 * 1024 * 1024
 
 // Reads of up to 512 KiB (libfuse 3 allows 1 MiB), as large as the read-ahead lets them come
 // (readAheadKb). 1 MiB was no faster and raised the daemon's peak memory by 20 to 40 MB
-// (docs/performance.md section 11).
+// (native-bench, measured when this was chosen; the commit says how).
 const MAX_READ = 1 << 19
 
 const clampU32 = (n: number): number => (n >= U32 ? U32 : n > 0 ? Math.floor(n) : 0)

@@ -1,7 +1,7 @@
 // The kernel's read-ahead for a FUSE mount. Every new mount starts at 128 KiB
 // (VM_READAHEAD_PAGES), FUSE_INIT can only lower it, and only root may raise it through sysfs.
 // Raised together with max_read, a sequential reader's pages arrive in reads of up to 512 KiB,
-// each one hand-off to JavaScript and one sealing job instead of four (docs/performance.md section 11).
+// each one hand-off to JavaScript and one sealing job instead of four (native-bench, measured when this was chosen; the commit says how).
 import { readFile, writeFile } from 'node:fs/promises'
 
 /** Upper bound of -readahead: what a sequential reader may have the server seal ahead of it. */
