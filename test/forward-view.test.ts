@@ -10,7 +10,7 @@ import { deriveKeys } from '../src/format/keys.js'
 import { parseMasterKey } from '../src/format/masterkey.js'
 import { CipherTree } from '../src/restore/cipher-tree.js'
 import { bytesOf } from '../src/view/byte-string.js'
-import { ForwardView } from '../src/view/forward.js'
+import { ForwardView } from '../src/restore/forward-view.js'
 import { FsError } from '../src/view/fs.js'
 import { blockOffset, flipBit, plainListing, vectorCopy, zeroBlock, type Copy } from './lib/restore-fixtures.js'
 

@@ -4,7 +4,7 @@
 // reverse view (spec 5.1).
 import { promises as fsp } from 'node:fs'
 import path from 'node:path'
-import { ROOT_DIRIV } from '../format/detect.js'
+import { ROOT_DIRIV } from './detect.js'
 import { CONF_NAME, DIRIV_NAME } from '../format/names.js'
 
 /** The nearest directory at or above `start` that is a tree root, or undefined. */

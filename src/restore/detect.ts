@@ -13,12 +13,12 @@
 import { promises as fsp } from 'node:fs'
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
-import { readNameFile } from '../restore/paths.js'
-import { createAesSiv, type AesSiv } from './aes-siv.js'
-import { MIN_LONG_NAME_MAX } from './config.js'
-import { isHoleBlock, parseHeader } from './content.js'
-import { CorruptError } from './errors.js'
-import { deriveKeys, type DerivedKeys } from './keys.js'
+import { readNameFile } from './paths.js'
+import { createAesSiv, type AesSiv } from '../format/aes-siv.js'
+import { MIN_LONG_NAME_MAX } from '../format/config.js'
+import { isHoleBlock, parseHeader } from '../format/content.js'
+import { CorruptError } from '../format/errors.js'
+import { deriveKeys, type DerivedKeys } from '../format/keys.js'
 import {
   CONF_NAME,
   DIRIV_NAME,
@@ -27,10 +27,10 @@ import {
   encodedLength,
   isLongNameFile,
   isLongNameHash,
-} from './names.js'
-import { derivePathIv } from './pathiv.js'
-import { settingsFromFlags, type FormatFlags, type FormatSettings } from './settings.js'
-import { CIPHER_BLOCK, HEADER_LEN } from './sizes.js'
+} from '../format/names.js'
+import { derivePathIv } from '../format/pathiv.js'
+import { settingsFromFlags, type FormatFlags, type FormatSettings } from '../format/settings.js'
+import { CIPHER_BLOCK, HEADER_LEN } from '../format/sizes.js'
 
 /** Content of the root gocryptfs.diriv in every reverse view: it does not depend on the key. */
 export const ROOT_DIRIV = derivePathIv('', 'DIRIV')
