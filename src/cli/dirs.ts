@@ -1,4 +1,5 @@
 import { statSync } from 'node:fs'
+import path from 'node:path'
 import { isDeadConnection } from '../fuse/mountinfo.js'
 
 /** True for an existing directory (following symlinks); the CLI checks its arguments with it. */
@@ -16,4 +17,10 @@ export function isMountpointDir(p: string): boolean {
   } catch (err) {
     return isDeadConnection(err)
   }
+}
+
+/** Whether p is dir or lies below it (both absolute). */
+export const isInside = (dir: string, p: string): boolean => {
+  const rel = path.relative(dir, p)
+  return rel === '' || (!rel.startsWith('..') && !path.isAbsolute(rel))
 }

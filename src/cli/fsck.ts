@@ -9,7 +9,7 @@ import { fsck } from '../restore/fsck.js'
 import { PATH_HINT, formatProblem, pathProblem } from '../restore/problems.js'
 import { formatBytes } from '../restore/progress.js'
 import type { Flags } from './args.js'
-import { cipherKeys, treeFlags } from './forward.js'
+import { cipherKeys, treeFlags } from './cipher-keys.js'
 import { isDir } from './dirs.js'
 import { plural } from '../plural.js'
 

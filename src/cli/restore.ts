@@ -14,7 +14,8 @@ import { findTreeRoot } from '../restore/root.js'
 import { readable } from '../view/byte-string.js'
 import { joinPath } from '../view/source.js'
 import type { Flags } from './args.js'
-import { cipherKeys, isInside, treeFlags } from './forward.js'
+import { cipherKeys, treeFlags } from './cipher-keys.js'
+import { isInside } from './dirs.js'
 import { plural } from '../plural.js'
 
 /** The tree root: -cipherdir, else found by walking up from the path. */
