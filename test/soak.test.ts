@@ -26,7 +26,7 @@ const PULL_LIMIT_MS = 300_000
 const MUTATION_PAUSE_MS = 25
 /** Above this many source bytes the mutator deletes more than it creates. */
 const BUDGET = 96 << 20
-/** Slack allowed for RSS at the end over the start; reasoned in docs/reliability.md. */
+/** How far the median RSS of the last quarter of the pulls may rise over the first quarter's. */
 const RSS_MARGIN_KB = 48 * 1024
 /** What the daemon may hold right after any pull: docs/reliability.md. */
 const RSS_BOUND_KB = 256 * 1024
