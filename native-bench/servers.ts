@@ -24,6 +24,8 @@ export interface Server {
 
 /** Every server started and not yet stopped, for cleanup on any exit path. */
 const running = new Set<Server>()
+/** Every --busy-core spinner started and not yet killed. */
+const spinners = new Set<ChildProcess>()
 
 /** Why a mount benchmark cannot run here, or undefined. */
 export function missingPrerequisite(): string | undefined {
@@ -94,6 +96,7 @@ export async function runBenchmark(name: string, main: () => Promise<void>, scra
   let cleaning: Promise<void> | undefined
   const cleanup = (): Promise<void> =>
     (cleaning ??= (async () => {
+      for (const c of [...spinners]) stopBusyCore(c)
       for (const s of [...running]) await stopServer(s)
       for (const d of scratch()) if (d) rmSync(d, { recursive: true, force: true })
     })())
@@ -117,19 +120,53 @@ export async function runBenchmark(name: string, main: () => Promise<void>, scra
 
 /** user + system CPU seconds the process has used so far (all its threads). */
 export function cpuSeconds(pid: number, ticksPerSecond: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  // Fields after the ")" that ends the command name start at field 3; utime and stime are 14, 15.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / ticksPerSecond
+  return cpuTicks(pid) / ticksPerSecond
 }
 
 export function clockTicks(): number {
   return Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100
 }
 
+/**
+ * The busy-host case: a process at normal priority that keeps one core busy until stopBusyCore
+ * kills it (by its PID, as our own child).
+ */
+export function startBusyCore(): ChildProcess {
+  const child = spawn('sh', ['-c', 'while :; do :; done'], { stdio: 'ignore' })
+  child.on('error', (e) => process.stderr.write(`--busy-core: ${e.message}\n`))
+  spinners.add(child)
+  return child
+}
+
+export function stopBusyCore(child: ChildProcess): void {
+  child.kill('SIGKILL')
+  spinners.delete(child)
+}
+
 export function statusField(pid: number, field: string): string {
   const m = new RegExp(`^${field}:\\s*(.*)$`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
   return m?.[1]?.trim() ?? '?'
+}
+
+/** Resident set size now, in kB. */
+export const rssKb = (pid: number): number => parseInt(statusField(pid, 'VmRSS'), 10)
+
+/** CPU clock ticks (user + system, all threads) the process has used so far. */
+export function cpuTicks(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  // Fields after the ")" that ends the command name start at field 3; utime and stime are 14, 15.
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return Number(fields[11]) + Number(fields[12])
+}
+
+/**
+ * A freshly mounted server left alone for `waitS` seconds: its RSS then and the CPU ticks it
+ * used meanwhile (zero for a server that does nothing at idle).
+ */
+export async function freshIdle(pid: number, waitS: number): Promise<{ rssKb: number; ticks: number }> {
+  const t0 = cpuTicks(pid)
+  await sleep(waitS * 1000)
+  return { rssKb: rssKb(pid), ticks: cpuTicks(pid) - t0 }
 }
 
 /**

@@ -1,8 +1,12 @@
 // Streaming-read benchmark through real mounts: `gocryptfs -reverse` and tsreverse serve the same
 // source with the same config side by side, and `cat` reads the same view file through each in
 // alternating order (ABBA), so load from other processes on the machine hits both alike.
+// Memory and cost at idle are measured in the same run: RSS of the freshly mounted servers left
+// alone, peak RSS per phase, RSS some time after the last read, and FUSE requests per small file
+// by opcode, counted from both servers' -fusedebug output in a separate pass.
 // Not part of the test suite. Needs root or a working fusermount, and gocryptfs (else it skips).
 // Usage: node dist/native-bench/stream.js [--size-mib 512] [--runs 5] [--parallel 4] [--tsreverse-flags='-threads 0']
+//        [--idle-wait 3] [--settle 30] [--count-files 100] [--busy-core]
 import { spawnSync } from 'node:child_process'
 import { randomBytes, randomFillSync } from 'node:crypto'
 import { closeSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, realpathSync, statSync, writeFileSync, writeSync } from 'node:fs'
@@ -16,22 +20,32 @@ import {
   TOOLS,
   clockTicks,
   cpuSeconds,
+  freshIdle,
   gocryptfsVersion,
   missingPrerequisite,
   pageCacheShare,
   run,
+  rssKb,
   runBenchmark,
+  sleep,
+  startBusyCore,
   startServer,
-  statusField,
+  stopBusyCore,
+  stopServer,
+  takePeakKb,
   type Server,
   type Tool,
 } from './servers.js'
+import { countRequests, perFileLine } from './requests.js'
 import { median, spread } from './stats.js'
 
 const MIB = 1 << 20
 const WRITE_CHUNK = 8 * MIB
 // Page cache, not tmpfs: the plaintext is read the way a backup reads a real disk.
 const BASE_PARENT = '/var/tmp'
+// The counting pass reads SMALL_DIR: --count-files files of 0..SMALL_MAX_BYTES random bytes.
+const SMALL_DIR = 'small'
+const SMALL_MAX_BYTES = 2048
 
 /** One timed read pass per tool. */
 interface Sample {
@@ -42,7 +56,18 @@ interface Sample {
 const servers: Server[] = []
 let base: string | undefined
 
-function parseOptions(): { sizeMib: number; runs: number; parallel: number; tsFlags: string[] } {
+interface Options {
+  sizeMib: number
+  runs: number
+  parallel: number
+  tsFlags: string[]
+  idleWait: number
+  settle: number
+  countFiles: number
+  busyCore: boolean
+}
+
+function parseOptions(): Options {
   const { values } = parseArgs({
     options: {
       'size-mib': { type: 'string', default: '512' },
@@ -50,6 +75,11 @@ function parseOptions(): { sizeMib: number; runs: number; parallel: number; tsFl
       parallel: { type: 'string', default: '4' },
       // Extra flags for the tsreverse server, e.g. '-threads 1', to compare its settings.
       'tsreverse-flags': { type: 'string', default: '' },
+      'idle-wait': { type: 'string', default: '3' },
+      settle: { type: 'string', default: '30' },
+      'count-files': { type: 'string', default: '100' },
+      // One core kept busy during the timed runs: the busy-host case.
+      'busy-core': { type: 'boolean', default: false },
     },
   })
   const int = (name: string, v: string, min: number): number => {
@@ -63,7 +93,11 @@ function parseOptions(): { sizeMib: number; runs: number; parallel: number; tsFl
   if (parallel === 1) throw new Error('--parallel must be 0 (off) or at least 2')
   if (parallel > 0 && sizeMib % parallel !== 0) throw new Error('--size-mib must be a multiple of --parallel')
   const tsFlags = values['tsreverse-flags']!.split(/\s+/).filter((f) => f !== '')
-  return { sizeMib, runs, parallel, tsFlags }
+  const idleWait = Number(values['idle-wait'])
+  const settle = Number(values.settle)
+  if (!(idleWait >= 0) || !(settle >= 0)) throw new Error('--idle-wait and --settle must be seconds >= 0')
+  const countFiles = int('count-files', values['count-files']!, 0)
+  return { sizeMib, runs, parallel, tsFlags, idleWait, settle, countFiles, busyCore: values['busy-core']! }
 }
 
 function writeRandomFile(file: string, bytes: number): void {
@@ -153,6 +187,64 @@ async function measure(
   return samples
 }
 
+/** Small files of random content for the counting pass. */
+function writeSmallFiles(dir: string, n: number): void {
+  mkdirSync(dir)
+  const buf = Buffer.allocUnsafe(SMALL_MAX_BYTES)
+  for (let i = 0; i < n; i++) {
+    const size = (i * 7919) % (SMALL_MAX_BYTES + 1)
+    randomFillSync(buf, 0, size)
+    writeFileSync(path.join(dir, `small-${String(i).padStart(5, '0')}`), buf.subarray(0, size))
+  }
+}
+
+/**
+ * FUSE requests per small file by opcode: `cat` of every file in SMALL_DIR through a fresh server
+ * with -fusedebug, counting only the requests the command caused.
+ */
+async function countingPass(start: (tool: Tool, debug: boolean) => Promise<Server>, files: number, devNull: number): Promise<void> {
+  console.log(`\nFUSE requests per file by opcode: find DIR -type f -exec cat {} + on ${files} files of 0..${SMALL_MAX_BYTES} bytes,`)
+  console.log('a fresh server per tool, counted from its -fusedebug output (one line per request)')
+  for (const tool of TOOLS) {
+    const server = await start(tool, true)
+    try {
+      // go-fuse's own start-up requests come just after the mount appears.
+      await sleep(1000)
+      // The one directory in the view's root is SMALL_DIR's; finding it lists only the root.
+      const dir = readdirSync(server.mnt, { withFileTypes: true }).find((e) => e.isDirectory())
+      if (!dir) throw new Error(`no directory in the view ${server.mnt}`)
+      const from = server.output.length
+      await run('find', [path.join(server.mnt, dir.name), '-type', 'f', '-exec', 'cat', '{}', '+'], devNull)
+      // The last replies' lines may still be on their way.
+      await sleep(200)
+      console.log(`cat  ${tool.padEnd(11)}${perFileLine(countRequests(tool, server.output.slice(from)), files)}`)
+    } finally {
+      await stopServer(server)
+    }
+  }
+}
+
+interface Memory {
+  idleKb: number
+  idleTicks: number
+  /** Peak RSS per phase, in the order of `phases`. */
+  peaks: number[]
+  settleKb?: number
+}
+
+function reportMemory(phases: string[], memory: Map<Tool, Memory>, opts: Options): void {
+  const mb = (kb: number): string => (kb / 1000).toFixed(1)
+  console.log(`\nmemory in MB (10^6 bytes): idle = RSS of the fresh server left alone ${opts.idleWait} s, idle-ticks = its CPU ticks then;`)
+  console.log(`peaks = VmHWM while each phase ran (reset between phases); after-reads = RSS ${opts.settle} s after the last read (- when not measured)`)
+  const head = ['tool', 'idle', 'idle-ticks', ...phases, 'peak', 'after-reads']
+  const widths = head.map((h) => Math.max(h.length, 6) + 2)
+  console.log(head.map((h, i) => (i === 0 ? h.padEnd(12) : h.padStart(widths[i]!))).join(''))
+  for (const [tool, m] of memory) {
+    const row = [mb(m.idleKb), String(m.idleTicks), ...m.peaks.map(mb), mb(Math.max(...m.peaks)), m.settleKb === undefined ? '-' : mb(m.settleKb)]
+    console.log(tool.padEnd(12) + row.map((c, i) => c.padStart(widths[i + 1]!)).join(''))
+  }
+}
+
 async function main(): Promise<void> {
   const opts = parseOptions()
   const missing = missingPrerequisite()
@@ -176,15 +268,28 @@ async function main(): Promise<void> {
   process.stderr.write(`writing ${plainFiles.length} random files under ${src} ...\n`)
   writeRandomFile(plainFiles[0]!, bigBytes)
   for (const f of plainFiles.slice(1)) writeRandomFile(f, partBytes)
+  if (opts.countFiles > 0) writeSmallFiles(path.join(src, SMALL_DIR), opts.countFiles)
 
   const init = spawnSync(BIN, ['-init', '-scryptn', '10', '-passfile', pass, src], { encoding: 'utf8' })
   if (init.status !== 0) throw new Error(`tsreverse -init failed: ${init.stderr.trim()}`)
 
-  const go = await startServer('gocryptfs', 'gocryptfs', ['-fg', '-reverse', '-passfile', pass, src, mnts.gocryptfs], mnts.gocryptfs)
-  // Run as a program, so that its #! line sets node's flags as for users (src/cli/runtime.ts).
-  const ts = await startServer('tsreverse', BIN, ['-fg', ...opts.tsFlags, '-passfile', pass, src, mnts.tsreverse], mnts.tsreverse)
+  const start = (tool: Tool, debug: boolean): Promise<Server> => {
+    const common = ['-fg', ...(debug ? ['-fusedebug'] : []), '-passfile', pass]
+    if (tool === 'gocryptfs') return startServer(tool, 'gocryptfs', [...common, '-reverse', src, mnts.gocryptfs], mnts.gocryptfs)
+    // Run as a program, so that its #! line sets node's flags as for users (src/cli/runtime.ts).
+    return startServer(tool, BIN, [...common, ...opts.tsFlags, src, mnts.tsreverse], mnts.tsreverse)
+  }
+  const go = await start('gocryptfs', false)
+  const ts = await start('tsreverse', false)
   servers.push(go, ts)
   const byTool = new Map<Tool, Server>([['gocryptfs', go], ['tsreverse', ts]])
+  // Both left alone together; the start-up peak (unlocking the key) is not a phase's.
+  const idle = await Promise.all(servers.map((s) => freshIdle(s.child.pid!, opts.idleWait)))
+  const memory = new Map<Tool, Memory>(servers.map((s, i) => [s.tool, { idleKb: idle[i]!.rssKb, idleTicks: idle[i]!.ticks, peaks: [] }]))
+  const phaseEnd = (): void => {
+    for (const s of servers) memory.get(s.tool)!.peaks.push(takePeakKb(s.child.pid!))
+  }
+  for (const s of servers) takePeakKb(s.child.pid!)
 
   // Comparing every view file byte for byte also warms both servers (JIT, caches) before timing.
   process.stderr.write('comparing the two views with cmp ...\n')
@@ -200,6 +305,7 @@ async function main(): Promise<void> {
   const bigName = bySize.get(bigView)
   const partNames = opts.parallel ? bySize.get(plainToCipherSize(partBytes)) : []
   if (bigName?.length !== 1 || partNames?.length !== opts.parallel) throw new Error('view files do not have the expected sizes')
+  phaseEnd()
 
   const devNull = openSync('/dev/null', 'w')
   for (const f of plainFiles) await run('cat', [f], devNull)
@@ -212,14 +318,30 @@ async function main(): Promise<void> {
   console.log(`kernel read_ahead_kb: gocryptfs ${readAheadKb(go.mnt)}, tsreverse ${readAheadKb(ts.mnt)}; views opened without keep_cache, so every run reads through FUSE`)
   console.log(`views byte-identical: ${compared} files compared with cmp`)
   console.log('MB/s = 10^6 bytes of view (ciphertext) per second; CPU s = user+system time of the server process during the run')
+  if (opts.busyCore) console.log('busy host: one process spins on a core at normal priority during the timed runs (--busy-core)')
 
-  await measure(`single reader: cat VIEW/stream.bin > /dev/null, ${(bigView / 1e6).toFixed(1)} MB per run`, bigName, bigView, opts.runs, byTool, devNull, ticks)
-  if (opts.parallel) {
-    const total = plainToCipherSize(partBytes) * opts.parallel
-    await measure(`${opts.parallel} parallel readers: one cat per part-*.bin, ${(total / 1e6).toFixed(1)} MB per run`, partNames, total, opts.runs, byTool, devNull, ticks)
+  const phases = ['cmp']
+  const spinner = opts.busyCore ? startBusyCore() : undefined
+  try {
+    await measure(`single reader: cat VIEW/stream.bin > /dev/null, ${(bigView / 1e6).toFixed(1)} MB per run`, bigName, bigView, opts.runs, byTool, devNull, ticks)
+    phaseEnd()
+    phases.push('single')
+    if (opts.parallel) {
+      const total = plainToCipherSize(partBytes) * opts.parallel
+      await measure(`${opts.parallel} parallel readers: one cat per part-*.bin, ${(total / 1e6).toFixed(1)} MB per run`, partNames, total, opts.runs, byTool, devNull, ticks)
+      phaseEnd()
+      phases.push('parallel')
+    }
+  } finally {
+    if (spinner) stopBusyCore(spinner)
   }
-  console.log('\npeak RSS (VmHWM) over the whole session, including the cmp pass:')
-  for (const s of servers) console.log(`  ${s.tool.padEnd(10)} ${statusField(s.child.pid!, 'VmHWM')} (VmRSS now ${statusField(s.child.pid!, 'VmRSS')})`)
+  if (opts.settle > 0) {
+    await sleep(opts.settle * 1000)
+    for (const s of servers) memory.get(s.tool)!.settleKb = rssKb(s.child.pid!)
+  }
+  reportMemory(phases, memory, opts)
+  for (const s of servers.splice(0)) await stopServer(s)
+  if (opts.countFiles > 0) await countingPass(start, opts.countFiles, devNull)
   closeSync(devNull)
 }
 

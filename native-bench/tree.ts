@@ -5,8 +5,12 @@
 // Every timed run gets a freshly started server, so neither the kernel's dentry/attribute
 // caches of the mount nor the server's own caches carry over from an earlier run.
 // Not part of the test suite. Needs root or a working fusermount, gocryptfs and a source tree.
+// Memory and cost at idle are measured in the same run: RSS of a freshly mounted server left
+// alone, peak RSS per phase, RSS some time after a pull, and FUSE requests per small file by
+// opcode, counted from both servers' -fusedebug output in a separate pass.
 // Usage: node dist/native-bench/tree.js [--source DIR | --generate N] [--runs 3] [--phases ls,cat,rsync]
 //        [--tools gocryptfs,tsreverse] [--dest DIR] [--tsreverse-flags='...'] [--node-flags='...']
+//        [--idle-wait 3] [--settle 30] [--count-files 50] [--busy-core]
 import { spawnSync } from 'node:child_process'
 import { randomBytes, randomFillSync } from 'node:crypto'
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs'
@@ -17,6 +21,7 @@ import { serverEnv, serverExecArgv } from '../src/cli/runtime.js'
 import { cpuLine } from '../src/cli/speed.js'
 import * as mounts from './servers.js'
 import { BIN, TOOLS, type Server, type Tool } from './servers.js'
+import { countRequests, perFileLine } from './requests.js'
 import { median, spread } from './stats.js'
 
 const BASE_PARENT = '/var/tmp'
@@ -26,6 +31,8 @@ const KERNEL_TAR = '/usr/src/linux-source-6.1.tar.xz'
 const FILES_PER_DIR = 50
 const FANOUT = 128
 const GENERATED_MAX_BYTES = 2048
+// The counting pass takes a directory of small files: at most this size, no subdirectories.
+const SMALL_FILE_MAX = 64 * 1024
 
 type Phase = 'ls' | 'cat' | 'rsync' | 'rsync-nochange'
 /** tsreverse/gocryptfs time ratios the project aims for (issue #6). */
@@ -47,6 +54,13 @@ interface Options {
   dest: string
   tsFlags: string[]
   nodeFlags: string[]
+  /** Seconds a fresh server is left alone before its idle RSS is read. */
+  idleWait: number
+  /** Seconds after the first pull until its RSS is read again; 0 skips it. */
+  settle: number
+  /** Files in the directory the request-counting pass uses; 0 skips the pass. */
+  countFiles: number
+  busyCore: boolean
 }
 
 interface Sample {
@@ -54,8 +68,14 @@ interface Sample {
   cpuS: number
   /** Peak RSS while the command ran. */
   hwmKb: number
-  /** Peak RSS from the server's start to its mount being ready. */
+  /** Peak RSS from the server's start to the end of the idle wait. */
   startKb: number
+  /** RSS after the idle wait, before the command. */
+  idleKb: number
+  /** CPU ticks during the idle wait. */
+  idleTicks: number
+  /** RSS `settle` seconds after the command (first pulls only). */
+  settleKb?: number
   load1: number
 }
 
@@ -89,6 +109,11 @@ function parseOptions(): Options {
       'tsreverse-flags': { type: 'string', default: '' },
       // Flags for node running tsreverse, e.g. '--cpu-prof', on top of the server's own.
       'node-flags': { type: 'string', default: '' },
+      'idle-wait': { type: 'string', default: '3' },
+      settle: { type: 'string', default: '30' },
+      'count-files': { type: 'string', default: '50' },
+      // One core kept busy during the timed phases: the busy-host case.
+      'busy-core': { type: 'boolean', default: false },
     },
   })
   const runs = Number(values.runs)
@@ -96,6 +121,11 @@ function parseOptions(): Options {
   if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be an integer >= 1')
   if (!Number.isInteger(generate) || generate < 0) throw new Error('--generate must be an integer >= 0')
   if (generate > 0 && values.source !== undefined) throw new Error('--source and --generate exclude each other')
+  const idleWait = Number(values['idle-wait'])
+  const settle = Number(values.settle)
+  const countFiles = Number(values['count-files'])
+  if (!(idleWait >= 0) || !(settle >= 0)) throw new Error('--idle-wait and --settle must be seconds >= 0')
+  if (!Number.isInteger(countFiles) || countFiles < 0) throw new Error('--count-files must be an integer >= 0')
   const phases: Phase[] = []
   for (const p of words(values.phases!)) {
     if (p === 'rsync') phases.push('rsync', 'rsync-nochange')
@@ -115,6 +145,10 @@ function parseOptions(): Options {
     dest: values.dest!,
     tsFlags: words(values['tsreverse-flags']!),
     nodeFlags: words(values['node-flags']!),
+    idleWait,
+    settle,
+    countFiles,
+    busyCore: values['busy-core']!,
   }
 }
 
@@ -166,9 +200,9 @@ function treeCounts(dir: string): string {
 
 const loadavg = (): string => readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ')
 
-function startTool(ctx: Context, tool: Tool): Promise<Server> {
+function startTool(ctx: Context, tool: Tool, debug = false): Promise<Server> {
   const mnt = ctx.mnts[tool]
-  const common = ['-config', ctx.conf, '-passfile', ctx.pass]
+  const common = ['-config', ctx.conf, '-passfile', ctx.pass, ...(debug ? ['-fusedebug'] : [])]
   if (tool === 'gocryptfs') return mounts.startServer(tool, 'gocryptfs', ['-fg', '-reverse', ...common, ctx.src, mnt], mnt)
   const args = ['-fg', ...common, ...ctx.opts.tsFlags, ctx.src, mnt]
   // As a program, its #! line sets node's flags as for users; extra node flags keep those too.
@@ -189,11 +223,16 @@ function command(phase: Phase, mnt: string, dest: string): [string, string[]] {
   }
 }
 
-/** One timed run on a freshly mounted server, which is stopped afterwards. */
+/**
+ * One timed run on a freshly mounted server, which is stopped afterwards. The server is first
+ * left alone for --idle-wait (its fresh-idle RSS); after a first pull it is left alone again for
+ * --settle (what it keeps).
+ */
 async function timedRun(ctx: Context, phase: Phase, tool: Tool, stdout: number): Promise<Sample> {
   const server = await startTool(ctx, tool)
   try {
     const pid = server.child.pid!
+    const idle = await mounts.freshIdle(pid, ctx.opts.idleWait)
     const startKb = mounts.takePeakKb(pid)
     const [cmd, args] = command(phase, server.mnt, ctx.dests[tool])
     const cpu0 = mounts.cpuSeconds(pid, ctx.ticks)
@@ -202,7 +241,13 @@ async function timedRun(ctx: Context, phase: Phase, tool: Tool, stdout: number):
     const secs = (performance.now() - start) / 1000
     const cpuS = mounts.cpuSeconds(pid, ctx.ticks) - cpu0
     const hwmKb = mounts.takePeakKb(pid)
-    return { secs, cpuS, hwmKb, startKb, load1: Number(loadavg().split(' ')[0]) }
+    const load1 = Number(loadavg().split(' ')[0])
+    let settleKb: number | undefined
+    if (phase === 'rsync' && ctx.opts.settle > 0) {
+      await mounts.sleep(ctx.opts.settle * 1000)
+      settleKb = mounts.rssKb(pid)
+    }
+    return { secs, cpuS, hwmKb, startKb, idleKb: idle.rssKb, idleTicks: idle.ticks, settleKb, load1 }
   } finally {
     await mounts.stopServer(server)
   }
@@ -273,14 +318,100 @@ function report(ctx: Context): void {
       console.log(`ratio tsreverse/gocryptfs (medians): ${ratio.toFixed(2)}  target <= ${target.toFixed(1)}: ${ratio <= target ? 'met' : 'NOT met'}`)
     }
   }
-  console.log('\npeak RSS (VmHWM) of each server while the commands ran, the highest over its runs of each phase (MB = 10^6 bytes);')
-  console.log('the start-up peak (unlocking the key, before the mount is ready) is reset then and shown apart:')
-  for (const t of tools) {
-    const peaks = ctx.opts.phases.map((p) => `${p} ${(Math.max(...ctx.samples.get(`${p}/${t}`)!.map((s) => s.hwmKb)) / 1000).toFixed(1)}`)
-    const worst = Math.max(...ctx.opts.phases.flatMap((p) => ctx.samples.get(`${p}/${t}`)!.map((s) => s.hwmKb)))
-    const verdict = t === 'tsreverse' ? `  target <= ${RSS_TARGET_KB / 1000} MB: ${worst <= RSS_TARGET_KB ? 'met' : 'NOT met'}` : ''
-    const startup = Math.max(...ctx.opts.phases.flatMap((p) => ctx.samples.get(`${p}/${t}`)!.map((s) => s.startKb)))
-    console.log(`  ${t.padEnd(10)} ${peaks.join(', ')}${verdict}; start-up ${(startup / 1000).toFixed(1)}`)
+  reportMemory(ctx)
+}
+
+const mb = (kb: number): string => (kb / 1000).toFixed(1)
+
+/** One line per tool; medians over the runs, peaks the highest over them. */
+function reportMemory(ctx: Context): void {
+  const { phases, settle, idleWait } = ctx.opts
+  const all = (t: Tool): Sample[] => phases.flatMap((p) => ctx.samples.get(`${p}/${t}`)!)
+  const pulls = (t: Tool): number[] => (ctx.samples.get(`rsync/${t}`) ?? []).flatMap((s) => (s.settleKb === undefined ? [] : [s.settleKb]))
+  console.log(`\nmemory in MB (10^6 bytes): idle = RSS of a fresh server left alone ${idleWait} s (median over all its runs), idle-ticks = its CPU ticks then (highest);`)
+  console.log('peaks = VmHWM while each phase ran (highest over runs), reset after the idle wait, so start-up = peak up to then (unlocking the key);')
+  console.log(`after-pull = RSS ${settle} s after the first rsync ended (median; - when not measured)`)
+  const head = ['tool', 'idle', 'idle-ticks', ...phases, 'peak', 'after-pull', 'start-up']
+  const widths = head.map((h) => Math.max(h.length, 6) + 2)
+  console.log(head.map((h, i) => (i === 0 ? h.padEnd(12) : h.padStart(widths[i]!))).join(''))
+  for (const t of ctx.opts.tools) {
+    const peaks = phases.map((p) => Math.max(...ctx.samples.get(`${p}/${t}`)!.map((s) => s.hwmKb)))
+    const after = pulls(t)
+    const row = [
+      mb(median(all(t).map((s) => s.idleKb))),
+      String(Math.max(...all(t).map((s) => s.idleTicks))),
+      ...peaks.map(mb),
+      mb(Math.max(...peaks)),
+      after.length ? mb(median(after)) : '-',
+      mb(Math.max(...all(t).map((s) => s.startKb))),
+    ]
+    console.log(t.padEnd(12) + row.map((c, i) => c.padStart(widths[i + 1]!)).join(''))
+  }
+  if (ctx.opts.tools.includes('tsreverse')) {
+    const worst = Math.max(...all('tsreverse').map((s) => s.hwmKb))
+    console.log(`tsreverse peak target <= ${RSS_TARGET_KB / 1000} MB: ${worst <= RSS_TARGET_KB ? 'met' : 'NOT met'}`)
+  }
+}
+
+/**
+ * The first directory in sorted depth-first order that holds at least `n` regular files of at
+ * most SMALL_FILE_MAX bytes and nothing else: the counting pass's subset, relative to `root`.
+ */
+function smallFileDir(root: string, n: number): { rel: string; files: number } | undefined {
+  const walk = (rel: string): { rel: string; files: number } | undefined => {
+    const entries = readdirSync(path.join(root, rel), { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))
+    const small = entries.filter((e) => e.isFile() && statSync(path.join(root, rel, e.name)).size <= SMALL_FILE_MAX)
+    if (rel !== '' && small.length >= n && small.length === entries.length) return { rel, files: small.length }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue
+      const found = walk(path.join(rel, e.name))
+      if (found) return found
+    }
+    return undefined
+  }
+  return walk('')
+}
+
+/** The view's path of a plaintext path, from `tsreverse -encrypt-paths`. */
+function cipherPath(ctx: Context, rel: string): string {
+  const r = spawnSync(BIN, ['-encrypt-paths', '-config', ctx.conf, '-passfile', ctx.pass, ctx.src], { input: rel + '\n', encoding: 'utf8' })
+  const out = r.stdout.trim()
+  if (r.status !== 0 || out === '') throw new Error(`tsreverse -encrypt-paths failed: ${r.stderr.trim()}`)
+  return out
+}
+
+/**
+ * FUSE requests per file by opcode: each phase's command on the subset directory alone, through
+ * a fresh server with -fusedebug, counting only the requests the command caused.
+ */
+async function countingPass(ctx: Context): Promise<void> {
+  const subset = smallFileDir(ctx.src, ctx.opts.countFiles)
+  if (!subset) {
+    console.log(`\nFUSE requests: skipped, no directory holds ${ctx.opts.countFiles} regular files of at most ${SMALL_FILE_MAX / 1024} KiB and nothing else`)
+    return
+  }
+  const viewRel = cipherPath(ctx, subset.rel)
+  console.log(`\nFUSE requests per file by opcode: each command on ${subset.rel} alone (${subset.files} files of at most ${SMALL_FILE_MAX / 1024} KiB, no subdirectories),`)
+  console.log('a fresh server per command, counted from its -fusedebug output (one line per request)')
+  for (const tool of ctx.opts.tools) {
+    const dest = path.join(ctx.dests[tool], 'count')
+    mkdirSync(dest, { recursive: true })
+    for (const phase of ctx.opts.phases) {
+      const server = await startTool(ctx, tool, true)
+      try {
+        // go-fuse's own start-up requests come just after the mount appears.
+        await mounts.sleep(1000)
+        const from = server.output.length
+        const [cmd, args] = command(phase, path.join(server.mnt, viewRel), dest)
+        await mounts.run(cmd, args, ctx.devNull)
+        // The last replies' lines may still be on their way.
+        await mounts.sleep(200)
+        console.log(`${phase.padEnd(16)}${tool.padEnd(11)}${perFileLine(countRequests(tool, server.output.slice(from)), subset.files)}`)
+      } finally {
+        await mounts.stopServer(server)
+      }
+    }
+    rmSync(ctx.dests[tool], { recursive: true, force: true })
   }
 }
 
@@ -342,9 +473,16 @@ async function main(): Promise<void> {
   console.log('cache state: every timed run starts a fresh server on a fresh mount (no dentry/attribute/page cache of the view, no server cache carries over); the plaintext stays in the page cache')
   console.log(`rsync destination: ${destBase} (emptied before each first pull); times are wall-clock seconds of the command, CPU s = user+system of the server process during it`)
   console.log(`order: phases ${opts.phases.join(', ')} per round; the tool that runs first alternates between rounds`)
+  if (opts.busyCore) console.log('busy host: one process spins on a core at normal priority during the timed runs (--busy-core)')
 
-  for (let r = 0; r < opts.runs; r++) await round(ctx, r)
+  const spinner = opts.busyCore ? mounts.startBusyCore() : undefined
+  try {
+    for (let r = 0; r < opts.runs; r++) await round(ctx, r)
+  } finally {
+    if (spinner) mounts.stopBusyCore(spinner)
+  }
   report(ctx)
+  if (opts.countFiles > 0) await countingPass(ctx)
   console.log(`\nload average at end: ${loadavg()}`)
   closeSync(ctx.devNull)
 }

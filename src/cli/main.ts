@@ -1,16 +1,8 @@
 // The CLI: parse, pick the action, map every failure to one line on stderr and gocryptfs's exit code.
+// Each action's code is loaded only when it is chosen: a mount daemon keeps whatever it loaded
+// resident for as long as it runs.
 import { ExitCode, UserError } from '../exitcodes.js'
 import { helpText, parseArgs, refusedFlag, type Flags } from './args.js'
-import { runDemo } from './demo.js'
-import { runDumpMasterKey, runInfo, runInit, runPasswd } from './config-commands.js'
-import { runCheck } from './check.js'
-import { runFsck } from './fsck.js'
-import { runForwardMount } from './forward.js'
-import { runReverseMount } from './mount.js'
-import { runPaths } from './paths.js'
-import { runRestore } from './restore.js'
-import { cpuLine, speedLines } from './speed.js'
-import { versionLine } from './version.js'
 import { plural } from '../plural.js'
 
 const ACTIONS = [
@@ -30,39 +22,41 @@ async function run(flags: Flags, positional: string[]): Promise<void> {
       process.stdout.write(helpText() + '\n')
       return
     case 'version':
-      process.stdout.write(versionLine() + '\n')
+      process.stdout.write((await import('./version.js')).versionLine() + '\n')
       return
     case 'demo':
-      return runDemo(flags)
-    case 'speed':
+      return (await import('./demo.js')).runDemo(flags)
+    case 'speed': {
+      const [{ cpuLine, speedLines }, { versionLine }] = await Promise.all([import('./speed.js'), import('./version.js')])
       process.stdout.write([versionLine(), cpuLine(), ...speedLines()].join('\n') + '\n')
       return
+    }
     case 'init':
-      return runInit(flags, positional)
+      return (await import('./config-commands.js')).runInit(flags, positional)
     case 'info':
-      return runInfo(flags, positional)
+      return (await import('./config-commands.js')).runInfo(flags, positional)
     case 'passwd':
-      return runPasswd(flags, positional)
+      return (await import('./config-commands.js')).runPasswd(flags, positional)
     case 'dumpmasterkey':
-      return runDumpMasterKey(flags, positional)
+      return (await import('./config-commands.js')).runDumpMasterKey(flags, positional)
     case 'restore':
-      return runRestore(flags, positional)
+      return (await import('./restore.js')).runRestore(flags, positional)
     case 'fsck':
-      return runFsck(flags, positional)
+      return (await import('./fsck.js')).runFsck(flags, positional)
     case 'check':
-      return runCheck(positional)
+      return (await import('./check.js')).runCheck(positional)
     case 'encrypt-paths':
-      return runPaths(flags, positional, 'encrypt')
+      return (await import('./paths.js')).runPaths(flags, positional, 'encrypt')
     case 'decrypt-paths':
-      return runPaths(flags, positional, 'decrypt')
+      return (await import('./paths.js')).runPaths(flags, positional, 'decrypt')
     case undefined:
       if (flags.forward && flags.reverse) throw new UserError('-forward and -reverse cannot be used together', ExitCode.Usage)
       if (positional.length !== 2) {
         const dirs = flags.forward ? 'CIPHERDIR and MOUNTPOINT' : 'SOURCEDIR and MOUNTPOINT'
         throw new UserError(`need ${dirs}, got ${plural(positional.length, 'argument')}`, ExitCode.Usage)
       }
-      if (flags.forward) return runForwardMount(flags, positional[0]!, positional[1]!)
-      return runReverseMount(flags, positional[0]!, positional[1]!)
+      if (flags.forward) return (await import('./forward.js')).runForwardMount(flags, positional[0]!, positional[1]!)
+      return (await import('./mount.js')).runReverseMount(flags, positional[0]!, positional[1]!)
   }
 }
 
