@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -99,6 +100,13 @@ typedef struct job {
   // ID, then block-0 IV. OP_OPEN's whole file gets its header; OP_PREAD reads from a block start.
   sealer *sealer;
   uint8_t ids[32];
+  // OP_OPEN: the FUSE open this job may answer itself with the sealed file (a held file), when
+  // the fstat after the read still shows the lookup's size, mtime and ctime (`expect`: size,
+  // mtime ms and ns part, ctime ms and ns part, as src/view/consistency.ts compares them).
+  moved_req *reply;
+  double expect[5];
+  int answered;
+  int buf_held;  // buf came from fuse_binding_held_new
   // Outputs.
   int err;
   const char *syscall;
@@ -292,18 +300,26 @@ static ssize_t pread_fully(int fd, uint8_t *into, size_t len, int64_t pos, job *
   return (ssize_t)got;
 }
 
+// The consistency check's fields of a stat (src/view/source-io.ts statusOf).
+static int same_status(const double *st, const double *want) {
+  double ms_m = st[12] * 1000 + floor(st[13] / 1e6), ms_c = st[14] * 1000 + floor(st[15] / 1e6);
+  return st[7] == want[0] && ms_m == want[1] && fmod(st[13], 1e6) == want[2] && ms_c == want[3] && fmod(st[15], 1e6) == want[4];
+}
+
 // Replaces the plaintext j->buf[0..len) with its sealed blocks, after the file header if
 // `header`. On failure the job fails with EIO (OpenSSL) or ENOMEM.
 static void seal_read(job *j, size_t len, int64_t pos, int header) {
   size_t hl = header ? SEAL_HEADER_LEN : 0, n = hl + seal_size(len);
-  uint8_t *out = malloc(n ? n : 1);
+  // What an open may answer itself is made a held file from the start, not copied into one.
+  uint8_t *out = j->reply ? (uint8_t *)fuse_binding_held_new(n) : malloc(n ? n : 1);
   if (!out) {
     fail(j, ENOMEM, "read");
   } else {
     if (header) seal_header(j->ids, out);
     if (seal_blocks(j->sealer, (uint8_t *)j->buf, len, (uint64_t)(pos / SEAL_PLAIN_BLOCK), j->ids, j->ids + 16, out + hl)) {
       fail(j, EIO, "seal");
-      free(out);
+      if (j->reply) fuse_binding_held_free((char *)out);
+      else free(out);
       out = NULL;
       n = 0;
     }
@@ -311,6 +327,7 @@ static void seal_read(job *j, size_t len, int64_t pos, int header) {
   free(j->buf);
   j->buf = (char *)out;
   j->buf_len = out ? n : 0;
+  j->buf_held = out && j->reply;
 }
 
 static void run_open(job *j) {
@@ -338,6 +355,11 @@ static void run_open(job *j) {
         if ((err = fstat_fd(fd, j->st))) fail(j, err, "fstat");
         close(fd);
         if (!err && j->sealer) seal_read(j, (size_t)got, 0, 1);
+        if (!j->err && j->reply && same_status(j->st, j->expect)) {
+          fuse_binding_reply_held(j->reply, j->buf);
+          j->buf = NULL;
+          j->answered = 1;
+        }
         return;
       }
       free(j->buf);  // grew meanwhile: read it as a large file
@@ -578,7 +600,7 @@ static void free_bytes(napi_env env, void *data, void *hint) { free(data); }
 // j->buf handed over without a copy where Node allows it (else copied); the job lets go of it.
 static napi_value owned_bytes(napi_env env, job *j) {
   napi_value b;
-  if (j->buf_len > 0 && napi_create_external_buffer(env, j->buf_len, j->buf, free_bytes, NULL, &b) == napi_ok) {
+  if (j->buf_len > 0 && !j->buf_held && napi_create_external_buffer(env, j->buf_len, j->buf, free_bytes, NULL, &b) == napi_ok) {
     j->buf = NULL;
     return b;
   }
@@ -648,8 +670,12 @@ static napi_value result_of(napi_env env, job *j) {
 static void free_job(napi_env env, job *j) {
   if (j->rfd >= 0) close(j->rfd);
   if (env && j->cb) napi_delete_reference(env, j->cb);
+  // Without an environment the request stays lent: the process is ending.
+  if (env && j->reply) fuse_binding_end_loan(env, j->reply, j->answered);
   sealer_unref(j->sealer);
-  free(j->path), free(j->names), free(j->check_path), free(j->stats), free(j->errs), free(j->buf), free(j->offs), free(j);
+  if (j->buf_held) fuse_binding_held_free(j->buf);
+  else free(j->buf);
+  free(j->path), free(j->names), free(j->check_path), free(j->stats), free(j->errs), free(j->offs), free(j);
 }
 
 static void deliver(napi_env env, napi_value js_cb, void *context, void *data) {
@@ -661,6 +687,10 @@ static void deliver(napi_env env, napi_value js_cb, void *context, void *data) {
     return;
   }
   if (--es->inflight == 0) napi_unref_threadsafe_function(env, es->tsfn);
+  if (j->answered) {  // the open is answered: nothing for JavaScript to do
+    free_job(env, j);
+    return;
+  }
   napi_value cb, undef, args[2];
   napi_get_undefined(env, &undef);
   napi_get_reference_value(env, j->cb, &cb);
@@ -766,7 +796,7 @@ static int read_seal(napi_env env, job *j, napi_value *a) {
 
 static napi_value bad_seal(napi_env env, job *j) {
   free_job(env, j);
-  napi_throw_type_error(env, NULL, "tsreverse native: expected a sealer and 32 bytes of file ID and block-0 IV");
+  napi_throw_type_error(env, NULL, "tsreverse native: expected a sealer, 32 bytes of file ID and block-0 IV, and an unanswered open with its 5 status numbers");
   return NULL;
 }
 
@@ -837,17 +867,32 @@ static napi_value js_walk(napi_env env, napi_callback_info info) {
   return start(env, j);
 }
 
-// open(dirfd, name, expectedDev, expectedIno, below, sealer, ids, checkPath, checkDev, checkIno, checkBirthMs, cb)
+// Reads the optional FUSE open to answer: the request (null: none) and the five numbers of
+// the status it needs (see job.expect). Only with a sealer.
+static int read_reply(napi_env env, job *j, napi_value *a) {
+  napi_valuetype t;
+  napi_typeof(env, a[0], &t);
+  if (t == napi_null || t == napi_undefined) return 0;
+  napi_typedarray_type type;
+  size_t n = 0;
+  void *data = NULL;
+  if (!j->sealer || napi_get_typedarray_info(env, a[1], &type, &n, &data, NULL, NULL) != napi_ok || type != napi_float64_array || n != 5) return -1;
+  memcpy(j->expect, data, sizeof j->expect);
+  return (j->reply = fuse_binding_lend(env, a[0])) ? 0 : -1;
+}
+
+// open(dirfd, name, expectedDev, expectedIno, below, sealer, ids, reply, expect, checkPath,
+// checkDev, checkIno, checkBirthMs, cb)
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  napi_value a[12];
-  job *j = begin(env, info, OP_OPEN, 12, a);
+  napi_value a[14];
+  job *j = begin(env, info, OP_OPEN, 14, a);
   if (!j) return NULL;
   j->dirfd = int_arg(env, a[0]);
   j->exp_dev = (uint64_t)number_arg(env, a[2]);
   j->exp_ino = (uint64_t)number_arg(env, a[3]);
   j->below = (size_t)number_arg(env, a[4]);
-  if (read_seal(env, j, a + 5)) return bad_seal(env, j);
-  if (copy_bytes(env, a[1], &j->path) || read_check(env, j, a + 7)) return oom(env, j);
+  if (read_seal(env, j, a + 5) || read_reply(env, j, a + 7)) return bad_seal(env, j);
+  if (copy_bytes(env, a[1], &j->path) || read_check(env, j, a + 9)) return oom(env, j);
   return start(env, j);
 }
 

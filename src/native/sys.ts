@@ -38,6 +38,12 @@ export type Sealer = { readonly __brand: 'Sealer' }
 /** What makes open and pread return sealed bytes: the sealer, and fileId || block-0 IV (32 bytes). */
 export type SealArgs = [sealer: Sealer | null, ids: Buffer | null]
 
+/**
+ * A FUSE open (the binding's Request) that open may answer itself, and the status that allows
+ * it: size, mtime ms, mtime ns part, ctime ms, ctime ns part (consistency.ts compares these).
+ */
+export type HeldArgs = [reply: object | null, expect: Float64Array | null]
+
 export interface NativeSys {
   lstat(dirfd: number, name: Buffer, ...rest: [...CheckArgs, Done<{ st: Float64Array }>]): void
   /** lstat of each NUL-separated name in `dirfd`; errs[i] is the errno of the i-th (0: stats has it); st: dirfd's own. */
@@ -49,7 +55,9 @@ export interface NativeSys {
   /**
    * Opens the regular file `name` in `dirfd` if it is still (dev, ino); one shorter than `below`
    * bytes on an ordinary local filesystem is read whole and closed (data, st after the read);
-   * with a sealer, data is the whole view file (header and sealed blocks).
+   * with a sealer, data is the whole view file (header and sealed blocks). With a reply as well,
+   * such a file whose st after the read matches `expect` answers that FUSE open itself (a held
+   * file), and cb is never called.
    */
   open(
     dirfd: number,
@@ -57,7 +65,7 @@ export interface NativeSys {
     dev: number,
     ino: number,
     below: number,
-    ...rest: [...SealArgs, ...CheckArgs, Done<{ st: Float64Array; fd?: number; data?: Buffer }>]
+    ...rest: [...SealArgs, ...HeldArgs, ...CheckArgs, Done<{ st: Float64Array; fd?: number; data?: Buffer }>]
   ): void
   /**
    * `length` bytes from `position` (fewer at end of file); st: fstat after the read. With a

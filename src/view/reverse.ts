@@ -349,9 +349,23 @@ export class ReverseView implements ViewFs {
     }
   }
 
-  async open(viewPath: string): Promise<number> {
+  open(viewPath: string): Promise<number> {
+    return this.#openAs(viewPath)
+  }
+
+  /**
+   * open, for the FUSE open `reply` (the binding's Request): with native sealing, a small file
+   * read and sealed whole at open whose fstat after the read still shows its lookup's size and
+   * times goes to the binding as a held file from the pool thread that read it, which answers
+   * `reply`; the promise then never settles. Anything else resolves as open does.
+   */
+  openHeld(viewPath: string, reply: object): Promise<number> {
+    return this.#openAs(viewPath, this.#sealer && reply)
+  }
+
+  async #openAs(viewPath: string, reply?: object): Promise<number> {
     try {
-      const handle = (await this.#openRecent(viewPath)) ?? (await this.#open(viewPath, await this.#resolve(viewPath)))
+      const handle = (await this.#openRecent(viewPath, reply)) ?? (await this.#open(viewPath, await this.#resolve(viewPath), undefined, reply))
       const id = this.#nextHandle++
       this.#handles.set(id, handle)
       return id
@@ -518,13 +532,13 @@ export class ReverseView implements ViewFs {
    * none or it failed (gone, or another file by now): the caller then resolves afresh, exactly
    * as without this shortcut.
    */
-  async #openRecent(viewPath: string): Promise<Handle | undefined> {
+  async #openRecent(viewPath: string, reply?: object): Promise<Handle | undefined> {
     const recent = this.#lookedUp.get(viewPath)
     if (recent === undefined || performance.now() - recent.at >= LOOKED_UP_MS) return undefined
     try {
       // The parent is checked as every walk checks it (in the hop that opens the file):
       // swapped for a symlink or another directory, it fails here.
-      return await this.#open(viewPath, recent.node, this.#checkOf(recent.node.dir))
+      return await this.#open(viewPath, recent.node, this.#checkOf(recent.node.dir), reply)
     } catch {
       this.#lookedUp.delete(viewPath)
       return undefined
@@ -883,8 +897,8 @@ export class ReverseView implements ViewFs {
 
   // ---- open ----
 
-  /** Opens `node`, after `check` when given (DIR_MOVED when it fails). */
-  async #open(viewPath: string, node: Node, check?: DirCheck): Promise<Handle> {
+  /** Opens `node`, after `check` when given (DIR_MOVED when it fails); `reply` as openHeld. */
+  async #open(viewPath: string, node: Node, check?: DirCheck, reply?: object): Promise<Handle> {
     switch (node.kind) {
       case 'diriv':
         return { data: node.dir.iv }
@@ -905,7 +919,8 @@ export class ReverseView implements ViewFs {
     const iv0 = derivePathIv(ivPath, 'BLOCK0IV')
     const below = this.#wholeBytes < WHOLE_MAX_BYTES ? WHOLE_BELOW : 0
     const sealing = this.#sealer && sealingOf(this.#sealer, fileId, iv0)
-    const opened = await this.#tree.openRegular(node.dir, node.rel, st, below, check, sealing)
+    const held = reply && { reply, looked: st }
+    const opened = await this.#tree.openRegular(node.dir, node.rel, st, below, check, sealing, held)
     const what = `${readable(viewPath)} (plaintext ${readable(node.rel)})`
     const watch = new ConsistencyWatch(st, what, { strict: this.#strict, log: this.#log, info: this.#info })
     if ('data' in opened) {

@@ -2,7 +2,7 @@
 // view runs on the addon's thread pool, never on the JavaScript thread that answers the mount,
 // so a hung filesystem inside the source, or this mount reached again through it, stalls only
 // the requests that touch it. Stats come back exact to the nanosecond (stat.ts).
-import { AT_FDCWD, STAT_N, sys, type CheckArgs, type Done, type PackedNames, type SealArgs, type Sealer } from '../native/sys.js'
+import { AT_FDCWD, STAT_N, sys, type CheckArgs, type Done, type HeldArgs, type PackedNames, type SealArgs, type Sealer } from '../native/sys.js'
 import type { FileStatus } from './consistency.js'
 import { msOfParts, statsAt, type SourceStats } from './stat.js'
 
@@ -27,6 +27,19 @@ export const sealingOf = (sealer: Sealer, fileId: Uint8Array, iv0: Uint8Array): 
 export const setSealThreads = (n: number): void => sys.sealThreads(n)
 
 const sealArgs = (s: Sealing | undefined): SealArgs => (s ? [s.sealer, s.ids] : [null, null])
+
+/**
+ * A FUSE open (the binding's Request) that a sealed open may answer on the pool thread, handing
+ * the binding the view file as a held file, when the file's fstat after its read still shows
+ * `looked` (its lookup).
+ */
+export interface HeldOpen {
+  reply: object
+  looked: FileStatus
+}
+
+const heldArgs = (h: HeldOpen | undefined): HeldArgs =>
+  h ? [h.reply, Float64Array.of(h.looked.size, h.looked.mtimeMs, h.looked.mtimeNsPart, h.looked.ctimeMs, h.looked.ctimeNsPart)] : [null, null]
 
 /** A directory resolved earlier that must still be at `path` (absolute) before a call acts. */
 export interface DirCheck {
@@ -119,7 +132,8 @@ export type OpenedFile = { fd: number } | { data: Buffer; status: FileStatus }
 /**
  * After `check`, opens the regular file `name` of `dirfd` if it is still the one `expected`
  * describes (ENOENT otherwise); a file shorter than `below` bytes, not empty, on an ordinary
- * local filesystem is read whole at once (`below` 0: never), and sealed with `seal`.
+ * local filesystem is read whole at once (`below` 0: never), and sealed with `seal`. Such a
+ * file that answered `held` itself leaves the promise unsettled.
  */
 export async function openAt(
   dirfd: number,
@@ -128,9 +142,10 @@ export async function openAt(
   below: number,
   check?: DirCheck,
   seal?: Sealing,
+  held?: HeldOpen,
 ): Promise<OpenedFile> {
   const r = await call<{ st: Float64Array; fd?: number; data?: Buffer }>((done) =>
-    sys.open(dirfd, name, expected.dev, expected.ino, below, ...sealArgs(seal), ...checkArgs(check), done),
+    sys.open(dirfd, name, expected.dev, expected.ino, below, ...sealArgs(seal), ...heldArgs(seal && held), ...checkArgs(check), done),
   )
   return r.fd !== undefined ? { fd: r.fd } : { data: r.data!, status: statusOf(r.st) }
 }
