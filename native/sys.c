@@ -649,7 +649,11 @@ static napi_value result_of(napi_env env, job *j) {
       break;
     case OP_OPEN:
       set(env, r, "st", f64_array(env, j->st, STAT_N));
-      if (j->rfd >= 0) {
+      if (j->answered) {
+        napi_value t;
+        napi_get_boolean(env, true, &t);
+        set(env, r, "answered", t);
+      } else if (j->rfd >= 0) {
         set(env, r, "fd", int_value(env, j->rfd));
         j->rfd = -1;
       } else {
@@ -687,10 +691,6 @@ static void deliver(napi_env env, napi_value js_cb, void *context, void *data) {
     return;
   }
   if (--es->inflight == 0) napi_unref_threadsafe_function(env, es->tsfn);
-  if (j->answered) {  // the open is answered: nothing for JavaScript to do
-    free_job(env, j);
-    return;
-  }
   napi_value cb, undef, args[2];
   napi_get_undefined(env, &undef);
   napi_get_reference_value(env, j->cb, &cb);

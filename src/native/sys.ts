@@ -57,7 +57,7 @@ export interface NativeSys {
    * bytes on an ordinary local filesystem is read whole and closed (data, st after the read);
    * with a sealer, data is the whole view file (header and sealed blocks). With a reply as well,
    * such a file whose st after the read matches `expect` answers that FUSE open itself (a held
-   * file), and cb is never called.
+   * file): `answered`, without data.
    */
   open(
     dirfd: number,
@@ -65,7 +65,7 @@ export interface NativeSys {
     dev: number,
     ino: number,
     below: number,
-    ...rest: [...SealArgs, ...HeldArgs, ...CheckArgs, Done<{ st: Float64Array; fd?: number; data?: Buffer }>]
+    ...rest: [...SealArgs, ...HeldArgs, ...CheckArgs, Done<{ st: Float64Array; fd?: number; data?: Buffer; answered?: true }>]
   ): void
   /**
    * `length` bytes from `position` (fewer at end of file); st: fstat after the read. With a

@@ -55,10 +55,10 @@ export class ActivityView implements ViewFs {
   }
 
   /** A file answered by the binding is held there, as after takeData: not counted as open. */
-  async openHeld(p: string, reply: object): Promise<number> {
+  async openHeld(p: string, reply: object): Promise<number | undefined> {
     this.#touch()
     const handle = await (this.#view.openHeld?.(p, reply) ?? this.#view.open(p))
-    this.#open.add(handle)
+    if (handle !== undefined) this.#open.add(handle)
     return handle
   }
 

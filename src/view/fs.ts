@@ -71,9 +71,9 @@ export interface ViewFs {
   release(handle: number): Promise<void>
   /**
    * Optional: open for the FUSE open `reply` (the binding's Request), which the view may answer
-   * itself through the binding (a held file); the promise then never settles.
+   * itself through the binding (a held file): undefined then.
    */
-  openHeld?(path: string, reply: object): Promise<number>
+  openHeld?(path: string, reply: object): Promise<number | undefined>
   /** Optional: a handle's whole content, handed with the handle to a caller that answers its reads and release. */
   takeData?(handle: number): Buffer | undefined
   statfs(path: string): Promise<FsStats>

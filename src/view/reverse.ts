@@ -35,7 +35,7 @@ import { InoMap, InoTag } from './inomap.js'
 import { Lru } from './lru.js'
 import { ConsistencyWatch, type FileStatus } from './consistency.js'
 import { joinPath, ownCopy, toFsError } from './source.js'
-import { AT_FDCWD, closeFile, createSealer, lstatAt, openAt, preadAt, sealingOf, type Sealer } from './source-io.js'
+import { AT_FDCWD, closeFile, createSealer, lstatAt, openAt, preadAt, sealingOf, type Answered, type Sealer } from './source-io.js'
 import { stat, type SourceStats } from './stat.js'
 import { SourceTree, dirMoved, isDirAt, isDirMoved, sameDir, type DirCheck, type ListedEntry } from './source-tree.js'
 
@@ -349,23 +349,25 @@ export class ReverseView implements ViewFs {
     }
   }
 
-  open(viewPath: string): Promise<number> {
-    return this.#openAs(viewPath)
+  async open(viewPath: string): Promise<number> {
+    // Without a reply to answer, there is always a handle.
+    return (await this.#openAs(viewPath))!
   }
 
   /**
    * open, for the FUSE open `reply` (the binding's Request): with native sealing, a small file
    * read and sealed whole at open whose fstat after the read still shows its lookup's size and
    * times goes to the binding as a held file from the pool thread that read it, which answers
-   * `reply`; the promise then never settles. Anything else resolves as open does.
+   * `reply`: undefined then. Anything else resolves as open does.
    */
-  openHeld(viewPath: string, reply: object): Promise<number> {
+  openHeld(viewPath: string, reply: object): Promise<number | undefined> {
     return this.#openAs(viewPath, this.#sealer && reply)
   }
 
-  async #openAs(viewPath: string, reply?: object): Promise<number> {
+  async #openAs(viewPath: string, reply?: object): Promise<number | undefined> {
     try {
       const handle = (await this.#openRecent(viewPath, reply)) ?? (await this.#open(viewPath, await this.#resolve(viewPath), undefined, reply))
+      if ('answered' in handle) return undefined
       const id = this.#nextHandle++
       this.#handles.set(id, handle)
       return id
@@ -532,7 +534,7 @@ export class ReverseView implements ViewFs {
    * none or it failed (gone, or another file by now): the caller then resolves afresh, exactly
    * as without this shortcut.
    */
-  async #openRecent(viewPath: string, reply?: object): Promise<Handle | undefined> {
+  async #openRecent(viewPath: string, reply?: object): Promise<Handle | Answered | undefined> {
     const recent = this.#lookedUp.get(viewPath)
     if (recent === undefined || performance.now() - recent.at >= LOOKED_UP_MS) return undefined
     try {
@@ -898,7 +900,7 @@ export class ReverseView implements ViewFs {
   // ---- open ----
 
   /** Opens `node`, after `check` when given (DIR_MOVED when it fails); `reply` as openHeld. */
-  async #open(viewPath: string, node: Node, check?: DirCheck, reply?: object): Promise<Handle> {
+  async #open(viewPath: string, node: Node, check?: DirCheck, reply?: object): Promise<Handle | Answered> {
     switch (node.kind) {
       case 'diriv':
         return { data: node.dir.iv }
@@ -921,6 +923,7 @@ export class ReverseView implements ViewFs {
     const sealing = this.#sealer && sealingOf(this.#sealer, fileId, iv0)
     const held = reply && { reply, looked: st }
     const opened = await this.#tree.openRegular(node.dir, node.rel, st, below, check, sealing, held)
+    if ('answered' in opened) return opened
     const what = `${readable(viewPath)} (plaintext ${readable(node.rel)})`
     const watch = new ConsistencyWatch(st, what, { strict: this.#strict, log: this.#log, info: this.#info })
     if ('data' in opened) {

@@ -129,12 +129,25 @@ export async function walkFrom(dirfd: number, first: Buffer, names: readonly Buf
  */
 export type OpenedFile = { fd: number } | { data: Buffer; status: FileStatus }
 
+/** The pool thread answered the HeldOpen with the file, read and sealed whole. */
+export type Answered = { answered: true }
+
 /**
  * After `check`, opens the regular file `name` of `dirfd` if it is still the one `expected`
  * describes (ENOENT otherwise); a file shorter than `below` bytes, not empty, on an ordinary
- * local filesystem is read whole at once (`below` 0: never), and sealed with `seal`. Such a
- * file that answered `held` itself leaves the promise unsettled.
+ * local filesystem is read whole at once (`below` 0: never), and sealed with `seal`; such a
+ * file may answer `held` itself.
  */
+export function openAt(dirfd: number, name: Buffer, expected: Pick<SourceStats, 'dev' | 'ino'>, below: number, check?: DirCheck, seal?: Sealing): Promise<OpenedFile>
+export function openAt(
+  dirfd: number,
+  name: Buffer,
+  expected: Pick<SourceStats, 'dev' | 'ino'>,
+  below: number,
+  check: DirCheck | undefined,
+  seal: Sealing | undefined,
+  held: HeldOpen | undefined,
+): Promise<OpenedFile | Answered>
 export async function openAt(
   dirfd: number,
   name: Buffer,
@@ -143,10 +156,11 @@ export async function openAt(
   check?: DirCheck,
   seal?: Sealing,
   held?: HeldOpen,
-): Promise<OpenedFile> {
-  const r = await call<{ st: Float64Array; fd?: number; data?: Buffer }>((done) =>
+): Promise<OpenedFile | Answered> {
+  const r = await call<{ st: Float64Array; fd?: number; data?: Buffer; answered?: true }>((done) =>
     sys.open(dirfd, name, expected.dev, expected.ino, below, ...sealArgs(seal), ...heldArgs(seal && held), ...checkArgs(check), done),
   )
+  if (r.answered) return { answered: true }
   return r.fd !== undefined ? { fd: r.fd } : { data: r.data!, status: statusOf(r.st) }
 }
 

@@ -26,6 +26,7 @@ import {
   type DirCheck,
   type ListedNames,
   type OpenedFile,
+  type Answered,
   type HeldOpen,
   type Sealing,
 } from './source-io.js'
@@ -235,7 +236,7 @@ export class SourceTree {
    * After `check`, opens the regular file `rel` of `dir` if it is still the one `expected` (its
    * lstat) describes; ENOENT when another file is there. A short file may be read at once (openAt).
    */
-  openRegular(dir: DirId, rel: Buffer, expected: SourceStats, wholeBelow: number, check?: DirCheck, seal?: Sealing, held?: HeldOpen): Promise<OpenedFile> {
+  openRegular(dir: DirId, rel: Buffer, expected: SourceStats, wholeBelow: number, check?: DirCheck, seal?: Sealing, held?: HeldOpen): Promise<OpenedFile | Answered> {
     return this.inDir(dir, (fd) => openAt(fd, baseName(rel), expected, wholeBelow, check, seal, held), check)
   }
 
