@@ -6,7 +6,9 @@
 // answering everything else.
 // Answered here without JavaScript: the reads and release of a file whose whole content was
 // handed over at open ("held"), every write-side request (EROFS: the mount is read-only),
-// and the xattr requests (gocryptfs 2.3 -reverse has no xattrs).
+// and the xattr requests (gocryptfs 2.3 -reverse has no xattrs). JavaScript may lend an open
+// request to sys.c's pool, whose thread answers it with a held file (a small file it read and
+// sealed whole, unchanged since its lookup) or hands it back.
 // Names cross as bytes (Buffers), sizes as doubles (exact below 2^53), inode numbers as two
 // 32-bit halves (any 64-bit value), times to the nanosecond.
 #define FUSE_USE_VERSION 312
@@ -18,6 +20,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +54,8 @@ typedef struct {
   size_t size;
   char bytes[];
 } held_file;
+
+#define HELD_OF(b) ((held_file *)((b) - offsetof(held_file, bytes)))
 
 static size_t held_bytes;  // atomic: what every held file holds, for JavaScript to bound
 
@@ -687,6 +692,61 @@ static napi_value js_reply_open(napi_env env, napi_callback_info info) {
     free(h);
   }
   return result(env, r, rc);
+}
+
+// ---- open requests lent to sys.c's pool ----
+
+struct moved_req {
+  fuse_req_t req;
+  req_ref *r;
+  napi_ref keep;  // keeps r (JavaScript's reference) alive until the loan ends
+};
+
+moved_req *fuse_binding_lend(napi_env env, napi_value v) {
+  req_ref *r = NULL;
+  if (napi_get_value_external(env, v, (void **)&r) != napi_ok || !r || !r->req) return NULL;
+  moved_req *mv = malloc(sizeof *mv);
+  if (!mv) return NULL;
+  if (napi_create_reference(env, v, 1, &mv->keep) != napi_ok) {
+    free(mv);
+    return NULL;
+  }
+  mv->req = r->req;
+  mv->r = r;
+  r->req = NULL;  // still counted in pending: answered or handed back when the loan ends
+  return mv;
+}
+
+char *fuse_binding_held_new(size_t len) {
+  held_file *h = malloc(sizeof(held_file) + (len ? len : 1));
+  if (!h) return NULL;
+  h->size = len;
+  return h->bytes;
+}
+
+void fuse_binding_held_free(char *bytes) {
+  if (bytes) free(HELD_OF(bytes));
+}
+
+void fuse_binding_reply_held(moved_req *mv, char *bytes) {
+  held_file *h = HELD_OF(bytes);
+  struct fuse_file_info fi;
+  memset(&fi, 0, sizeof fi);
+  fi.fh = (uint64_t)(uintptr_t)h | HELD_TAG;
+  fi.keep_cache = mount_of(mv->req)->keep_cache;
+  __atomic_add_fetch(&held_bytes, h->size, __ATOMIC_RELAXED);
+  if (fuse_reply_open(mv->req, &fi) != 0) {
+    __atomic_sub_fetch(&held_bytes, h->size, __ATOMIC_RELAXED);
+    free(h);
+  }
+  mv->req = NULL;
+}
+
+void fuse_binding_end_loan(napi_env env, moved_req *mv, int answered) {
+  if (answered) settle(mv->r);
+  else mv->r->req = mv->req;
+  napi_delete_reference(env, mv->keep);
+  free(mv);
 }
 
 // replyData(req, buf: Buffer, n): the first n bytes of buf.

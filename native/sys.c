@@ -15,6 +15,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <malloc.h>
+#include <math.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdbool.h>
@@ -31,6 +32,7 @@
 #include <unistd.h>
 #include <node_api.h>
 #include "fuse_binding.h"
+#include "seal.h"
 
 #define STAT_N 18
 // A thread that found no job for this long exits.
@@ -94,6 +96,17 @@ typedef struct job {
   char *check_path;  // a directory that must still be at this path first (DirCheck)
   uint64_t check_dev, check_ino;
   int64_t check_birth_ms;
+  // OP_OPEN, OP_PREAD: with a sealer, what is read is returned sealed (the view's bytes): file
+  // ID, then block-0 IV. OP_OPEN's whole file gets its header; OP_PREAD reads from a block start.
+  sealer *sealer;
+  uint8_t ids[32];
+  // OP_OPEN: the FUSE open this job may answer itself with the sealed file (a held file), when
+  // the fstat after the read still shows the lookup's size, mtime and ctime (`expect`: size,
+  // mtime ms and ns part, ctime ms and ns part, as src/view/consistency.ts compares them).
+  moved_req *reply;
+  double expect[5];
+  int answered;
+  int buf_held;  // buf came from fuse_binding_held_new
   // Outputs.
   int err;
   const char *syscall;
@@ -287,6 +300,36 @@ static ssize_t pread_fully(int fd, uint8_t *into, size_t len, int64_t pos, job *
   return (ssize_t)got;
 }
 
+// The consistency check's fields of a stat (src/view/source-io.ts statusOf).
+static int same_status(const double *st, const double *want) {
+  double ms_m = st[12] * 1000 + floor(st[13] / 1e6), ms_c = st[14] * 1000 + floor(st[15] / 1e6);
+  return st[7] == want[0] && ms_m == want[1] && fmod(st[13], 1e6) == want[2] && ms_c == want[3] && fmod(st[15], 1e6) == want[4];
+}
+
+// Replaces the plaintext j->buf[0..len) with its sealed blocks, after the file header if
+// `header`. On failure the job fails with EIO (OpenSSL) or ENOMEM.
+static void seal_read(job *j, size_t len, int64_t pos, int header) {
+  size_t hl = header ? SEAL_HEADER_LEN : 0, n = hl + seal_size(len);
+  // What an open may answer itself is made a held file from the start, not copied into one.
+  uint8_t *out = j->reply ? (uint8_t *)fuse_binding_held_new(n) : malloc(n ? n : 1);
+  if (!out) {
+    fail(j, ENOMEM, "read");
+  } else {
+    if (header) seal_header(j->ids, out);
+    if (seal_blocks(j->sealer, (uint8_t *)j->buf, len, (uint64_t)(pos / SEAL_PLAIN_BLOCK), j->ids, j->ids + 16, out + hl)) {
+      fail(j, EIO, "seal");
+      if (j->reply) fuse_binding_held_free((char *)out);
+      else free(out);
+      out = NULL;
+      n = 0;
+    }
+  }
+  free(j->buf);
+  j->buf = (char *)out;
+  j->buf_len = out ? n : 0;
+  j->buf_held = out && j->reply;
+}
+
 static void run_open(job *j) {
   if (check_dir(j)) return;
   // O_NONBLOCK: a FIFO swapped in for the file must not hang the open.
@@ -311,6 +354,12 @@ static void run_open(job *j) {
         j->buf_len = (size_t)got;
         if ((err = fstat_fd(fd, j->st))) fail(j, err, "fstat");
         close(fd);
+        if (!err && j->sealer) seal_read(j, (size_t)got, 0, 1);
+        if (!j->err && j->reply && same_status(j->st, j->expect)) {
+          fuse_binding_reply_held(j->reply, j->buf);
+          j->buf = NULL;
+          j->answered = 1;
+        }
         return;
       }
       free(j->buf);  // grew meanwhile: read it as a large file
@@ -358,6 +407,7 @@ static void run(job *j) {
       if (got < 0) return;
       j->buf_len = (size_t)got;
       if ((err = fstat_fd(j->fd, j->st))) fail(j, err, "fstat");
+      else if (j->sealer) seal_read(j, (size_t)got, j->pos, 0);
       return;
     }
     case OP_CLOSE:
@@ -405,6 +455,7 @@ static void *pool_thread(void *arg) {
       if (rc == ETIMEDOUT && !queue_head) {
         threads--;
         pthread_mutex_unlock(&pool_mu);
+        seal_thread_end();
         return NULL;
       }
     }
@@ -415,6 +466,10 @@ static void *pool_thread(void *arg) {
     last_pick_ms = now_ms();
     pthread_mutex_unlock(&pool_mu);
     run(j);
+    if (j->sealer) {
+      sealer_unref(j->sealer);
+      j->sealer = NULL;
+    }
     env_state *es = j->es;
     pthread_mutex_lock(&es->mu);
     // Closed: the thread that asked is gone, and the result has nowhere to go.
@@ -545,7 +600,7 @@ static void free_bytes(napi_env env, void *data, void *hint) { free(data); }
 // j->buf handed over without a copy where Node allows it (else copied); the job lets go of it.
 static napi_value owned_bytes(napi_env env, job *j) {
   napi_value b;
-  if (j->buf_len > 0 && napi_create_external_buffer(env, j->buf_len, j->buf, free_bytes, NULL, &b) == napi_ok) {
+  if (j->buf_len > 0 && !j->buf_held && napi_create_external_buffer(env, j->buf_len, j->buf, free_bytes, NULL, &b) == napi_ok) {
     j->buf = NULL;
     return b;
   }
@@ -594,11 +649,15 @@ static napi_value result_of(napi_env env, job *j) {
       break;
     case OP_OPEN:
       set(env, r, "st", f64_array(env, j->st, STAT_N));
-      if (j->rfd >= 0) {
+      if (j->answered) {
+        napi_value t;
+        napi_get_boolean(env, true, &t);
+        set(env, r, "answered", t);
+      } else if (j->rfd >= 0) {
         set(env, r, "fd", int_value(env, j->rfd));
         j->rfd = -1;
       } else {
-        set(env, r, "data", bytes(env, j->buf, j->buf_len));
+        set(env, r, "data", owned_bytes(env, j));
       }
       break;
     case OP_PREAD:
@@ -615,7 +674,12 @@ static napi_value result_of(napi_env env, job *j) {
 static void free_job(napi_env env, job *j) {
   if (j->rfd >= 0) close(j->rfd);
   if (env && j->cb) napi_delete_reference(env, j->cb);
-  free(j->path), free(j->names), free(j->check_path), free(j->stats), free(j->errs), free(j->buf), free(j->offs), free(j);
+  // Without an environment the request stays lent: the process is ending.
+  if (env && j->reply) fuse_binding_end_loan(env, j->reply, j->answered);
+  sealer_unref(j->sealer);
+  if (j->buf_held) fuse_binding_held_free(j->buf);
+  else free(j->buf);
+  free(j->path), free(j->names), free(j->check_path), free(j->stats), free(j->errs), free(j->offs), free(j);
 }
 
 static void deliver(napi_env env, napi_value js_cb, void *context, void *data) {
@@ -714,6 +778,28 @@ static int read_check(napi_env env, job *j, napi_value *a) {
   return 0;
 }
 
+// Reads the optional sealing arguments: sealer (null: plaintext), ids (fileId || iv0, 32 bytes).
+static int read_seal(napi_env env, job *j, napi_value *a) {
+  napi_valuetype t;
+  napi_typeof(env, a[0], &t);
+  if (t == napi_null || t == napi_undefined) return 0;
+  void *ids;
+  size_t len;
+  if (!(j->sealer = sealer_of(env, a[0])) || napi_get_buffer_info(env, a[1], &ids, &len) != napi_ok || len != 32) {
+    j->sealer = NULL;
+    return -1;
+  }
+  sealer_ref(j->sealer);
+  memcpy(j->ids, ids, 32);
+  return 0;
+}
+
+static napi_value bad_seal(napi_env env, job *j) {
+  free_job(env, j);
+  napi_throw_type_error(env, NULL, "tsreverse native: expected a sealer, 32 bytes of file ID and block-0 IV, and an unanswered open with its 5 status numbers");
+  return NULL;
+}
+
 static int32_t int_arg(napi_env env, napi_value v) {
   int32_t i = 0;
   napi_get_value_int32(env, v, &i);
@@ -781,27 +867,45 @@ static napi_value js_walk(napi_env env, napi_callback_info info) {
   return start(env, j);
 }
 
-// open(dirfd, name, expectedDev, expectedIno, below, checkPath, checkDev, checkIno, checkBirthMs, cb)
+// Reads the optional FUSE open to answer: the request (null: none) and the five numbers of
+// the status it needs (see job.expect). Only with a sealer.
+static int read_reply(napi_env env, job *j, napi_value *a) {
+  napi_valuetype t;
+  napi_typeof(env, a[0], &t);
+  if (t == napi_null || t == napi_undefined) return 0;
+  napi_typedarray_type type;
+  size_t n = 0;
+  void *data = NULL;
+  if (!j->sealer || napi_get_typedarray_info(env, a[1], &type, &n, &data, NULL, NULL) != napi_ok || type != napi_float64_array || n != 5) return -1;
+  memcpy(j->expect, data, sizeof j->expect);
+  return (j->reply = fuse_binding_lend(env, a[0])) ? 0 : -1;
+}
+
+// open(dirfd, name, expectedDev, expectedIno, below, sealer, ids, reply, expect, checkPath,
+// checkDev, checkIno, checkBirthMs, cb)
 static napi_value js_open(napi_env env, napi_callback_info info) {
-  napi_value a[10];
-  job *j = begin(env, info, OP_OPEN, 10, a);
+  napi_value a[14];
+  job *j = begin(env, info, OP_OPEN, 14, a);
   if (!j) return NULL;
   j->dirfd = int_arg(env, a[0]);
   j->exp_dev = (uint64_t)number_arg(env, a[2]);
   j->exp_ino = (uint64_t)number_arg(env, a[3]);
   j->below = (size_t)number_arg(env, a[4]);
-  if (copy_bytes(env, a[1], &j->path) || read_check(env, j, a + 5)) return oom(env, j);
+  if (read_seal(env, j, a + 5) || read_reply(env, j, a + 7)) return bad_seal(env, j);
+  if (copy_bytes(env, a[1], &j->path) || read_check(env, j, a + 9)) return oom(env, j);
   return start(env, j);
 }
 
-// pread(fd, length, position, cb): `length` bytes from `position`, fewer at end of file.
+// pread(fd, length, position, sealer, ids, cb): `length` bytes from `position`, fewer at end of
+// file; with a sealer, position is a block's start and the bytes come back sealed.
 static napi_value js_pread(napi_env env, napi_callback_info info) {
-  napi_value a[4];
-  job *j = begin(env, info, OP_PREAD, 4, a);
+  napi_value a[6];
+  job *j = begin(env, info, OP_PREAD, 6, a);
   if (!j) return NULL;
   j->fd = int_arg(env, a[0]);
   j->len = (size_t)number_arg(env, a[1]);
   j->pos = (int64_t)number_arg(env, a[2]);
+  if (read_seal(env, j, a + 3) || (j->sealer && j->pos % SEAL_PLAIN_BLOCK)) return bad_seal(env, j);
   return start(env, j);
 }
 
@@ -922,6 +1026,7 @@ static napi_value init(napi_env env, napi_value exports) {
   };
   CHECK(napi_define_properties(env, exports, sizeof props / sizeof props[0], props));
   CHECK(fuse_binding_define(env, exports));
+  CHECK(seal_binding_define(env, exports));
   return exports;
 }
 

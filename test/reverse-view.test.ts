@@ -36,7 +36,6 @@ import { byteString, bytesOf } from '../src/view/byte-string.js'
 import { Excluder } from '../src/view/exclude.js'
 import type { Attr } from '../src/view/fs.js'
 import { ReverseView, type ReverseViewOptions } from '../src/view/reverse.js'
-import { SealPool } from '../src/view/seal-pool.js'
 import { SourceTree } from '../src/view/source-tree.js'
 import type { Ino } from '../src/view/inomap.js'
 import { Prng } from './lib/prng.js'
@@ -130,15 +129,8 @@ function extractedPaths(root: string, dir = ''): string[] {
   return out
 }
 
-/** Options that seal the view's reads on a seal worker. */
-function pooled(t: { teardown(fn: () => Promise<void>): void }, v: Vector): Partial<ReverseViewOptions> {
-  const pool = new SealPool(deriveKeys(v.masterKey, { hkdf: v.settings.hkdf }).siv, { threads: 1 })
-  t.teardown(() => pool.close())
-  return { readSealed: pool.readSealed }
-}
-
-// Where reads are sealed: on this thread, or on a seal worker.
-const sealedAt = ['main', 'worker'] as const
+// Where reads are sealed: on this thread (TypeScript), or on the native pool thread that reads them.
+const sealedAt = ['main', 'pool'] as const
 for (const [name, at] of ['A', 'B', 'C'].flatMap((n) => sealedAt.map((a) => [n, a] as const))) {
   t.test(`vector ${name}, reads sealed on ${at}: the view equals gocryptfs 2.3's`, async (t) => {
     const v = loadVector(name)
@@ -146,7 +138,7 @@ for (const [name, at] of ['A', 'B', 'C'].flatMap((n) => sealedAt.map((a) => [n, 
     const expected = join(work, 'view')
     mkdirSync(expected)
     execFileSync('tar', ['-C', expected, '-xf', join(v.dir, 'view.tar')])
-    const view = await makeView(v, src, at === 'worker' ? pooled(t, v) : {})
+    const view = await makeView(v, src, { nativeSeal: at === 'pool' })
 
     const entries = await walk(view)
     t.same([...entries.keys()].sort(), extractedPaths(expected).sort(), 'same set of paths as view.tar')
@@ -523,7 +515,7 @@ t.test('a small file read whole at open: consistent with its lookup, checked at 
   const p = '/' + names.viewName(Buffer.from('file-8192'), derivePathIv('', 'DIRIV')).name
   const file = join(src, 'file-8192')
   const logs: string[] = []
-  const view = await makeView(v, src, { ...pooled(t, v), strictConsistency: true }, logs)
+  const view = await makeView(v, src, { nativeSeal: true, strictConsistency: true }, logs)
   const size = (await view.getattr(p)).size
   const read = async (h: number): Promise<Buffer> => {
     const buf = Buffer.alloc(size + 100)

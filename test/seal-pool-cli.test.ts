@@ -1,4 +1,5 @@
-// -threads and -openssl through the real CLI: sealing on workers, inline, or both, with either backend, gives the same view.
+// -threads and -openssl through the real CLI: sealing on the native pool (with any bound on its
+// sealing threads) or on the main thread, with either backend, gives the same view.
 import t from 'tap'
 import { randomFillSync } from 'node:crypto'
 import { readdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -20,7 +21,7 @@ t.test('out-of-range -threads fails before the password is read', async (t) => {
 t.test('-threads 0, 1 and 3 and -openssl=false serve byte-identical views', async (t) => {
   const dir = scratchDir(t)
   const { src, passfile } = initSource(t, dir)
-  // Sizes that make whole 128 KiB reads, short tails and reads below the inline threshold.
+  // Sizes that make whole 128 KiB reads, short tails, and a file read whole at open.
   for (const [name, size] of [['big', 3 * 1024 * 1024 + 4097], ['mid', 200_000], ['small', 9000]] as const) {
     writeFileSync(path.join(src, name), randomFillSync(Buffer.alloc(size)))
   }

@@ -1,4 +1,5 @@
 // `tsreverse SRC MNT`: wires flags, keys and the reverse view into the FUSE adapter.
+import os from 'node:os'
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { sys } from '../native/sys.js'
@@ -16,7 +17,7 @@ import type { ViewFs } from '../view/fs.js'
 import { Excluder } from '../view/exclude.js'
 import { Filter } from '../view/filter.js'
 import { ReverseView } from '../view/reverse.js'
-import { SealPool } from '../view/seal-pool.js'
+import { setSealThreads } from '../view/source-io.js'
 import { formatFlags, sivBackend, type Flags } from './args.js'
 import { configLocation, masterKeyHandoff, unlock, type Unlocked } from './auth.js'
 import { runMount } from './daemon.js'
@@ -26,8 +27,8 @@ import { parseGoDuration, startIdleMonitor } from './idle.js'
 import { hiddenDir, servedSubmounts, submountWarning } from './submounts.js'
 
 const MAX_THREADS = 256
-// Two 512 KiB reads per window keep the seal worker and this thread both busy on one stream:
-// 637-681 MB/s against 537-604 with 512 and 523-566 with 2048 (native-bench, measured when this was chosen; the commit says how).
+// Two 512 KiB reads per window keep two sealing threads busy on one stream (native-bench: 637-681
+// MB/s against 537-604 with 512 and 523-566 with 2048 when this was chosen; the commit says how).
 const DEFAULT_READ_AHEAD_KB = 1024
 // How long the JavaScript thread keeps polling after each request (src/fuse/busy-poll.ts).
 const DEFAULT_BUSY_POLL_US = 1000
@@ -163,39 +164,35 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
   try {
     keys = deriveKeys(unlocked.masterKey, { hkdf: settings.hkdf })
   } finally {
-    // The view and the seal workers keep only the derived keys.
+    // The view (and its native sealer) keeps only the derived keys.
     unlocked.masterKey.fill(0)
   }
-  const pool = threads === 0 ? undefined : new SealPool(keys.siv, { threads, backend, log: warn })
-  try {
-    const view = await ReverseView.create({
-      source: src,
-      settings,
-      keys,
-      siv: createAesSiv(keys.siv, backend),
-      readSealed: pool?.readSealed,
-      configPath: location.custom ? location.path : undefined,
-      exclude,
-      filter,
-      excludeCaches: !!flags['exclude-caches'],
-      excludeIfPresent,
-      forceOwner,
-      oneFileSystem: !!flags['one-file-system'],
-      strictConsistency: !!flags['strict-consistency'],
-      mountpoint: mnt,
-      log: warn,
-      info: log,
-    })
-    const mapper = new PathMapper(settings, settings.plaintextNames ? undefined : keys.eme)
-    const handle = await mountWithExtras(view, mnt, { ...mountOpts, log: warn }, extras, reverseBackend(mapper, view))
-    // The pool is not closed when the mount ends: the process exits then (daemon.ts), and on
-    // Node 20 terminating a worker whose native reads are in flight can crash (native/sys.c).
-    if (!flags.quiet) log(`tsreverse: serving an encrypted view of ${src} at ${mnt}`)
-    return handle
-  } catch (e) {
-    await pool?.close()
-    throw e
-  }
+  // OpenSSL seals on the pool threads that read, at most `threads` at once; -threads 0 and
+  // -openssl=false seal on the main thread.
+  const nativeSeal = backend === 'fast' && threads !== 0
+  if (nativeSeal) setSealThreads(threads ?? os.availableParallelism())
+  const view = await ReverseView.create({
+    source: src,
+    settings,
+    keys,
+    siv: createAesSiv(keys.siv, backend),
+    nativeSeal,
+    configPath: location.custom ? location.path : undefined,
+    exclude,
+    filter,
+    excludeCaches: !!flags['exclude-caches'],
+    excludeIfPresent,
+    forceOwner,
+    oneFileSystem: !!flags['one-file-system'],
+    strictConsistency: !!flags['strict-consistency'],
+    mountpoint: mnt,
+    log: warn,
+    info: log,
+  })
+  const mapper = new PathMapper(settings, settings.plaintextNames ? undefined : keys.eme)
+  const handle = await mountWithExtras(view, mnt, { ...mountOpts, log: warn }, extras, reverseBackend(mapper, view))
+  if (!flags.quiet) log(`tsreverse: serving an encrypted view of ${src} at ${mnt}`)
+  return handle
 }
 
 /**
@@ -274,7 +271,7 @@ function markerNames(names: string[]): string[] {
   return names
 }
 
-/** -threads: seal workers; undefined leaves the default to SealPool. */
+/** -threads: how many pool threads may seal at once; undefined: one per CPU. */
 function threadCount(flag: number | undefined): number | undefined {
   if (flag !== undefined && (flag < 0 || flag > MAX_THREADS)) {
     throw new UserError(`-threads=${flag}: expected 0 to ${MAX_THREADS}`, ExitCode.Usage)

@@ -1,7 +1,6 @@
 // Process settings for the server, which lower its peak RSS by 40-50 MiB at the same speed
-// (measured with native-bench): a 1 MiB young generation on the main thread (SealPool sets its
-// workers' own) and at most 2 malloc arenas, as glibc otherwise gives busy threads arenas of
-// their own that keep freed read buffers. Both only act when set before node starts:
+// (measured with native-bench): a 1 MiB young generation and at most 2 malloc arenas, as glibc
+// otherwise gives busy threads arenas of their own that keep freed read buffers. Both only act when set before node starts:
 // bin/tsreverse's #! line passes them (keep it in step), and the background child gets them
 // here, also when the CLI was started as `node bin/tsreverse`; values set there are kept. The
 // child gets none of the caller's node flags and variables that could load code (harden.ts).

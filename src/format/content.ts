@@ -1,6 +1,6 @@
 // The gocryptfs file content format around the cipher: header, block nonces, and serving a byte
 // range of the view file from the plaintext (spec 3.3, 4, 6.11). No I/O here: reading and
-// sealing come in as callbacks so the FUSE view and a worker pool can plug in their own.
+// sealing come in as callbacks so that the FUSE view can plug in its own.
 import { CorruptError } from './errors.js'
 import {
   BLOCK_OVERHEAD,
@@ -103,10 +103,10 @@ export interface CipherRangeSource {
   /** Seals `plain` (whole blocks except maybe the last) starting at block firstBlock, e.g. AesSiv.sealBlocks. */
   seal(plain: Buffer, firstBlock: number, fileId: Uint8Array, iv0: Uint8Array): Buffer | Promise<Buffer>
   /**
-   * Reads and seals `length` plaintext bytes from block firstBlock in one step (e.g. on a
-   * worker), with readPlain's end-of-file rule; undefined: use readPlain and seal instead.
+   * Reads and seals `length` plaintext bytes from block firstBlock in one step (e.g. on the
+   * thread that reads), with readPlain's end-of-file rule; absent: readPlain, then seal.
    */
-  readSealed?(firstBlock: number, length: number): Promise<Buffer> | undefined
+  readSealed?(firstBlock: number, length: number): Promise<Buffer>
 }
 
 /**
@@ -137,8 +137,8 @@ export async function readCipherRange(src: CipherRangeSource, target: Buffer): P
   return done + cipher.copy(target, done, skip, end)
 }
 
-/** readPlain, then seal: the path of a read that readSealed does not take. */
-export async function readAndSeal(
+/** readPlain, then seal: a read without readSealed. */
+async function readAndSeal(
   src: Pick<CipherRangeSource, 'readPlain' | 'seal' | 'fileId' | 'iv0'>,
   first: number,
   length: number,

@@ -295,7 +295,10 @@ export function fuseOps(view: ViewFs, log: (msg: string) => void, replies: Repli
       }),
     open: (req, node, _fh, _offset, flags) => {
       if ((flags & O_ACCMODE) !== 0 || (flags & O_WRITE_EXTRAS) !== 0) return answerErr(req!, EROFS)
-      serve('open', req!, nodes.path(node), (p) => view.open(p), (fh) => {
+      // Room for one more held file: a small file may then be answered by the pool thread that read it.
+      const held = view.openHeld && replies.heldBytes() < HELD_MAX_BYTES
+      serve('open', req!, nodes.path(node), (p) => (held ? view.openHeld!(p, req!) : view.open(p)), (fh) => {
+        if (fh === undefined) return // answered with the held file by the view
         if (!(Number.isSafeInteger(fh) && fh >= 0)) {
           void view.release(fh).catch(() => {})
           throw new Error(`view returned unusable handle ${fh}`)

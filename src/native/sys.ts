@@ -1,6 +1,8 @@
 // The typed surface of our native addon's source syscalls (native/sys.c; its FUSE binding is
-// typed in src/fuse/binding.ts): source syscalls run on a pool of threads of its own, each call a short batch answered through its callback on the calling
-// JavaScript thread, plus two synchronous calls Node lacks (process hardening, exact utimensat).
+// typed in src/fuse/binding.ts): source syscalls run on a pool of threads of its own, each call
+// a short batch answered through its callback on the calling JavaScript thread, which may seal
+// what it read (native/seal.c); plus synchronous calls Node lacks (process hardening, exact
+// utimensat).
 // Stats cross as 18 doubles (STAT_FIELDS), names as one Buffer with offsets.
 import { createRequire } from 'node:module'
 import { fileURLToPath } from 'node:url'
@@ -30,6 +32,18 @@ export interface PackedNames {
  */
 export type CheckArgs = [path: Buffer | null, dev: number, ino: number, birthMs: number]
 
+/** A content key held by the addon (native/seal.c), from sealer(); wiped once collected. */
+export type Sealer = { readonly __brand: 'Sealer' }
+
+/** What makes open and pread return sealed bytes: the sealer, and fileId || block-0 IV (32 bytes). */
+export type SealArgs = [sealer: Sealer | null, ids: Buffer | null]
+
+/**
+ * A FUSE open (the binding's Request) that open may answer itself, and the status that allows
+ * it: size, mtime ms, mtime ns part, ctime ms, ctime ns part (consistency.ts compares these).
+ */
+export type HeldArgs = [reply: object | null, expect: Float64Array | null]
+
 export interface NativeSys {
   lstat(dirfd: number, name: Buffer, ...rest: [...CheckArgs, Done<{ st: Float64Array }>]): void
   /** lstat of each NUL-separated name in `dirfd`; errs[i] is the errno of the i-th (0: stats has it); st: dirfd's own. */
@@ -40,7 +54,10 @@ export interface NativeSys {
   walk(dirfd: number, first: Buffer, names: Buffer, count: number, list: boolean, cb: Done<{ fd: number; st: Float64Array } & PackedNames>): void
   /**
    * Opens the regular file `name` in `dirfd` if it is still (dev, ino); one shorter than `below`
-   * bytes on an ordinary local filesystem is read whole and closed (data, st after the read).
+   * bytes on an ordinary local filesystem is read whole and closed (data, st after the read);
+   * with a sealer, data is the whole view file (header and sealed blocks). With a reply as well,
+   * such a file whose st after the read matches `expect` answers that FUSE open itself (a held
+   * file): `answered`, without data.
    */
   open(
     dirfd: number,
@@ -48,10 +65,19 @@ export interface NativeSys {
     dev: number,
     ino: number,
     below: number,
-    ...rest: [...CheckArgs, Done<{ st: Float64Array; fd?: number; data?: Buffer }>]
+    ...rest: [...SealArgs, ...HeldArgs, ...CheckArgs, Done<{ st: Float64Array; fd?: number; data?: Buffer; answered?: true }>]
   ): void
-  /** `length` bytes from `position` (fewer at end of file); st: fstat after the read. */
-  pread(fd: number, length: number, position: number, cb: Done<{ data: Buffer; st: Float64Array }>): void
+  /**
+   * `length` bytes from `position` (fewer at end of file); st: fstat after the read. With a
+   * sealer, `position` is a block's start and data is those bytes sealed as content blocks.
+   */
+  pread(fd: number, length: number, position: number, ...rest: [...SealArgs, Done<{ data: Buffer; st: Float64Array }>]): void
+  /** Copies and prepares a 64-byte content key; RangeError for another length. */
+  sealer(key: Buffer): Sealer
+  /** Content blocks of `plain` from block firstBlock, sealed on this thread. */
+  sealBlocks(sealer: Sealer, plain: Buffer, firstBlock: number, fileId: Buffer, iv0: Buffer): Buffer
+  /** At most n pool threads seal at once (0: no limit). */
+  sealThreads(n: number): void
   /** fstat, then close. */
   closeFile(fd: number, cb: Done<{ st: Float64Array }>): void
   readlink(dirfd: number, name: Buffer, cb: Done<{ target: Buffer }>): void

@@ -54,6 +54,14 @@ export class ActivityView implements ViewFs {
     return handle
   }
 
+  /** A file answered by the binding is held there, as after takeData: not counted as open. */
+  async openHeld(p: string, reply: object): Promise<number | undefined> {
+    this.#touch()
+    const handle = await (this.#view.openHeld?.(p, reply) ?? this.#view.open(p))
+    if (handle !== undefined) this.#open.add(handle)
+    return handle
+  }
+
   read(handle: number, target: Buffer, length: number, position: number): Promise<number> {
     this.#touch()
     return this.#view.read(handle, target, length, position)

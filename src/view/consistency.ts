@@ -46,9 +46,8 @@ export class ConsistencyWatch {
   }
 
   /**
-   * After a read has taken its plaintext, with the file's fstat taken after that read (by
-   * whoever read it: a seal worker does it on its own thread). EIO under -strict-consistency
-   * once the file changed.
+   * After a read has taken its plaintext, with the file's fstat taken after that read (by the
+   * native pool thread that read it). EIO under -strict-consistency once the file changed.
    */
   afterRead(now: FileStatus): void {
     if (!this.#changed) this.#note(now, 'while it was read', this.opts.strict ? '; reads fail with EIO (-strict-consistency)' : '')

@@ -264,9 +264,9 @@ export class DirRules {
     try {
       return await this.#tree.inDir(dir, async (fd) => {
         const opened = await openAt(fd, name, st, max + 1)
-        if ('plain' in opened) return opened.plain
+        if ('data' in opened) return opened.data
         try {
-          return (await preadAt(opened.fd, max, 0)).plain
+          return (await preadAt(opened.fd, max, 0)).data
         } finally {
           await closeFile(opened.fd)
         }

@@ -69,6 +69,11 @@ export interface ViewFs {
   /** Fills target[0..length) from the view file at position; returns bytes filled (short at EOF). */
   read(handle: number, target: Buffer, length: number, position: number): Promise<number>
   release(handle: number): Promise<void>
+  /**
+   * Optional: open for the FUSE open `reply` (the binding's Request), which the view may answer
+   * itself through the binding (a held file): undefined then.
+   */
+  openHeld?(path: string, reply: object): Promise<number | undefined>
   /** Optional: a handle's whole content, handed with the handle to a caller that answers its reads and release. */
   takeData?(handle: number): Buffer | undefined
   statfs(path: string): Promise<FsStats>

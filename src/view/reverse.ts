@@ -7,7 +7,7 @@ import { constants, promises as fsp } from 'node:fs'
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { createAesSiv, type AesSiv } from '../format/aes-siv.js'
-import { fileHeader, readAndSeal, readCipherRange, type CipherRangeSource } from '../format/content.js'
+import { fileHeader, readCipherRange, type CipherRangeSource } from '../format/content.js'
 import { CorruptError } from '../format/errors.js'
 import { deriveKeys, type DerivedKeys } from '../format/keys.js'
 import {
@@ -35,10 +35,9 @@ import { InoMap, InoTag } from './inomap.js'
 import { Lru } from './lru.js'
 import { ConsistencyWatch, type FileStatus } from './consistency.js'
 import { joinPath, ownCopy, toFsError } from './source.js'
-import { AT_FDCWD, closeFile, lstatAt, openAt, preadAt } from './source-io.js'
+import { AT_FDCWD, closeFile, createSealer, lstatAt, openAt, preadAt, sealingOf, type Answered, type Sealer } from './source-io.js'
 import { stat, type SourceStats } from './stat.js'
 import { SourceTree, dirMoved, isDirAt, isDirMoved, sameDir, type DirCheck, type ListedEntry } from './source-tree.js'
-import type { ReadSealFn } from './seal-pool.js'
 
 export interface ReverseViewOptions {
   /** The plaintext directory (SOURCEDIR). */
@@ -49,8 +48,11 @@ export interface ReverseViewOptions {
   keys?: DerivedKeys
   /** Content cipher; created from the keys when absent. */
   siv?: AesSiv
-  /** Reads and seals reads elsewhere (SealPool); when absent or declining, siv.sealBlocks here. */
-  readSealed?: ReadSealFn
+  /**
+   * File contents are sealed by the native pool thread that reads them (native/seal.c), not
+   * with `siv` on this thread.
+   */
+  nativeSeal?: boolean
   /**
    * The config file in use. The virtual gocryptfs.conf is served only when this is absent or
    * SOURCE/.gocryptfs.reverse.conf; with any other (-config) path that file is an ordinary
@@ -115,7 +117,7 @@ interface FileHandleState {
   iv0: Buffer
   readPlain: (position: number, length: number) => Promise<Buffer>
   watch: ConsistencyWatch
-  readSealed?: (firstBlock: number, length: number) => Promise<Buffer> | undefined
+  readSealed?: (firstBlock: number, length: number) => Promise<Buffer>
 }
 
 /** Bytes served from memory; `file`: a source file read whole at open, checked at each read as if read then. */
@@ -194,7 +196,7 @@ export class ReverseView implements ViewFs {
   readonly #names: NameCipher | undefined
   readonly #siv: AesSiv
   readonly #seal: CipherRangeSource['seal']
-  readonly #readSealed: ReadSealFn | undefined
+  readonly #sealer: Sealer | undefined
   readonly #exclude: Excluder | undefined
   readonly #filter: Filter | undefined
   /** Per-directory files (markers, dir-merge files), when any are looked for. */
@@ -230,8 +232,6 @@ export class ReverseView implements ViewFs {
   #wholeBytes = 0
   /** Logged once: the config file is not a regular file (#confStat). */
   #confRefused = false
-  /** Reads being read and sealed on this thread, which the seal pool balances against (readSealed). */
-  #sealingHere = 0
 
   private constructor(
     opts: ReverseViewOptions,
@@ -252,7 +252,7 @@ export class ReverseView implements ViewFs {
         })
     this.#siv = opts.siv ?? createAesSiv(keys.siv)
     this.#seal = (plain, first, fileId, iv0) => this.#siv.sealBlocks(plain, first, fileId, iv0)
-    this.#readSealed = opts.readSealed
+    this.#sealer = opts.nativeSeal ? createSealer(keys.siv) : undefined
     this.#exclude = opts.exclude
     this.#filter = opts.filter
     this.#owner = opts.forceOwner
@@ -350,8 +350,24 @@ export class ReverseView implements ViewFs {
   }
 
   async open(viewPath: string): Promise<number> {
+    // Without a reply to answer, there is always a handle.
+    return (await this.#openAs(viewPath))!
+  }
+
+  /**
+   * open, for the FUSE open `reply` (the binding's Request): with native sealing, a small file
+   * read and sealed whole at open whose fstat after the read still shows its lookup's size and
+   * times goes to the binding as a held file from the pool thread that read it, which answers
+   * `reply`: undefined then. Anything else resolves as open does.
+   */
+  openHeld(viewPath: string, reply: object): Promise<number | undefined> {
+    return this.#openAs(viewPath, this.#sealer && reply)
+  }
+
+  async #openAs(viewPath: string, reply?: object): Promise<number | undefined> {
     try {
-      const handle = (await this.#openRecent(viewPath)) ?? (await this.#open(viewPath, await this.#resolve(viewPath)))
+      const handle = (await this.#openRecent(viewPath, reply)) ?? (await this.#open(viewPath, await this.#resolve(viewPath), undefined, reply))
+      if ('answered' in handle) return undefined
       const id = this.#nextHandle++
       this.#handles.set(id, handle)
       return id
@@ -518,13 +534,13 @@ export class ReverseView implements ViewFs {
    * none or it failed (gone, or another file by now): the caller then resolves afresh, exactly
    * as without this shortcut.
    */
-  async #openRecent(viewPath: string): Promise<Handle | undefined> {
+  async #openRecent(viewPath: string, reply?: object): Promise<Handle | Answered | undefined> {
     const recent = this.#lookedUp.get(viewPath)
     if (recent === undefined || performance.now() - recent.at >= LOOKED_UP_MS) return undefined
     try {
       // The parent is checked as every walk checks it (in the hop that opens the file):
       // swapped for a symlink or another directory, it fails here.
-      return await this.#open(viewPath, recent.node, this.#checkOf(recent.node.dir))
+      return await this.#open(viewPath, recent.node, this.#checkOf(recent.node.dir), reply)
     } catch {
       this.#lookedUp.delete(viewPath)
       return undefined
@@ -883,8 +899,8 @@ export class ReverseView implements ViewFs {
 
   // ---- open ----
 
-  /** Opens `node`, after `check` when given (DIR_MOVED when it fails). */
-  async #open(viewPath: string, node: Node, check?: DirCheck): Promise<Handle> {
+  /** Opens `node`, after `check` when given (DIR_MOVED when it fails); `reply` as openHeld. */
+  async #open(viewPath: string, node: Node, check?: DirCheck, reply?: object): Promise<Handle | Answered> {
     switch (node.kind) {
       case 'diriv':
         return { data: node.dir.iv }
@@ -904,65 +920,46 @@ export class ReverseView implements ViewFs {
     const fileId = derivePathIv(ivPath, 'FILEID')
     const iv0 = derivePathIv(ivPath, 'BLOCK0IV')
     const below = this.#wholeBytes < WHOLE_MAX_BYTES ? WHOLE_BELOW : 0
-    const opened = await this.#tree.openRegular(node.dir, node.rel, st, below, check)
+    const sealing = this.#sealer && sealingOf(this.#sealer, fileId, iv0)
+    const held = reply && { reply, looked: st }
+    const opened = await this.#tree.openRegular(node.dir, node.rel, st, below, check, sealing, held)
+    if ('answered' in opened) return opened
     const what = `${readable(viewPath)} (plaintext ${readable(node.rel)})`
     const watch = new ConsistencyWatch(st, what, { strict: this.#strict, log: this.#log, info: this.#info })
-    if ('plain' in opened) {
+    if ('data' in opened) {
       // An empty file has no header either (spec 6.11); the native call reads only non-empty ones.
-      const data = Buffer.concat([fileHeader(fileId), this.#siv.sealBlocks(opened.plain, 0, fileId, iv0)])
+      const data = sealing ? opened.data : Buffer.concat([fileHeader(fileId), this.#siv.sealBlocks(opened.data, 0, fileId, iv0)])
       this.#wholeBytes += data.length
       return { data, file: { watch, status: opened.status } }
     }
     const { fd } = opened
-    const readSealed = this.#readSealed
+    // Either way the fstat taken right after the pread is checked before the bytes are served.
     const readPlain = async (position: number, length: number): Promise<Buffer> => {
-      const { plain, status } = await preadAt(fd, length, position)
+      const { data, status } = await preadAt(fd, length, position)
       watch.afterRead(status)
-      return plain
+      return data
     }
-    const here = { readPlain, seal: this.#seal, fileId, iv0 }
-    return {
-      viewPath,
-      fd,
-      dir: node.dir,
-      watch,
-      fileId,
-      iv0,
-      readPlain,
-      readSealed:
-        readSealed &&
-        ((first, length) => {
-          const job = readSealed(fd, first, length, fileId, iv0, this.#sealingHere)
-          if (!job) return this.#sealHere(here, first, length)
-          return job.then((r) => {
-            watch.afterRead(r.status)
-            return r.cipher
-          })
-        }),
-    }
+    const readSealed =
+      sealing &&
+      (async (first: number, length: number): Promise<Buffer> => {
+        const { data, status } = await preadAt(fd, length, first * PLAIN_BLOCK, sealing)
+        watch.afterRead(status)
+        return data
+      })
+    return { viewPath, fd, dir: node.dir, watch, fileId, iv0, readPlain, readSealed }
   }
 
   /** The config file's bytes, if it is still the file `expected` (its lstat) describes. */
   async #readConf(expected: SourceStats): Promise<Buffer> {
     const opened = await openAt(AT_FDCWD, this.#confAbs!, expected, CONF_MAX_BYTES)
-    if ('plain' in opened) return opened.plain
+    if ('data' in opened) return opened.data
     // Not read at open: empty, too large, or on a filesystem that is not an ordinary local one.
     try {
-      const { plain } = await preadAt(opened.fd, CONF_MAX_BYTES + 1, 0)
-      if (plain.length > CONF_MAX_BYTES) throw new Error(`${readable(this.#confAbs!)} is larger than ${CONF_MAX_BYTES} bytes`)
-      return plain
+      const { data } = await preadAt(opened.fd, CONF_MAX_BYTES + 1, 0)
+      if (data.length > CONF_MAX_BYTES) throw new Error(`${readable(this.#confAbs!)} is larger than ${CONF_MAX_BYTES} bytes`)
+      return data
     } finally {
       await closeFile(opened.fd)
-    }
-  }
-
-  /** A read the seal pool left to this thread, counted while it is read and sealed. */
-  async #sealHere(src: Parameters<typeof readAndSeal>[0], first: number, length: number): Promise<Buffer> {
-    this.#sealingHere++
-    try {
-      return await readAndSeal(src, first, length)
-    } finally {
-      this.#sealingHere--
     }
   }
 }

@@ -2,11 +2,44 @@
 // view runs on the addon's thread pool, never on the JavaScript thread that answers the mount,
 // so a hung filesystem inside the source, or this mount reached again through it, stalls only
 // the requests that touch it. Stats come back exact to the nanosecond (stat.ts).
-import { AT_FDCWD, STAT_N, sys, type CheckArgs, type Done, type PackedNames } from '../native/sys.js'
+import { AT_FDCWD, STAT_N, sys, type CheckArgs, type Done, type HeldArgs, type PackedNames, type SealArgs, type Sealer } from '../native/sys.js'
 import type { FileStatus } from './consistency.js'
 import { msOfParts, statsAt, type SourceStats } from './stat.js'
 
-export { AT_FDCWD }
+export { AT_FDCWD, type Sealer }
+
+/**
+ * Makes an open or a read return the view's bytes, sealed on the pool thread that read them
+ * (native/seal.c): the key's sealer, and the file's ID and block-0 IV.
+ */
+export interface Sealing {
+  sealer: Sealer
+  ids: Buffer
+}
+
+/** The addon's copy of a 64-byte content key, for sealingOf. */
+export const createSealer = (key: Uint8Array): Sealer => sys.sealer(Buffer.from(key.buffer, key.byteOffset, key.byteLength))
+
+/** Sealing with `sealer` for the file with this ID and block-0 IV. */
+export const sealingOf = (sealer: Sealer, fileId: Uint8Array, iv0: Uint8Array): Sealing => ({ sealer, ids: Buffer.concat([fileId, iv0]) })
+
+/** At most n pool threads seal at once (0: no limit). */
+export const setSealThreads = (n: number): void => sys.sealThreads(n)
+
+const sealArgs = (s: Sealing | undefined): SealArgs => (s ? [s.sealer, s.ids] : [null, null])
+
+/**
+ * A FUSE open (the binding's Request) that a sealed open may answer on the pool thread, handing
+ * the binding the view file as a held file, when the file's fstat after its read still shows
+ * `looked` (its lookup).
+ */
+export interface HeldOpen {
+  reply: object
+  looked: FileStatus
+}
+
+const heldArgs = (h: HeldOpen | undefined): HeldArgs =>
+  h ? [h.reply, Float64Array.of(h.looked.size, h.looked.mtimeMs, h.looked.mtimeNsPart, h.looked.ctimeMs, h.looked.ctimeNsPart)] : [null, null]
 
 /** A directory resolved earlier that must still be at `path` (absolute) before a call acts. */
 export interface DirCheck {
@@ -90,27 +123,54 @@ export async function walkFrom(dirfd: number, first: Buffer, names: readonly Buf
 }
 
 /**
- * An opened regular file: its descriptor, or, when it was read whole at open, its plaintext with
- * its fstat after that read, the descriptor closed already.
+ * An opened regular file: its descriptor, or, when it was read whole at open, its bytes
+ * (plaintext, or the whole view file when sealed) with its fstat after that read, the
+ * descriptor closed already.
  */
-export type OpenedFile = { fd: number } | { plain: Buffer; status: FileStatus }
+export type OpenedFile = { fd: number } | { data: Buffer; status: FileStatus }
+
+/** The pool thread answered the HeldOpen with the file, read and sealed whole. */
+export type Answered = { answered: true }
 
 /**
  * After `check`, opens the regular file `name` of `dirfd` if it is still the one `expected`
  * describes (ENOENT otherwise); a file shorter than `below` bytes, not empty, on an ordinary
- * local filesystem is read whole at once (`below` 0: never).
+ * local filesystem is read whole at once (`below` 0: never), and sealed with `seal`; such a
+ * file may answer `held` itself.
  */
-export async function openAt(dirfd: number, name: Buffer, expected: Pick<SourceStats, 'dev' | 'ino'>, below: number, check?: DirCheck): Promise<OpenedFile> {
-  const r = await call<{ st: Float64Array; fd?: number; data?: Buffer }>((done) =>
-    sys.open(dirfd, name, expected.dev, expected.ino, below, ...checkArgs(check), done),
+export function openAt(dirfd: number, name: Buffer, expected: Pick<SourceStats, 'dev' | 'ino'>, below: number, check?: DirCheck, seal?: Sealing): Promise<OpenedFile>
+export function openAt(
+  dirfd: number,
+  name: Buffer,
+  expected: Pick<SourceStats, 'dev' | 'ino'>,
+  below: number,
+  check: DirCheck | undefined,
+  seal: Sealing | undefined,
+  held: HeldOpen | undefined,
+): Promise<OpenedFile | Answered>
+export async function openAt(
+  dirfd: number,
+  name: Buffer,
+  expected: Pick<SourceStats, 'dev' | 'ino'>,
+  below: number,
+  check?: DirCheck,
+  seal?: Sealing,
+  held?: HeldOpen,
+): Promise<OpenedFile | Answered> {
+  const r = await call<{ st: Float64Array; fd?: number; data?: Buffer; answered?: true }>((done) =>
+    sys.open(dirfd, name, expected.dev, expected.ino, below, ...sealArgs(seal), ...heldArgs(seal && held), ...checkArgs(check), done),
   )
-  return r.fd !== undefined ? { fd: r.fd } : { plain: r.data!, status: statusOf(r.st) }
+  if (r.answered) return { answered: true }
+  return r.fd !== undefined ? { fd: r.fd } : { data: r.data!, status: statusOf(r.st) }
 }
 
-/** `length` bytes from `position`, fewer at end of file, and the fstat after the read. */
-export async function preadAt(fd: number, length: number, position: number): Promise<{ plain: Buffer; status: FileStatus }> {
-  const r = await call<{ data: Buffer; st: Float64Array }>((done) => sys.pread(fd, length, position, done))
-  return { plain: r.data, status: statusOf(r.st) }
+/**
+ * `length` bytes from `position`, fewer at end of file, and the fstat after the read; with
+ * `seal` (position at a block's start) those bytes sealed as the view's content blocks.
+ */
+export async function preadAt(fd: number, length: number, position: number, seal?: Sealing): Promise<{ data: Buffer; status: FileStatus }> {
+  const r = await call<{ data: Buffer; st: Float64Array }>((done) => sys.pread(fd, length, position, ...sealArgs(seal), done))
+  return { data: r.data, status: statusOf(r.st) }
 }
 
 /** fstat, then close. */

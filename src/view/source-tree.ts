@@ -26,6 +26,9 @@ import {
   type DirCheck,
   type ListedNames,
   type OpenedFile,
+  type Answered,
+  type HeldOpen,
+  type Sealing,
 } from './source-io.js'
 import type { FileStatus } from './consistency.js'
 import type { SourceStats } from './stat.js'
@@ -233,8 +236,8 @@ export class SourceTree {
    * After `check`, opens the regular file `rel` of `dir` if it is still the one `expected` (its
    * lstat) describes; ENOENT when another file is there. A short file may be read at once (openAt).
    */
-  openRegular(dir: DirId, rel: Buffer, expected: SourceStats, wholeBelow: number, check?: DirCheck): Promise<OpenedFile> {
-    return this.inDir(dir, (fd) => openAt(fd, baseName(rel), expected, wholeBelow, check), check)
+  openRegular(dir: DirId, rel: Buffer, expected: SourceStats, wholeBelow: number, check?: DirCheck, seal?: Sealing, held?: HeldOpen): Promise<OpenedFile | Answered> {
+    return this.inDir(dir, (fd) => openAt(fd, baseName(rel), expected, wholeBelow, check, seal, held), check)
   }
 
   /** Closes a file openRegular opened; its fstat just before, for ConsistencyWatch.atRelease. */
