@@ -1,7 +1,7 @@
 // Serves a ViewFs through the kernel with our FUSE binding (binding.ts, native/fuse.c: libfuse
 // 3's low-level API); the only module that talks to it. The kernel names files by node numbers:
-// the node table here maps each to its view path and counts the kernel's references (lookups,
-// READDIRPLUS entries) until it forgets them. Each request is answered once, whenever its view
+// the node table here maps each to its parent and name (so to its view path) and counts the
+// kernel's references (lookups, READDIRPLUS entries) until it forgets them. Each request is answered once, whenever its view
 // call settles: libfuse never waits for JavaScript, so a request stuck on the source holds
 // nothing but itself. Handlers never throw into the binding: FsError becomes its errno,
 // anything else EIO plus one log line.
@@ -412,8 +412,9 @@ function sessionArgs(o: MountOptions): { args: string[]; conf: Float64Array } {
   return { args, conf: Float64Array.of(MAX_READ, attr, entry, entry, o.kernelCache ? 1 : 0) }
 }
 
-// A listing this large leaves hundreds of MB of garbage, which V8 collects only when it
-// allocates again: an idle daemon would hold it for good. One full collection soon after the
+// Building a listing this large leaves tens of MB of garbage (each chunk's stats, names and
+// attributes before they are packed), which V8 collects only when it allocates again: an idle
+// daemon would hold it for good. One full collection soon after the
 // listing is released costs only what is still alive; then glibc hands its free memory back too.
 const COLLECT_AFTER_ENTRIES = 10_000
 const COLLECT_DELAY_MS = 200

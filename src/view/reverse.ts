@@ -727,7 +727,8 @@ export class ReverseView implements ViewFs {
   /**
    * Spec 6.2: entries in getdents order minus hidden ones, then gocryptfs.diriv, then .name
    * files. Built a chunk of entries at a time (listEntries), with a turn of the event loop after
-   * each, so other requests are answered meanwhile and only the names and attributes outlive it.
+   * each, so other requests are answered meanwhile; only its packed names and attributes
+   * (ListingBuilder) outlive it.
    */
   async #readdir(dir: Dir): Promise<DirListing> {
     const at = performance.now()
