@@ -780,12 +780,13 @@ static napi_value js_reply_statfs(napi_env env, napi_callback_info info) {
 }
 
 // replyDir(req, plus, size, index, names: Buffer, offsets: Uint32Array, attrs: Float64Array,
-// nodes: Float64Array | null): the entries of a listing from `index` on, as many as fit in
-// `size` bytes; entry i's offset (where the next request resumes) is i + 1. With plus, each
+// nodes: Float64Array | null, base): the entries of a listing chunk from `index` on, as many as
+// fit in `size` bytes; base is the listing's index of the chunk's first entry, and entry i's
+// offset (where the next request resumes) is base + i + 1. With plus, each
 // entry carries its node and attributes, and the kernel takes a reference on each node sent.
 // Returns how many were sent (0 if the answer did not reach the kernel), or -errno.
 static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
-  REPLY_ARGS(8);
+  REPLY_ARGS(9);
   bool plus = false;
   napi_get_value_bool(env, a[1], &plus);
   size_t size = (size_t)get_num(env, a[2]);
@@ -797,7 +798,8 @@ static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
   const double *attrs = attr_arg(env, a[6], count);
   if (!attrs) return NULL;
   const double *nodes = plus ? get_typed(env, a[7], napi_float64_array, &n_nodes) : NULL;
-  if ((!names && names_len) || !offs || (plus && n_nodes < count) || index < 0) return result(env, r, fuse_reply_err(r->req, EIO));
+  double base = get_num(env, a[8]);
+  if ((!names && names_len) || !offs || (plus && n_nodes < count) || index < 0 || !(base >= 0)) return result(env, r, fuse_reply_err(r->req, EIO));
   char *buf = malloc(size ? size : 1);
   char *name = malloc(256);
   size_t name_cap = 256, used = 0, i = (size_t)index;
@@ -824,11 +826,11 @@ static napi_value js_reply_dir(napi_env env, napi_callback_info info) {
       to_stat(attrs + i * ATTR_N, &e.attr);
       e.attr_timeout = r->m->attr_timeout;
       e.entry_timeout = r->m->entry_timeout;
-      need = fuse_add_direntry_plus(r->req, buf + used, room, name, &e, (off_t)(i + 1));
+      need = fuse_add_direntry_plus(r->req, buf + used, room, name, &e, (off_t)base + (off_t)(i + 1));
     } else {
       struct stat st;
       to_stat(attrs + i * ATTR_N, &st);
-      need = fuse_add_direntry(r->req, buf + used, room, name, &st, (off_t)(i + 1));
+      need = fuse_add_direntry(r->req, buf + used, room, name, &st, (off_t)base + (off_t)(i + 1));
     }
     if (need > room) break;
     used += need;

@@ -3,8 +3,9 @@ import { stat, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { ExitCode, UserError } from '../src/exitcodes.js'
-import { fuseOps, mountView, NodeTable, packAttr, ROOT_NODE, type FuseOps, type MountOptions } from '../src/fuse/adapter.js'
+import { fuseOps, mountView, NodeTable, ROOT_NODE, type FuseOps, type MountOptions } from '../src/fuse/adapter.js'
 import { ATTR_FIELDS, fuse, type Replies, type Request } from '../src/fuse/binding.js'
+import { LISTING_CHUNK, packAttr } from '../src/view/listing.js'
 import { findMount, parseMountinfo, unescapeMountField } from '../src/fuse/mountinfo.js'
 import type { Attr, ViewFs } from '../src/view/fs.js'
 import { MemView, type MemNode } from './lib/memview.js'
@@ -93,10 +94,10 @@ class Recorder implements Replies {
     this.answers.push(['statfs', [...st]])
     return this.#rc()
   }
-  replyDir(_req: Request, plus: boolean, _size: number, index: number, names: Buffer, offsets: Uint32Array, _attrs: Float64Array, nodes: Float64Array | null): number {
+  replyDir(_req: Request, plus: boolean, _size: number, index: number, names: Buffer, offsets: Uint32Array, _attrs: Float64Array, nodes: Float64Array | null, base: number): number {
     const listed: string[] = []
     for (let i = index; i + 1 < offsets.length; i++) listed.push(names.subarray(offsets[i], offsets[i + 1]).toString('latin1'))
-    this.answers.push(['dir', listed, plus ? [...nodes!] : null])
+    this.answers.push(['dir', listed, plus ? [...nodes!].slice(index) : null, base])
     return this.interrupted ? 0 : listed.length
   }
   heldBytes(): number {
@@ -298,6 +299,39 @@ t.test('the node table: lookups and READDIRPLUS entries hold nodes until forgott
   rec.interrupted = false
   await call(t, ops, rec, 'releasedir', ROOT_NODE, dfh2)
   t.equal(nodes.size, 1, 'entries the kernel never got hold nothing')
+})
+
+t.test('a listing of many chunks: every entry once, in order, resuming where the kernel asks; nodes made a chunk at a time', async (t) => {
+  const count = 3 * LISTING_CHUNK + 5
+  const children: Record<string, MemNode> = {}
+  for (let i = 0; i < count; i++) children[`entry-${i}`] = { kind: 'file', ino: 10 + i, data: Buffer.alloc(0) }
+  const nodes = new NodeTable()
+  const rec = new Recorder()
+  const ops = fuseOps(new MemView({ kind: 'dir', ino: 1, children }), () => {}, rec, nodes)
+  for (const plus of [false, true]) {
+    const [, dfh] = await call(t, ops, rec, 'opendir', ROOT_NODE)
+    const seen: string[] = []
+    const ids: number[] = []
+    for (let offset = 0; ; ) {
+      const [, listed, sentIds, base] = (await call(t, ops, rec, 'readdir', ROOT_NODE, dfh, offset, 4096, plus)) as [string, string[], number[] | null, number]
+      if (listed.length === 0) break
+      t.equal(base, offset - (offset % LISTING_CHUNK), 'entries carry their offsets in the whole listing')
+      seen.push(...listed)
+      if (plus) {
+        ids.push(...sentIds!)
+        t.ok(nodes.size <= 1 + Math.ceil(seen.length / LISTING_CHUNK) * LISTING_CHUNK, 'nodes only for the chunks reached')
+      }
+      offset += listed.length
+    }
+    t.same(seen, Object.keys(children), `${plus ? 'READDIRPLUS' : 'READDIR'}: every entry once, in order`)
+    if (plus) t.equal(new Set(ids).size, count, 'a node per entry')
+    await call(t, ops, rec, 'releasedir', ROOT_NODE, dfh)
+    t.equal(nodes.size, 1 + (plus ? count : 0), 'entries sent stay held by the kernel')
+    if (plus) {
+      ops.forget(undefined, 0, 0, 0, 0, false, Float64Array.from(ids.flatMap((id) => [id, 1])))
+      t.equal(nodes.size, 1, 'forgotten: only the root is left')
+    }
+  }
 })
 
 t.test('names and link targets cross as bytes', async (t) => {

@@ -40,6 +40,7 @@ import { SourceTree } from '../src/view/source-tree.js'
 import type { Ino } from '../src/view/inomap.js'
 import { Prng } from './lib/prng.js'
 import { VECTORS } from './lib/vectors.js'
+import { asListed, unpacked } from './lib/listing.js'
 
 const S_IFMT = 0o170000
 const S_IFDIR = 0o040000
@@ -85,7 +86,7 @@ function childPath(dir: string, name: string): string {
 
 /** Every path of the view with the attributes readdir gave for it. */
 async function walk(view: ReverseView, dir = '/', out = new Map<string, Attr>()): Promise<Map<string, Attr>> {
-  const { names, attrs } = await view.readdir(dir)
+  const { names, attrs } = unpacked(await view.readdir(dir))
   names.forEach((name, i) => {
     const p = childPath(dir, name)
     out.set(p, attrs[i]!)
@@ -146,7 +147,7 @@ for (const [name, at] of ['A', 'B', 'C'].flatMap((n) => sealedAt.map((a) => [n, 
     // getattr agrees with readdir. Listing a directory updates its atime, and the diriv and
     // .name files copy the attributes of directories.
     for (const [p, attr] of entries) {
-      const again = await view.getattr(p)
+      const again = asListed(await view.getattr(p))
       if ((attr.mode & S_IFMT) === S_IFDIR || /\/gocryptfs\.(diriv|longname\..*\.name)$/.test(p)) Object.assign(again, { atimeMs: attr.atimeMs, atimeNsPart: attr.atimeNsPart })
       t.same(again, attr, `getattr ${p}`)
     }
@@ -236,7 +237,7 @@ t.test('lookups, exclusion and changes of the source (vector B)', async (t) => {
   t.test('excluded paths: hidden, EPERM, .name files too', async (t) => {
     const exclude = Excluder.fromOptions({ exclude: ['a'], excludeWildcard: ['L255-*'], excludeFrom: [] })
     const view = await makeView(v, src, { exclude })
-    const root = await view.readdir('/')
+    const root = unpacked(await view.readdir('/'))
     const hashed = enc(L255)
     t.notOk(root.names.includes(enc('a')), 'excluded dir not listed')
     t.notOk(root.names.includes(hashed), 'excluded long name not listed')
@@ -256,7 +257,7 @@ t.test('lookups, exclusion and changes of the source (vector B)', async (t) => {
     const aName = '/' + enc('a')
     const aIv = derivePathIv(enc('a'), 'DIRIV')
     const inA = (plain: string) => `${aName}/${enc(plain, aIv)}`
-    t.ok((await view.readdir(aName)).names.includes(enc('at-level-1.txt', aIv)))
+    t.ok(unpacked(await view.readdir(aName)).names.includes(enc('at-level-1.txt', aIv)))
     const before = await view.getattr(inA('at-level-1.txt'))
 
     // The directory is replaced by another one of the same name.
@@ -264,13 +265,13 @@ t.test('lookups, exclusion and changes of the source (vector B)', async (t) => {
     mkdirSync(join(src, 'a'))
     writeFileSync(join(src, 'a', 'new.txt'), 'new')
     await t.rejects(view.getattr(inA('at-level-1.txt')), { code: 'ENOENT' })
-    const listing = await view.readdir(aName)
+    const listing = unpacked(await view.readdir(aName))
     t.ok(listing.names.includes(enc('new.txt', aIv)), 'new content listed')
     t.notOk(listing.names.includes(enc('at-level-1.txt', aIv)))
     t.not((await view.getattr(aName)).ino, before.ino)
 
     // A file removed after listing.
-    const root = await view.readdir('/')
+    const root = unpacked(await view.readdir('/'))
     t.ok(root.names.includes(enc('file-4095')))
     unlinkSync(join(src, 'file-4095'))
     await t.rejects(view.getattr('/' + enc('file-4095')), { code: 'ENOENT' })
@@ -308,7 +309,7 @@ t.test('lookups, exclusion and changes of the source (vector B)', async (t) => {
       return buf.subarray(0, n)
     }
     const q = '/' + enc('file-0')
-    t.ok((await view.readdir('/')).names.includes(enc('file-0')))
+    t.ok(unpacked(await view.readdir('/')).names.includes(enc('file-0')))
     renameSync(join(src, 'file-0'), join(work, 'file-0-old'))
     writeFileSync(join(src, 'file-0'), 'replaced after the listing')
     const uncached = await makeView(v, src)
@@ -316,7 +317,7 @@ t.test('lookups, exclusion and changes of the source (vector B)', async (t) => {
     const got = await readAll(view, q, size)
     t.equal(got.length, size, 'the new file is served, not the listed one')
     t.same(got, await readAll(uncached, q, size), 'same bytes as a view without caches')
-    t.ok((await view.readdir('/')).names.includes(enc('file-0')))
+    t.ok(unpacked(await view.readdir('/')).names.includes(enc('file-0')))
     rmSync(join(src, 'file-0'))
     mkdirSync(join(src, 'file-0'))
     await t.rejects(view.open(q), { code: 'EISDIR' }, 'a file that became a directory after the listing')
@@ -369,13 +370,13 @@ t.test('lookups, exclusion and changes of the source (vector B)', async (t) => {
     mkdirSync(join(src, 'mnt'))
     writeFileSync(join(src, 'mnt', 'inside'), 'x')
     const view = await makeView(v, src, { mountpoint: join(src, 'mnt') })
-    t.notOk((await view.readdir('/')).names.includes(enc('mnt')))
+    t.notOk(unpacked(await view.readdir('/')).names.includes(enc('mnt')))
     await t.rejects(view.getattr('/' + enc('mnt')), { code: 'EPERM' })
   })
 
   t.test('-config elsewhere: no virtual gocryptfs.conf', async (t) => {
     const view = await makeView(v, src, { configPath: join(v.dir, 'gocryptfs.conf') })
-    const root = await view.readdir('/')
+    const root = unpacked(await view.readdir('/'))
     t.notOk(root.names.includes('gocryptfs.conf'))
     t.ok(root.names.includes(enc('.gocryptfs.reverse.conf')), 'the file is an ordinary entry')
     await t.rejects(view.getattr('/gocryptfs.conf'), { code: 'ENOENT' })
@@ -400,12 +401,12 @@ t.test('-one-file-system (tmpfs mounted inside the source)', async (t) => {
     const fName = names.viewName(Buffer.from('f'), derivePathIv(otherName.slice(1), 'DIRIV')).name
 
     const crossing = await makeView(v, src)
-    t.same((await crossing.readdir(otherName)).names.sort(), [fName, 'gocryptfs.diriv'].sort())
+    t.same(unpacked(await crossing.readdir(otherName)).names.sort(), [fName, 'gocryptfs.diriv'].sort())
     const fAttr = await crossing.getattr(`${otherName}/${fName}`)
     t.not(fAttr.ino, lstatSync(join(other, 'f')).ino, 'another device gets its own inode namespace')
 
     const single = await makeView(v, src, { oneFileSystem: true })
-    t.same((await single.readdir(otherName)).names, ['gocryptfs.diriv'])
+    t.same(unpacked(await single.readdir(otherName)).names, ['gocryptfs.diriv'])
     await t.rejects(single.getattr(`${otherName}/${fName}`), { code: 'ENOENT' })
     t.equal((await single.getattr(`${otherName}/gocryptfs.diriv`)).size, 16)
     const attr = await single.getattr(otherName)
@@ -421,7 +422,7 @@ t.test('plaintext names: a real gocryptfs.conf in the root yields to the config'
   writeFileSync(join(src, 'gocryptfs.conf'), 'not the config')
   const logs: string[] = []
   const view = await ReverseView.create({ source: src, settings: v.settings, masterKey: v.masterKey, log: (m) => logs.push(m) })
-  const root = await view.readdir('/')
+  const root = unpacked(await view.readdir('/'))
   t.equal(root.names.filter((n) => n === 'gocryptfs.conf').length, 1, 'listed once')
   t.equal((await view.getattr('/gocryptfs.conf')).size, readFileSync(join(v.dir, 'gocryptfs.conf')).length)
   t.equal(logs.length, 1, 'the collision is logged')
@@ -440,7 +441,7 @@ t.test('gocryptfs.conf is the config found at mount, never a symlink swapped in 
 
   renameSync(conf, join(work, 'conf.moved'))
   symlinkSync(secret, conf)
-  t.notOk((await view.readdir('/')).names.includes('gocryptfs.conf'), 'a symlink in its place is not listed')
+  t.notOk(unpacked(await view.readdir('/')).names.includes('gocryptfs.conf'), 'a symlink in its place is not listed')
   await t.rejects(view.getattr('/gocryptfs.conf'), { code: 'ENOENT' }, 'nor looked up')
   t.equal(logs.filter((l) => l.includes('no longer a regular file')).length, 1, 'logged once')
 
@@ -461,7 +462,7 @@ t.test('a directory of 200,000 entries lists whole', async (t) => {
   const n = 200_000
   for (let i = 0; i < n; i++) writeFileSync(join(src, `f${i}`), '')
   const view = await makeView(v, src)
-  const { names, attrs } = await view.readdir('/')
+  const { names, attrs } = unpacked(await view.readdir('/'))
   t.equal(names.filter((name) => name !== 'gocryptfs.diriv').length, n, 'every file')
   t.equal(new Set(names).size, names.length, 'no name twice')
   t.equal(attrs.length, names.length)

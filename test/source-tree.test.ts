@@ -5,7 +5,7 @@ import t from 'tap'
 import { mkdirSync, mkdtempSync, readFileSync, readdirSync, readlinkSync, realpathSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
-import { listAt } from '../src/view/source-io.js'
+import { listAt, unpackNames } from '../src/view/source-io.js'
 import { DIR_MOVED, SourceTree, type DirId, type ListedEntry } from '../src/view/source-tree.js'
 import { waitFor } from './lib/mounts.js'
 import { lstatNow, type SourceStats } from '../src/view/stat.js'
@@ -180,7 +180,7 @@ t.test('evicted descriptors close once unused; none leak', async (t) => {
   let evicted!: () => void
   const held = tree.inDir(dirId('e1'), async (fd) => {
     await new Promise<void>((resolve) => (evicted = resolve))
-    return (await listAt(fd)).names // still the walked directory, although evicted meanwhile
+    return unpackNames((await listAt(fd)).names) // still the walked directory, although evicted meanwhile
   })
   await new Promise((r) => setImmediate(r))
   for (const rel of dirs.slice(1)) await tree.listDir(dirId(rel))

@@ -20,6 +20,7 @@ import { ReverseView } from '../src/view/reverse.js'
 import { fdCount, isMounted, libDir, processGone, status, waitFor } from './lib/mounts.js'
 import { Prng, seedFrom } from './lib/prng.js'
 import { initSource, mountDir, mountLogged, scratchDir, viewPath } from './lib/reverse-mounts.js'
+import { unpacked } from './lib/listing.js'
 
 const SECONDS = Number(process.env.RACE_SECONDS) || 20
 const SEED = seedFrom('RACE_SEED')
@@ -139,7 +140,7 @@ async function reader(where: 'mount' | 'in-process', running: () => boolean): Pr
       )
     } else {
       const l = rng.pick(listed)
-      await (where === 'mount' ? fsp.readdir(path.join(mounted.mnt, l.vp)) : inProcess.readdir(`/${l.vp}`).then((d) => d.names)).then(
+      await (where === 'mount' ? fsp.readdir(path.join(mounted.mnt, l.vp)) : inProcess.readdir(`/${l.vp}`).then((d) => unpacked(d).names)).then(
         (names) => checkListing(where, l, names),
         (e) => failed(`${where} readdir ${l.vp}`, e),
       )

@@ -1,7 +1,7 @@
 // Serves a ViewFs through the kernel with our FUSE binding (binding.ts, native/fuse.c: libfuse
 // 3's low-level API); the only module that talks to it. The kernel names files by node numbers:
-// the node table here maps each to its view path and counts the kernel's references (lookups,
-// READDIRPLUS entries) until it forgets them. Each request is answered once, whenever its view
+// the node table here maps each to its parent and name (so to its view path) and counts the
+// kernel's references (lookups, READDIRPLUS entries) until it forgets them. Each request is answered once, whenever its view
 // call settles: libfuse never waits for JavaScript, so a request stuck on the source holds
 // nothing but itself. Handlers never throw into the binding: FsError becomes its errno,
 // anything else EIO plus one log line.
@@ -11,9 +11,10 @@ import { readdir, realpath, stat } from 'node:fs/promises'
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { readable } from '../view/byte-string.js'
-import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from '../view/fs.js'
+import { FsError, type DirListing, type FsStats, type ViewFs } from '../view/fs.js'
+import { packAttr } from '../view/listing.js'
 import { sys } from '../native/sys.js'
-import { ATTR_N, fuse, type Replies, type Request, type RequestArgs, type RequestKind, type Session } from './binding.js'
+import { fuse, type Replies, type Request, type RequestArgs, type RequestKind, type Session } from './binding.js'
 import { BusyPoll } from './busy-poll.js'
 import { findMount, isDeadConnection, readMountinfo } from './mountinfo.js'
 import { setReadAhead } from './read-ahead.js'
@@ -61,8 +62,6 @@ export type FuseOps = Record<Exclude<RequestKind, 'end'>, Handler>
 const errnoOf = (code: string): number => (constants.errno as Record<string, number | undefined>)[code] ?? constants.errno.EIO
 const { EIO, EROFS, EACCES, ENAMETOOLONG, ESTALE, EBADF } = constants.errno
 
-const U32 = 0xffffffff
-const U32n = 0xffffffffn
 const O_ACCMODE = 3
 const O_WRITE_EXTRAS = 0o100 /* O_CREAT */ | 0o1000 /* O_TRUNC */ | 0o2000 /* O_APPEND */
 const W_OK = 2
@@ -81,107 +80,58 @@ const HELD_MAX_BYTES = 32 * 1024 * 1024
 // (native-bench, measured when this was chosen; the commit says how).
 const MAX_READ = 1 << 19
 
-const clampU32 = (n: number): number => (n >= U32 ? U32 : n > 0 ? Math.floor(n) : 0)
-
-/** Seconds and nanoseconds of a view time; pre-1970 (and NaN) times show as the epoch. */
-function putTime(out: Float64Array, at: number, ms: number, nsPart: number): void {
-  if (!(ms >= 0)) {
-    out[at] = 0
-    out[at + 1] = 0
-    return
-  }
-  const sec = Math.floor(ms / 1000)
-  out[at] = sec
-  out[at + 1] = Math.floor(ms - sec * 1000) * 1_000_000 + (nsPart > 0 && nsPart < 1_000_000 ? Math.floor(nsPart) : 0)
-}
-
-/** Writes a's fields at entry `i` of `out` (binding.ts ATTR_FIELDS). */
-export function packAttr(a: Attr, out = new Float64Array(ATTR_N), i = 0): Float64Array {
-  const o = i * ATTR_N
-  const [high, low] = typeof a.ino === 'bigint' ? [Number(a.ino >> 32n), Number(a.ino & U32n)] : [Math.floor(a.ino / 2 ** 32), a.ino % 2 ** 32]
-  out[o] = low
-  out[o + 1] = a.mode
-  out[o + 2] = clampU32(a.nlink) // 32 bits in the FUSE protocol, as uid and gid
-  out[o + 3] = clampU32(a.uid)
-  out[o + 4] = clampU32(a.gid)
-  out[o + 5] = a.rdev
-  out[o + 6] = a.size
-  out[o + 7] = a.blocks
-  out[o + 8] = clampU32(a.blksize)
-  putTime(out, o + 9, a.atimeMs, a.atimeNsPart)
-  putTime(out, o + 11, a.mtimeMs, a.mtimeNsPart)
-  putTime(out, o + 13, a.ctimeMs, a.ctimeNsPart)
-  out[o + 15] = high
-  return out
-}
-
 const packStatfs = (s: FsStats): Float64Array =>
   Float64Array.of(s.bsize, s.frsize || s.bsize, s.blocks, s.bfree, s.bavail, s.files, s.ffree, s.favail, s.namemax)
 
-/** A listing as the binding takes it: names as bytes with offsets, attributes packed. */
-interface PackedListing {
-  paths: string[]
-  names: Buffer
-  offsets: Uint32Array
-  attrs: Float64Array
-}
-
-function packListing(dir: string, d: DirListing): PackedListing {
-  const count = d.names.length
-  const offsets = new Uint32Array(count + 1)
-  let total = 0
-  for (let i = 0; i < count; i++) {
-    offsets[i] = total
-    total += d.names[i]!.length // byte strings: one char per byte
-  }
-  offsets[count] = total
-  const names = Buffer.allocUnsafe(total)
-  const attrs = new Float64Array(count * ATTR_N)
-  const prefix = dir === '/' ? '/' : dir + '/'
-  const paths = d.names.map((name, i) => {
-    names.write(name, offsets[i]!, 'latin1')
-    packAttr(d.attrs[i]!, attrs, i)
-    return prefix + name
-  })
-  return { paths, names, offsets, attrs }
-}
-
+/**
+ * A node: an entry of its parent, by name (a byte string). Paths are not kept per node: a
+ * directory of 300,000 entries the kernel holds after READDIRPLUS would hold 300,000 of them.
+ */
 interface Node {
   readonly id: number
-  readonly path: string
+  readonly parent: Node | undefined
+  readonly name: string
   /** The kernel's references (lookups and READDIRPLUS entries not yet forgotten). */
   lookups: number
   /** Open listings that may hand this node to the kernel. */
   pins: number
+  /** Nodes of entries inside, by name. */
+  children: Map<string, Node> | undefined
+  /** The view path, kept once the node is a parent (the paths of its entries start with it). */
+  path: string | undefined
 }
 
-/** Node numbers <-> view paths. A node stays while the kernel or an open listing holds it. */
+/** Node numbers <-> (parent, name). A node stays while the kernel or an open listing holds it. */
 export class NodeTable {
   readonly #byId = new Map<number, Node>()
-  readonly #byPath = new Map<string, Node>()
   #next = ROOT_NODE + 1
 
   constructor() {
-    const root: Node = { id: ROOT_NODE, path: '/', lookups: 1, pins: 1 } // never forgotten
+    // never forgotten
+    const root: Node = { id: ROOT_NODE, parent: undefined, name: '', lookups: 1, pins: 1, children: undefined, path: '/' }
     this.#byId.set(ROOT_NODE, root)
-    this.#byPath.set('/', root)
   }
 
   get size(): number {
     return this.#byId.size
   }
 
-  path(id: number): string | undefined {
-    return this.#byId.get(id)?.path
+  get(id: number): Node | undefined {
+    return this.#byId.get(id)
   }
 
-  /** The node of a path, made if new (holding nothing yet). */
-  of(path: string): Node {
-    let node = this.#byPath.get(path)
+  path(id: number): string | undefined {
+    const node = this.#byId.get(id)
+    return node && pathOf(node)
+  }
+
+  /** The node of the entry `name` of `parent`, made if new (holding nothing yet). */
+  child(parent: Node, name: string): Node {
+    let node = parent.children?.get(name)
     if (!node) {
-      node = { id: this.#next++, path, lookups: 0, pins: 0 }
+      node = { id: this.#next++, parent, name, lookups: 0, pins: 0, children: undefined, path: undefined }
       this.#byId.set(node.id, node)
-      this.#byPath.set(path, node)
+      ;(parent.children ??= new Map()).set(name, node)
     }
     return node
   }
@@ -193,7 +143,14 @@ export class NodeTable {
     this.#drop(node)
   }
 
-  unpin(node: Node): void {
+  /** One more kernel reference on a node an open listing pins. */
+  sent(id: number): void {
+    this.#byId.get(id)!.lookups++
+  }
+
+  unpin(id: number): void {
+    const node = this.#byId.get(id)
+    if (!node) return
     node.pins--
     this.#drop(node)
   }
@@ -201,15 +158,44 @@ export class NodeTable {
   #drop(node: Node): void {
     if (node.lookups > 0 || node.pins > 0) return
     this.#byId.delete(node.id)
-    if (this.#byPath.get(node.path) === node) this.#byPath.delete(node.path)
+    const siblings = node.parent!.children
+    if (siblings?.get(node.name) === node) {
+      siblings.delete(node.name)
+      if (siblings.size === 0) node.parent!.children = undefined
+    }
   }
 }
 
-interface OpenDir extends PackedListing {
-  /** READDIRPLUS: each entry's node, pinned until releasedir. */
-  nodes?: Node[]
-  nodeIds?: Float64Array
+/** A node's view path; a parent keeps its own (a node outlives its parent's entry: it still names where it was found). */
+function pathOf(node: Node): string {
+  if (node.path !== undefined) return node.path
+  const parent = node.parent!
+  const dir = (parent.path ??= pathOf(parent))
+  return (dir === '/' ? '/' : dir + '/') + node.name
 }
+
+/** An open listing: where each chunk starts, and with READDIRPLUS the nodes of each chunk sent from. */
+interface OpenDir {
+  node: Node
+  listing: DirListing
+  starts: number[]
+  /** READDIRPLUS: each entry's node of a chunk, pinned until releasedir. */
+  nodeIds: (Float64Array | undefined)[]
+}
+
+function openDir(node: Node, listing: DirListing): OpenDir {
+  const starts: number[] = []
+  let at = 0
+  for (const c of listing.chunks) {
+    starts.push(at)
+    at += c.offsets.length - 1
+  }
+  return { node, listing, starts, nodeIds: [] }
+}
+
+const NO_NAMES = Buffer.alloc(0)
+const NO_OFFSETS = new Uint32Array(1)
+const NO_ATTRS = new Float64Array(0)
 
 function describe(err: unknown): string {
   if (err instanceof Error) return `${err.name}: ${err.message}`
@@ -265,15 +251,17 @@ export function fuseOps(view: ViewFs, log: (msg: string) => void, replies: Repli
   let nextDir = 1
 
   return {
-    lookup: (req, parent, _fh, _offset, _n, _plus, name) => {
-      const dir = nodes.path(parent)
-      const p = dir === undefined ? undefined : (dir === '/' ? '/' : dir + '/') + (name as Buffer).toString('latin1')
+    lookup: (req, parent, _fh, _offset, _n, _plus, nameBytes) => {
+      const dir = nodes.get(parent)
+      const name = (nameBytes as Buffer).toString('latin1')
+      const dirPath = dir && pathOf(dir)
+      const p = dirPath && (dirPath === '/' ? '/' : dirPath + '/') + name
       serve('lookup', req!, p, (p) => view.getattr(p).catch((err: unknown) => {
         if (err instanceof FsError && err.code === 'ENOENT') return undefined // cached as absent
         throw err
-      }), (a, p) => {
+      }), (a) => {
         if (!a) return void replies.replyEntry(req!, 0, null)
-        const node = nodes.of(p)
+        const node = nodes.child(dir!, name)
         node.lookups++
         // Interrupted: the kernel took no reference.
         if (replies.replyEntry(req!, node.id, packAttr(a)) !== 0) nodes.forget(node.id, 1)
@@ -317,23 +305,40 @@ export function fuseOps(view: ViewFs, log: (msg: string) => void, replies: Repli
       })
     },
     release: (req, node, fh) => serve('release', req!, nodes.path(node) ?? '?', () => view.release(fh), () => answerErr(req!, 0)),
-    opendir: (req, node) =>
-      serve('opendir', req!, nodes.path(node), (p) => view.readdir(p), (d, p) => {
+    opendir: (req, id) => {
+      const node = nodes.get(id)
+      serve('opendir', req!, node && pathOf(node), (p) => view.readdir(p), (d) => {
         const fh = nextDir++
-        dirs.set(fh, packListing(p, d))
+        dirs.set(fh, openDir(node!, d))
         if (replies.replyOpen(req!, fh) !== 0) dirs.delete(fh)
-      }),
+      })
+    },
+    // One chunk per answer: one that ends with its chunk is short, and the kernel asks again
+    // from the next entry (only an empty answer ends a listing).
     readdir: (req, node, fh, offset, size, plus) => {
       const d = dirs.get(fh)
       if (!d) return answerErr(req!, EBADF)
       try {
-        if (plus && !d.nodes) {
-          d.nodes = d.paths.map((p) => nodes.of(p))
-          for (const n of d.nodes) n.pins++
-          d.nodeIds = Float64Array.from(d.nodes, (n) => n.id)
+        let k = d.starts.length - 1
+        while (k > 0 && d.starts[k]! > offset) k--
+        const chunk = d.listing.chunks[k]
+        const index = offset - (d.starts[k] ?? 0)
+        if (!chunk || index >= chunk.offsets.length - 1) {
+          replies.replyDir(req!, plus, size, 0, NO_NAMES, NO_OFFSETS, NO_ATTRS, plus ? NO_ATTRS : null, offset)
+          return
         }
-        const sent = replies.replyDir(req!, plus, size, offset, d.names, d.offsets, d.attrs, plus ? d.nodeIds! : null)
-        if (plus) for (let i = offset; i < offset + sent; i++) d.nodes![i]!.lookups++
+        let ids = d.nodeIds[k]
+        if (plus && !ids) {
+          const names = chunk.names
+          ids = d.nodeIds[k] = new Float64Array(chunk.offsets.length - 1)
+          for (let i = 0; i < ids.length; i++) {
+            const n = nodes.child(d.node, names.toString('latin1', chunk.offsets[i], chunk.offsets[i + 1]))
+            n.pins++
+            ids[i] = n.id
+          }
+        }
+        const sent = replies.replyDir(req!, plus, size, index, chunk.names, chunk.offsets, chunk.attrs, plus ? ids! : null, d.starts[k]!)
+        if (plus) for (let i = index; i < index + sent; i++) nodes.sent(ids![i]!)
       } catch (err) {
         answerErr(req!, fail('readdir', nodes.path(node) ?? '?', err))
       }
@@ -341,9 +346,9 @@ export function fuseOps(view: ViewFs, log: (msg: string) => void, replies: Repli
     releasedir: (req, _node, fh) => {
       const d = dirs.get(fh)
       dirs.delete(fh)
-      for (const n of d?.nodes ?? []) nodes.unpin(n)
+      for (const ids of d?.nodeIds ?? []) if (ids) for (const id of ids) nodes.unpin(id)
       answerErr(req!, 0)
-      if (d && d.paths.length > COLLECT_AFTER_ENTRIES) collectSoon()
+      if (d && d.listing.count > COLLECT_AFTER_ENTRIES) collectSoon()
     },
     statfs: (req, node) => serve('statfs', req!, nodes.path(node), (p) => view.statfs(p), (s) => replies.replyStatfs(req!, packStatfs(s))),
     // Only reached without default_permissions; W_OK never gets here on a ro mount (the VFS
@@ -410,8 +415,9 @@ function sessionArgs(o: MountOptions): { args: string[]; conf: Float64Array } {
   return { args, conf: Float64Array.of(MAX_READ, attr, entry, entry, o.kernelCache ? 1 : 0) }
 }
 
-// A listing this large leaves hundreds of MB of garbage, which V8 collects only when it
-// allocates again: an idle daemon would hold it for good. One full collection soon after the
+// Building a listing this large leaves tens of MB of garbage (each chunk's stats, names and
+// attributes before they are packed), which V8 collects only when it allocates again: an idle
+// daemon would hold it for good. One full collection soon after the
 // listing is released costs only what is still alive; then glibc hands its free memory back too.
 const COLLECT_AFTER_ENTRIES = 10_000
 const COLLECT_DELAY_MS = 200

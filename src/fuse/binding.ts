@@ -5,15 +5,8 @@
 // targets cross as Buffers (bytes), attributes as ATTR_FIELDS doubles.
 import { addon } from '../native/sys.js'
 
-/**
- * The order of an entry's attribute fields in the Float64Arrays handed to the binding. The
- * inode number is split in 32-bit halves ('ino' the low one): it may exceed 2^53.
- */
-export const ATTR_FIELDS = [
-  'ino', 'mode', 'nlink', 'uid', 'gid', 'rdev', 'size', 'blocks', 'blksize',
-  'atimeSec', 'atimeNsec', 'mtimeSec', 'mtimeNsec', 'ctimeSec', 'ctimeNsec', 'inoHigh',
-] as const
-export const ATTR_N = ATTR_FIELDS.length
+/** Attributes cross packed as a view's listings hold them (view/listing.ts ATTR_FIELDS). */
+export { ATTR_FIELDS, ATTR_N } from '../view/listing.js'
 
 /** The order of the statfs fields handed to replyStatfs. */
 export const STATFS_FIELDS = ['bsize', 'frsize', 'blocks', 'bfree', 'bavail', 'files', 'ffree', 'favail', 'namemax'] as const
@@ -57,12 +50,13 @@ export interface Replies {
   replyData(req: Request, buf: Buffer, n: number): number
   replyStatfs(req: Request, st: Float64Array): number
   /**
-   * Entries of a listing from `index` on, as many as fit in `size` bytes (entry i resumes at
-   * offset i + 1); with plus, nodes[i] is entry i's node. Returns how many the kernel got.
+   * Entries of a listing chunk from `index` on, as many as fit in `size` bytes; `base` is the
+   * listing's index of the chunk's first entry (entry i resumes at offset base + i + 1). With
+   * plus, nodes[i] is entry i's node. Returns how many the kernel got.
    */
   replyDir(
     req: Request, plus: boolean, size: number, index: number,
-    names: Buffer, offsets: Uint32Array, attrs: Float64Array, nodes: Float64Array | null,
+    names: Buffer, offsets: Uint32Array, attrs: Float64Array, nodes: Float64Array | null, base: number,
   ): number
   /** Bytes the binding holds for files handed over at open. */
   heldBytes(): number

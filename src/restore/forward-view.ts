@@ -14,6 +14,7 @@ import { PATH_HINT, contentProblem, formatProblem, pathProblem, type Problem } f
 import { toAttr, type Owner } from '../view/attrs.js'
 import { byteString, bytesOf, readable } from '../view/byte-string.js'
 import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from '../view/fs.js'
+import { listingOf } from '../view/listing.js'
 import { InoMap, InoTag } from '../view/inomap.js'
 import { Lru } from '../view/lru.js'
 import { joinPath, toFsError } from '../view/source.js'
@@ -83,8 +84,8 @@ export class ForwardView implements ViewFs {
       if (!dir.st.isDirectory()) throw new FsError('ENOTDIR')
       const { entries, problems } = await this.#tree.list(dir)
       for (const p of problems) this.#report(p)
-      const names = entries.map((e) => byteString(e.plain.subarray(e.plain.lastIndexOf(0x2f) + 1)))
-      return { names, attrs: await Promise.all(entries.map((e) => this.#attr(e))) }
+      const names = entries.map((e) => e.plain.subarray(e.plain.lastIndexOf(0x2f) + 1))
+      return listingOf(names, await Promise.all(entries.map((e) => this.#attr(e))))
     } catch (e) {
       throw this.#fail(e, 'readdir', viewPath)
     }

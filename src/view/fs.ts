@@ -1,6 +1,9 @@
 // The contract between view logic (reverse or forward) and the FUSE adapter. Views are pure
 // TypeScript over node:fs; they signal failures by throwing FsError with a POSIX code.
 import type { Ino } from './inomap.js'
+import type { DirListing } from './listing.js'
+
+export type { DirListing }
 
 export type Errno =
   | 'ENOENT' | 'EPERM' | 'EACCES' | 'EIO' | 'EROFS' | 'ENAMETOOLONG' | 'ENOTDIR'
@@ -50,18 +53,13 @@ export interface FsStats {
   namemax: number
 }
 
-export interface DirListing {
-  names: string[]
-  /** Same length as names; lets `find -type f` skip a getattr per entry. */
-  attrs: Attr[]
-}
-
 /**
  * A read-only filesystem view. Paths are absolute within the view ('/' is the root). Paths,
  * listed names and symlink targets are byte strings (byte-string.ts): any bytes but / and NUL.
  */
 export interface ViewFs {
   getattr(path: string): Promise<Attr>
+  /** The entries with their attributes: those let `find -type f` skip a getattr per entry. */
   readdir(path: string): Promise<DirListing>
   readlink(path: string): Promise<string>
   /** Returns a handle for read/release. Write flags are rejected by the adapter before this. */

@@ -30,8 +30,9 @@ import { byteString, bytesOf, readable } from './byte-string.js'
 import { DirRules, type Context } from './dir-rules.js'
 import type { Excluder } from './exclude.js'
 import type { Filter, Visibility } from './filter.js'
-import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from './fs.js'
-import { InoMap, InoTag } from './inomap.js'
+import { FsError, type Attr, type FsStats, type ViewFs } from './fs.js'
+import { InoMap, InoTag, type Ino } from './inomap.js'
+import { ListingBuilder, putIno, type DirListing } from './listing.js'
 import { Lru } from './lru.js'
 import { ConsistencyWatch, type FileStatus } from './consistency.js'
 import { joinPath, ownCopy, toFsError } from './source.js'
@@ -151,7 +152,7 @@ type EntryKind = 'hidden' | 'conf' | 'lstat'
 interface Listed {
   name: string
   node: Node
-  nameFile?: Node
+  nameFile?: Extract<Node, { kind: 'longname' }>
 }
 
 /** A real entry that a listing shows, before its name is encrypted. */
@@ -706,14 +707,14 @@ export class ReverseView implements ViewFs {
       case 'diriv':
         return toAttr(st, { ino: this.#inos.ino(st.dev, InoTag.DirIv, st.ino), mode: S_IFREG_0444, nlink: 1, size: 16 }, owner)
       case 'longname':
-        return toAttr(
-          st,
-          { ino: this.#inos.ino(st.dev, InoTag.LongName, st.ino), mode: S_IFREG_0444, nlink: 1, size: node.full.length },
-          owner,
-        )
+        return this.#nameFileAttr(node, this.#inos.ino(st.dev, InoTag.LongName, st.ino))
       case 'conf':
         return toAttr(st, { ino: this.#inos.ino(st.dev, InoTag.Real, st.ino) }, owner)
     }
+  }
+
+  #nameFileAttr(node: { full: string; st: SourceStats }, ino: Ino): Attr {
+    return toAttr(node.st, { ino, mode: S_IFREG_0444, nlink: 1, size: node.full.length }, this.#owner)
   }
 
   /** st_size in the view: ciphertext size of files, encoded target length of symlinks (spec 6.4). */
@@ -742,14 +743,15 @@ export class ReverseView implements ViewFs {
   /**
    * Spec 6.2: entries in getdents order minus hidden ones, then gocryptfs.diriv, then .name
    * files. Built a chunk of entries at a time (listEntries), with a turn of the event loop after
-   * each, so other requests are answered meanwhile and only the names and attributes outlive it.
+   * each, so other requests are answered meanwhile; only its packed names and attributes
+   * (ListingBuilder) outlive it.
    */
   async #readdir(dir: Dir): Promise<DirListing> {
     const at = performance.now()
-    const names: string[] = []
-    const attrs: (Attr | Promise<Attr>)[] = []
-    const nameFiles: string[] = []
-    const nameFileNodes: Node[] = []
+    const listing = new ListingBuilder()
+    // The .name files, their inode numbers set at the end: (dev, ino) of each entry's lstat.
+    const nameFiles = new ListingBuilder()
+    const nameFileInos: number[] = []
     // The stat of the directory the listing read, for gocryptfs.diriv.
     let dirSt: SourceStats | undefined
     if (!dir.foreign) {
@@ -782,29 +784,33 @@ export class ReverseView implements ViewFs {
           const marked = await this.#rules.marked(dir, shown.filter((e): e is Unnamed => 'plain' in e))
           if (marked.size > 0) shown = shown.filter((e) => !marked.has(e as Unnamed))
         }
-        for (const e of this.#nameAll(dir, shown)) {
-          names.push(e.name)
-          attrs.push(this.#attr(e.node))
+        const named = this.#nameAll(dir, shown)
+        const attrs = named.map((e) => this.#attr(e.node))
+        const settled = attrs.some((a) => a instanceof Promise) ? await Promise.all(attrs) : (attrs as Attr[])
+        named.forEach((e, i) => {
+          listing.add(e.name, settled[i]!)
           if (e.node.kind === 'real') this.#remember(`/${e.node.cPath}`, e.node, at)
           if (e.nameFile) {
-            nameFiles.push(e.name + LONGNAME_SUFFIX)
-            nameFileNodes.push(e.nameFile)
+            // Its inode number only at the end, after gocryptfs.diriv's: inode namespaces go in
+            // order of first use, as in gocryptfs.
+            nameFiles.add(e.name + LONGNAME_SUFFIX, this.#nameFileAttr(e.nameFile, 0))
+            nameFileInos.push(e.nameFile.st.dev, e.nameFile.st.ino)
           }
-        }
+        })
         await nextTurn()
       })
     }
     if (this.#hasDirIv) {
-      names.push(DIRIV_NAME)
-      attrs.push(this.#attr({ kind: 'diriv', dir, st: dirSt ?? (await lstatAt(AT_FDCWD, dir.abs)) }))
+      listing.add(DIRIV_NAME, await this.#attr({ kind: 'diriv', dir, st: dirSt ?? (await lstatAt(AT_FDCWD, dir.abs)) }))
     }
-    // Pushed one by one: a spread of ~150,000 entries overflows the stack. Their attributes only
-    // now, after gocryptfs.diriv's: inode namespaces go in order of first use, as in gocryptfs.
-    for (let i = 0; i < nameFiles.length; i++) {
-      names.push(nameFiles[i]!)
-      attrs.push(this.#attr(nameFileNodes[i]!))
+    const more = nameFiles.finish()
+    let i = 0
+    for (const chunk of more.chunks) {
+      for (let j = 0; j + 1 < chunk.offsets.length; j++, i += 2) {
+        putIno(chunk.attrs, j, this.#inos.ino(nameFileInos[i]!, InoTag.LongName, nameFileInos[i + 1]!))
+      }
     }
-    return { names, attrs: attrs.some((a) => a instanceof Promise) ? await Promise.all(attrs) : (attrs as Attr[]) }
+    return listing.finish(more)
   }
 
   /** How a plaintext name of `dir` is listed; hidden ones are not even lstat'ed. */

@@ -68,14 +68,23 @@ const checkArgs = (c: DirCheck | undefined): CheckArgs =>
 const joined = (names: readonly Uint8Array[]): Buffer => Buffer.concat(names.flatMap((n) => [n, ZERO]))
 const ZERO = Buffer.alloc(1)
 
-/** The names of a packed listing, each a view into the one Buffer that holds them all. */
-export function unpackNames(p: PackedNames): Buffer[] {
+/** Names of a directory: names.subarray(offsets[i], offsets[i + 1]) is the i-th. */
+export type NameList = Required<PackedNames>
+
+const NO_NAMES: NameList = { names: Buffer.alloc(0), offsets: Uint32Array.of(0) }
+
+/** How many names a list holds. */
+export const nameCount = (p: NameList): number => Math.max(0, p.offsets.length - 1)
+
+/** Names from..to of a list, each a view into the one Buffer that holds them all. */
+export function unpackNames(p: NameList, from = 0, to = nameCount(p)): Buffer[] {
   const { names, offsets } = p
-  if (!names || !offsets) return []
-  const out = new Array<Buffer>(offsets.length - 1)
-  for (let i = 0; i < out.length; i++) out[i] = names.subarray(offsets[i], offsets[i + 1])
+  const out = new Array<Buffer>(Math.max(0, to - from))
+  for (let i = 0; i < out.length; i++) out[i] = names.subarray(offsets[from + i], offsets[from + i + 1])
   return out
 }
+
+const nameList = (p: PackedNames): NameList => (p.names && p.offsets && p.offsets.length > 0 ? { names: p.names, offsets: p.offsets } : NO_NAMES)
 
 /** lstat of `name` in the directory `dirfd` (AT_FDCWD: `name` is a path), after `check`. */
 export function lstatAt(dirfd: number, name: Buffer, check?: DirCheck): Promise<SourceStats> {
@@ -100,12 +109,12 @@ const errnoCode = (errno: number): string => CODES[errno] ?? 'EIO'
 /** The entry names of the directory `dirfd` in getdents order, and its fstat from just before they were read. */
 export async function listAt(dirfd: number): Promise<ListedNames> {
   const r = await call<{ st: Float64Array } & PackedNames>((done) => sys.list(dirfd, done))
-  return { names: unpackNames(r), st: statsAt(r.st) }
+  return { names: nameList(r), st: statsAt(r.st) }
 }
 
 /** A directory's names, and its stat from before they were read: a later change moves its mtime and ctime. */
 export interface ListedNames {
-  names: Buffer[]
+  names: NameList
   st: SourceStats
 }
 
@@ -113,13 +122,13 @@ export interface ListedNames {
 export interface WalkedDir {
   fd: number
   st: SourceStats
-  names?: Buffer[]
+  names?: NameList
 }
 
 /** Opens `first` in `dirfd`, then each of `names` in turn, never following a symlink. */
 export async function walkFrom(dirfd: number, first: Buffer, names: readonly Buffer[], list: boolean): Promise<WalkedDir> {
   const r = await call<{ fd: number; st: Float64Array } & PackedNames>((done) => sys.walk(dirfd, first, joined(names), names.length, list, done))
-  return { fd: r.fd, st: statsAt(r.st), names: list ? unpackNames(r) : undefined }
+  return { fd: r.fd, st: statsAt(r.st), names: list ? nameList(r) : undefined }
 }
 
 /**

@@ -13,6 +13,7 @@
 // path, checked (lstat) before the entry is touched, in the same native call.
 import { closeSync } from 'node:fs'
 import { FsError } from './fs.js'
+import { LISTING_CHUNK } from './listing.js'
 import { Lru } from './lru.js'
 import {
   AT_FDCWD,
@@ -20,11 +21,14 @@ import {
   listAt,
   lstatAt,
   lstatEachAt,
+  nameCount,
   openAt,
   readlinkAt,
+  unpackNames,
   walkFrom,
   type DirCheck,
   type ListedNames,
+  type NameList,
   type OpenedFile,
   type Answered,
   type HeldOpen,
@@ -38,8 +42,6 @@ export type { DirCheck, ListedNames, OpenedFile }
 const SLASH = 0x2f
 /** Directory descriptors a SourceTree keeps open by default. */
 export const DEFAULT_FDS = 64
-/** Entries a listing lstats and hands on at a time (listEntries). */
-const LIST_CHUNK = 4096
 
 /** The code of the error a failed DirCheck gives: the caller resolves the directory afresh. */
 export const DIR_MOVED = 'EDIRMOVED'
@@ -153,12 +155,8 @@ export class SourceTree {
     }
   }
 
-  /** The names of `dir` in getdents order (listed in the walk's call when there is a walk) and fn's result on them. */
-  async #listed<T>(dir: DirId, fn: (fd: number, names: Buffer[]) => Promise<T>): Promise<T> {
-    return this.#listedWithStat(dir, (fd, listed) => fn(fd, listed.names))
-  }
-
-  async #listedWithStat<T>(dir: DirId, fn: (fd: number, listed: ListedNames) => Promise<T>): Promise<T> {
+  /** fn's result on the names of `dir` in getdents order (listed in the walk's call when there is a walk). */
+  async #listed<T>(dir: DirId, fn: (fd: number, listed: ListedNames) => Promise<T>): Promise<T> {
     const { d, listed } = await this.#hold(dir, true)
     try {
       return await fn(d.fd, listed ?? (await listAt(d.fd)))
@@ -209,7 +207,7 @@ export class SourceTree {
   }
 
   /** The walked descriptor if its fstat shows `dir`; otherwise it is closed: ENOENT. */
-  #identified(w: { fd: number; st: SourceStats; names?: Buffer[] }, dir: DirId): Walked {
+  #identified(w: { fd: number; st: SourceStats; names?: NameList }, dir: DirId): Walked {
     const d = { fd: w.fd, dev: w.st.dev, ino: w.st.ino, birth: w.st.birthtimeMs, users: 0, dropped: false }
     if (sameDir(d, dir)) return { d, listed: w.names && { names: w.names, st: w.st } }
     closeQuietly(w.fd)
@@ -250,8 +248,8 @@ export class SourceTree {
   }
 
   /** The names of `dir`, with its stat from before they were read. */
-  listDir(dir: DirId): Promise<ListedNames> {
-    return this.#listedWithStat(dir, async (_fd, listed) => listed)
+  listDir(dir: DirId): Promise<{ names: Buffer[]; st: SourceStats }> {
+    return this.#listed(dir, async (_fd, listed) => ({ names: unpackNames(listed.names), st: listed.st }))
   }
 
   /**
@@ -265,13 +263,14 @@ export class SourceTree {
     dir: DirId,
     wanted: (name: Buffer) => boolean,
     each: (entries: ListedEntry[]) => void | Promise<void>,
-    chunk = LIST_CHUNK,
+    chunk = LISTING_CHUNK,
   ): Promise<SourceStats> {
-    return this.#listed(dir, async (fd, names) => {
+    return this.#listed(dir, async (fd, { names }) => {
       let st!: SourceStats
+      const count = nameCount(names)
       // An empty directory still takes one call, for its stat.
-      for (let from = 0; from === 0 || from < names.length; from += chunk) {
-        const part = names.slice(from, from + chunk)
+      for (let from = 0; from === 0 || from < count; from += chunk) {
+        const part = unpackNames(names, from, Math.min(count, from + chunk))
         const want = part.map(wanted)
         const got = await lstatEachAt(fd, part.filter((_, i) => want[i]))
         st = got.dir

@@ -1,6 +1,7 @@
 // A tiny in-memory ViewFs for adapter and daemon tests. Each node carries its own inode number
 // so tests can check that numbers reach stat(1) unchanged (use_ino).
 import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from '../../src/view/fs.js'
+import { listingOf } from '../../src/view/listing.js'
 
 export type MemNode =
   | { kind: 'file'; ino: number; data: Buffer; mtimeMs?: number; nlink?: number }
@@ -57,7 +58,7 @@ export class MemView implements ViewFs {
     const node = this.lookup(p)
     if (node.kind !== 'dir') throw new FsError('ENOTDIR')
     const names = Object.keys(node.children)
-    return { names, attrs: names.map((n) => this.attr(node.children[n]!)) }
+    return listingOf(names, names.map((n) => this.attr(node.children[n]!)))
   }
 
   async readlink(p: string): Promise<string> {

@@ -35,6 +35,7 @@ import type { ViewFs } from '../../src/view/fs.js'
 import { runCli } from './cli.js'
 import { mountGocryptfs, run, scratchDir, stopMount } from './reverse-mounts.js'
 import { VECTORS } from './vectors.js'
+import { unpacked } from './listing.js'
 
 interface Teardown {
   teardown(fn: () => void | Promise<void>): void
@@ -199,7 +200,7 @@ export async function gocryptfsCopy(t: Teardown): Promise<Copy & { fifo: string;
 export async function materialize(view: ViewFs, dest: string): Promise<void> {
   // View names and targets are byte strings: written as the bytes they stand for.
   const walk = async (viewPath: string, to: Buffer): Promise<void> => {
-    const { names, attrs } = await view.readdir(viewPath)
+    const { names, attrs } = unpacked(await view.readdir(viewPath))
     for (const [i, name] of names.entries()) {
       const a = attrs[i]!
       const p = viewPath === '/' ? `/${name}` : `${viewPath}/${name}`

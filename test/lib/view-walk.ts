@@ -1,9 +1,10 @@
 // Walks a view through its listings alone, as a copy would see it.
 import type { ViewFs } from '../../src/view/fs.js'
+import { unpacked } from './listing.js'
 
 /** Every path below `dir`, sorted; with `slash`, directories end in "/" (as rsync's %n prints them). */
 export async function viewPaths(view: ViewFs, dir = '', slash = false): Promise<string[]> {
-  const { names, attrs } = await view.readdir('/' + dir)
+  const { names, attrs } = unpacked(await view.readdir('/' + dir))
   const out: string[] = []
   for (const [i, name] of names.entries()) {
     const p = dir === '' ? name : `${dir}/${name}`
