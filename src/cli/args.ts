@@ -89,7 +89,7 @@ const FLAGS = {
   noexec: { kind: 'bool', help: 'no execution' },
   kernel_cache: { kind: 'bool', help: 'FUSE kernel_cache' },
   readahead: { kind: 'int', help: 'kernel read-ahead of the mount in KiB, set when run as root (default 1024; 0: keep the kernel\'s 128)' },
-  busypoll: { kind: 'int', help: 'microseconds the server keeps polling for the next request after each one, instead of sleeping (default 1000; 0: never)' },
+  busypoll: { kind: 'int', help: 'microseconds the server keeps polling for the next request after each one, instead of sleeping (default 0: never)' },
   threads: { kind: 'int', help: 'threads that encrypt file contents at once, each right after reading them (default: CPUs; 0: the main thread encrypts everything)' },
   openssl: { kind: 'string', help: 'AES-SIV with OpenSSL (auto, true: the default) or in pure TypeScript on the main thread (false: ~10x slower)' },
   fg: { kind: 'bool', aliases: ['f'], help: 'stay in the foreground' },

@@ -31,7 +31,7 @@ const MAX_THREADS = 256
 // MB/s against 537-604 with 512 and 523-566 with 2048 when this was chosen; the commit says how).
 const DEFAULT_READ_AHEAD_KB = 1024
 // How long the JavaScript thread keeps polling after each request (src/fuse/busy-poll.ts).
-const DEFAULT_BUSY_POLL_US = 1000
+const DEFAULT_BUSY_POLL_US = 0
 const MAX_BUSY_POLL_US = 1_000_000
 
 /** gocryptfs parses each half with ParseInt(s, 0, 32): decimal, 0x hex or 0 octal. */
