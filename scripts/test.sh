@@ -6,7 +6,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 SLOW='adapter|backup-loop|cli-table|config|exclude|faults|filter-mount|forward-mount|fuzz-reads|hostile-lookups|mount-gocryptfs|mount-vectors|non-utf8-names|seal-pool-cli|secrets|soak|source-mutation|symlink-race'
 # --unit: `npm test`, the suites that mount nothing (vectors, round trips, parsers, the lint).
-UNIT='aes-siv|args|busy-poll|byte-string|content|detect|eme|filter|forward-view|goregexp|harden|inomap|keys|layers|masterkey|names|pathiv|plural|restore-progress|self-contained|sizes|source|source-io|source-tree|speed|stat|submounts|symlink|vector-names|wipe'
+UNIT='aes-siv|args|busy-poll|byte-string|content|detect|eme|filter|forward-view|goregexp|harden|inomap|keys|layers|masterkey|names|native-seal|pathiv|plural|restore-progress|self-contained|sizes|source|source-io|source-tree|speed|stat|submounts|symlink|vector-names|wipe'
 tier=all
 case "${1:-}" in --fast | --unit) tier=${1#--}; shift ;; esac
 out=$(mktemp)
