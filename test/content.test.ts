@@ -6,15 +6,8 @@ import { open } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { createAesSiv } from '../src/format/aes-siv.js'
-import {
-  blockIv,
-  decryptFile,
-  decryptRange,
-  fileHeader,
-  parseHeader,
-  readCipherRange,
-  writeBlockAd,
-} from '../src/format/content.js'
+import { blockIv, writeBlockAd } from '../src/format/blocks.js'
+import { decryptFile, decryptRange, fileHeader, parseHeader, readCipherRange } from '../src/format/content.js'
 import { CorruptError } from '../src/format/errors.js'
 import { VECTORS } from './lib/vectors.js'
 

@@ -54,6 +54,40 @@ t.test('every import in src/ goes down the layers', async (t) => {
   t.same(wrong, [], 'no import goes up or sideways')
 })
 
+t.test('no import cycles: each module can be read after the ones it imports', async (t) => {
+  const graph = new Map<string, string[]>()
+  for (const file of sources(SRC)) {
+    const deps = imports(readFileSync(file, 'utf8')).map((spec) => path.resolve(path.dirname(file), spec).replace(/\.js$/, '.ts'))
+    graph.set(file, deps.filter((d) => d.startsWith(SRC + path.sep)))
+  }
+  const cycles = findCycles(graph).map((c) => c.map((f) => path.relative(SRC, f)).join(' -> '))
+  t.same(cycles, [], 'no module imports itself through others')
+})
+
+t.test('the cycle finder finds cycles', async (t) => {
+  const g = new Map([['a', ['b']], ['b', ['c']], ['c', ['a']], ['d', ['a']]])
+  t.same(findCycles(g), [['a', 'b', 'c', 'a']])
+})
+
+/** One cycle per strongly connected part of the graph that has one, as a path back to its start. */
+function findCycles(graph: Map<string, string[]>): string[][] {
+  const state = new Map<string, 'open' | 'done'>()
+  const stack: string[] = []
+  const found: string[][] = []
+  const visit = (n: string): void => {
+    state.set(n, 'open')
+    stack.push(n)
+    for (const d of graph.get(n) ?? []) {
+      if (state.get(d) === 'open') found.push([...stack.slice(stack.indexOf(d)), d])
+      else if (!state.has(d)) visit(d)
+    }
+    stack.pop()
+    state.set(n, 'done')
+  }
+  for (const n of [...graph.keys()].sort()) if (!state.has(n)) visit(n)
+  return found
+}
+
 t.test('the scanner sees every kind of import', async (t) => {
   const text = "import a from './a.js'\nimport './b.js'\nexport { c } from '../c.js'\nconst d = await import('./d.js')\nimport x from 'node:fs'\n"
   t.same(imports(text), ['./a.js', './b.js', '../c.js', './d.js'])

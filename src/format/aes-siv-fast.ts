@@ -5,8 +5,8 @@
 // - the CTR keystream of all blocks is one ECB call over counter blocks built here, then XOR.
 // Node does not expose OpenSSL's aes-siv, and a fresh CTR cipher per block costs more than this.
 import { createCipheriv, type Cipher } from 'node:crypto'
-import type { AesSiv } from './aes-siv.js'
-import { isHoleBlock, writeBlockAd, writeBlockIv } from './content.js'
+import type { AesSiv } from './aes-siv-backend.js'
+import { isHoleBlock, writeBlockAd, writeBlockIv } from './blocks.js'
 import { CorruptError } from './errors.js'
 import { BLOCK_OVERHEAD, CIPHER_BLOCK, PLAIN_BLOCK } from './sizes.js'
 import { plural } from '../plural.js'

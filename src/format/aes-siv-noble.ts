@@ -1,8 +1,8 @@
 // Reference AES-SIV backend on @noble/ciphers (pure JS, ~30 MB/s). Kept as the cross-check for
 // the fast backend and as a fallback where node:crypto's AES is unavailable.
 import { aessiv } from '@noble/ciphers/aes.js'
-import type { AesSiv } from './aes-siv.js'
-import { isHoleBlock, writeBlockAd, writeBlockIv } from './content.js'
+import type { AesSiv } from './aes-siv-backend.js'
+import { isHoleBlock, writeBlockAd, writeBlockIv } from './blocks.js'
 import { BLOCK_OVERHEAD, CIPHER_BLOCK, PLAIN_BLOCK } from './sizes.js'
 import { CorruptError } from './errors.js'
 import { plural } from '../plural.js'

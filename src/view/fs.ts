@@ -1,9 +1,7 @@
 // The contract between view logic (reverse or forward) and the FUSE adapter. Views are pure
 // TypeScript over node:fs; they signal failures by throwing FsError with a POSIX code.
 import type { Ino } from './inomap.js'
-import type { DirListing } from './listing.js'
 
-export type { DirListing }
 
 export type Errno =
   | 'ENOENT' | 'EPERM' | 'EACCES' | 'EIO' | 'EROFS' | 'ENAMETOOLONG' | 'ENOTDIR'
@@ -51,6 +49,19 @@ export interface FsStats {
   ffree: number
   favail: number
   namemax: number
+}
+
+/** Up to LISTING_CHUNK (listing.ts) entries: entry i is names[offsets[i]..offsets[i + 1]) with attrs[i * ATTR_N..] (listing.ts: the fields). */
+export interface ListingChunk {
+  names: Buffer
+  offsets: Uint32Array
+  attrs: Float64Array
+}
+
+/** The entries of a directory, in order, chunk after chunk. */
+export interface DirListing {
+  chunks: ListingChunk[]
+  count: number
 }
 
 /**

@@ -2,7 +2,7 @@
 // its names in one Buffer with offsets and its attributes as ATTR_N doubles per entry. A listing
 // of 300,000 entries is then a few hundred objects rather than a million (a string and an
 // object per entry), and the FUSE binding reads the chunks as they are.
-import type { Attr } from './fs.js'
+import type { Attr, DirListing, ListingChunk } from './fs.js'
 import type { Ino } from './inomap.js'
 
 /**
@@ -18,19 +18,6 @@ const INO_HIGH = ATTR_N - 1
 
 /** Entries per chunk: what a listing builds between two turns of the event loop. */
 export const LISTING_CHUNK = 4096
-
-/** Up to LISTING_CHUNK entries: entry i is names[offsets[i]..offsets[i + 1]) with attrs[i * ATTR_N..]. */
-export interface ListingChunk {
-  names: Buffer
-  offsets: Uint32Array
-  attrs: Float64Array
-}
-
-/** The entries of a directory, in order, chunk after chunk. */
-export interface DirListing {
-  chunks: ListingChunk[]
-  count: number
-}
 
 const U32 = 0xffffffff
 const U32n = 0xffffffffn

@@ -1,6 +1,7 @@
 // A view's packed listing (src/view/listing.ts) as names and attributes, for tests to look at.
 import type { Attr } from '../../src/view/fs.js'
-import { ATTR_N, packAttr, type DirListing } from '../../src/view/listing.js'
+import type { DirListing } from '../../src/view/fs.js'
+import { ATTR_N, packAttr } from '../../src/view/listing.js'
 
 /** The attributes at entry `i` of packed attributes, as an Attr (pre-1970 times read as the epoch, as packed). */
 export function attrAt(p: Float64Array, i: number): Attr {
