@@ -47,8 +47,7 @@ for (let r = 0; r < rounds; r++) {
 }
 
 const goMedian = go.length ? median(go) : undefined
-const row = (label: string, mbs: number, ratio: string): string =>
-  `${label.padEnd(34)} ${mbs.toFixed(1).padStart(8)} MB/s   ${ratio}`
+const row = (label: string, mbs: number, ratio: string): string => `${label.padEnd(34)} ${mbs.toFixed(1).padStart(8)} MB/s   ${ratio}`
 console.log(`${'case'.padEnd(34)} ${'median'.padStart(13)}   ratio to gocryptfs (min..max MB/s)`)
 const spread = (xs: number[]): string => `(${Math.min(...xs).toFixed(1)}..${Math.max(...xs).toFixed(1)})`
 if (goMedian === undefined) console.log('gocryptfs AES-SIV-512-Go: not measured (gocryptfs -speed not available)')

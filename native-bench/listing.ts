@@ -240,7 +240,12 @@ async function measure(ctx: Context, c: Case, cmd: Command, turn: number): Promi
     for (const t of tools) {
       const { big, other } = viewDirs(servers[t].mnt)
       const probeList = path.join(ctx.base, `probe-${t}`)
-      writeFileSync(probeList, readdirSync(other).map((n) => path.join(other, n)).join('\n'))
+      writeFileSync(
+        probeList,
+        readdirSync(other)
+          .map((n) => path.join(other, n))
+          .join('\n'),
+      )
       dirs[t] = { big, probeList }
     }
     await mounts.sleep(1500) // past the entry and attribute timeouts (1 s)
@@ -304,7 +309,10 @@ async function main(ctx: Context): Promise<void> {
   process.stderr.write(`creating ${opts.entries} files per big directory under ${ctx.base} ...\n`)
   const needShort = opts.cases.some((c) => c !== 'long')
   const needLong = opts.cases.includes('long')
-  for (const [need, src, name] of [[needShort, ctx.srcShort, shortName], [needLong, ctx.srcLong, longName]] as const) {
+  for (const [need, src, name] of [
+    [needShort, ctx.srcShort, shortName],
+    [needLong, ctx.srcLong, longName],
+  ] as const) {
     if (!need) continue
     fill(path.join(src, 'big'), opts.entries, name)
     fill(path.join(src, 'other'), PROBE_FILES, shortName)
@@ -328,7 +336,8 @@ async function main(ctx: Context): Promise<void> {
           const key = `${c}/${cmd}/${t}`
           all.set(key, [...(all.get(key) ?? []), samples[t]])
         }
-        if (samples.gocryptfs.out !== samples.tsreverse.out) console.log(`  MISMATCH: gocryptfs printed ${samples.gocryptfs.out}, tsreverse ${samples.tsreverse.out}`)
+        if (samples.gocryptfs.out !== samples.tsreverse.out)
+          console.log(`  MISMATCH: gocryptfs printed ${samples.gocryptfs.out}, tsreverse ${samples.tsreverse.out}`)
       }
     }
   }
@@ -338,7 +347,11 @@ async function main(ctx: Context): Promise<void> {
       for (const cmd of opts.commands) {
         const g = all.get(`${c}/${cmd}/gocryptfs`)!
         const s = all.get(`${c}/${cmd}/tsreverse`)!
-        const f = (xs: Sample[], k: keyof Sample, d = 0): string => `${median(xs.map((x) => x[k] as number)).toFixed(d)} ${spread(xs.map((x) => x[k] as number), d)}`
+        const f = (xs: Sample[], k: keyof Sample, d = 0): string =>
+          `${median(xs.map((x) => x[k] as number)).toFixed(d)} ${spread(
+            xs.map((x) => x[k] as number),
+            d,
+          )}`
         console.log(
           `${c}/${cmd}: secs ${f(s, 'secs', 2)} / ${f(g, 'secs', 2)}; peak kB ${f(s, 'hwmKb')} / ${f(g, 'hwmKb')}; ` +
             `after kB ${f(s, 'afterKb')} / ${f(g, 'afterKb')}; stat max ms ${f(s, 'probeMaxMs', 1)} / ${f(g, 'probeMaxMs', 1)}`,
@@ -365,5 +378,9 @@ if (prereq) {
     ticks: mounts.clockTicks(),
     opts,
   }
-  await mounts.runBenchmark('listing', () => main(ctx), () => [base])
+  await mounts.runBenchmark(
+    'listing',
+    () => main(ctx),
+    () => [base],
+  )
 }

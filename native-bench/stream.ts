@@ -166,7 +166,10 @@ async function measure(
     for (const tool of order) {
       const s = byTool.get(tool)!
       const cpu0 = cpuSeconds(s.child.pid!, ticks)
-      const secs = await timeCats(names.map((n) => path.join(s.mnt, n)), devNull)
+      const secs = await timeCats(
+        names.map((n) => path.join(s.mnt, n)),
+        devNull,
+      )
       const cpuS = cpuSeconds(s.child.pid!, ticks) - cpu0
       samples.get(tool)!.push({ mbs: viewBytes / secs / 1e6, cpuS })
     }
@@ -282,7 +285,10 @@ async function main(): Promise<void> {
   const go = await start('gocryptfs', false)
   const ts = await start('tsreverse', false)
   servers.push(go, ts)
-  const byTool = new Map<Tool, Server>([['gocryptfs', go], ['tsreverse', ts]])
+  const byTool = new Map<Tool, Server>([
+    ['gocryptfs', go],
+    ['tsreverse', ts],
+  ])
   // Both left alone together; the start-up peak (unlocking the key) is not a phase's.
   const idle = await Promise.all(servers.map((s) => freshIdle(s.child.pid!, opts.idleWait)))
   const memory = new Map<Tool, Memory>(servers.map((s, i) => [s.tool, { idleKb: idle[i]!.rssKb, idleTicks: idle[i]!.ticks, peaks: [] }]))
@@ -312,10 +318,16 @@ async function main(): Promise<void> {
 
   console.log(cpuLine())
   console.log(`${os.cpus().length} cores, node ${process.version}, ${gocryptfsVersion()}, tsreverse from ${path.dirname(BIN)}`)
-  console.log(`source ${src}: ${opts.sizeMib} MiB random in stream.bin${opts.parallel ? `, ${opts.parallel} x ${opts.sizeMib / opts.parallel} MiB in part-*.bin` : ''}`)
+  console.log(
+    `source ${src}: ${opts.sizeMib} MiB random in stream.bin${opts.parallel ? `, ${opts.parallel} x ${opts.sizeMib / opts.parallel} MiB in part-*.bin` : ''}`,
+  )
   console.log(`plaintext read once before the runs: ${pageCacheShare(plainFiles)}`)
-  console.log(`servers: gocryptfs -fg -reverse (pid ${go.child.pid}), tsreverse -fg${opts.tsFlags.map((f) => ` ${f}`).join('')} (pid ${ts.child.pid}); same config`)
-  console.log(`kernel read_ahead_kb: gocryptfs ${readAheadKb(go.mnt)}, tsreverse ${readAheadKb(ts.mnt)}; views opened without keep_cache, so every run reads through FUSE`)
+  console.log(
+    `servers: gocryptfs -fg -reverse (pid ${go.child.pid}), tsreverse -fg${opts.tsFlags.map((f) => ` ${f}`).join('')} (pid ${ts.child.pid}); same config`,
+  )
+  console.log(
+    `kernel read_ahead_kb: gocryptfs ${readAheadKb(go.mnt)}, tsreverse ${readAheadKb(ts.mnt)}; views opened without keep_cache, so every run reads through FUSE`,
+  )
   console.log(`views byte-identical: ${compared} files compared with cmp`)
   console.log('MB/s = 10^6 bytes of view (ciphertext) per second; CPU s = user+system time of the server process during the run')
   if (opts.busyCore) console.log('busy host: one process spins on a core at normal priority during the timed runs (--busy-core)')
@@ -323,12 +335,28 @@ async function main(): Promise<void> {
   const phases = ['cmp']
   const spinner = opts.busyCore ? startBusyCore() : undefined
   try {
-    await measure(`single reader: cat VIEW/stream.bin > /dev/null, ${(bigView / 1e6).toFixed(1)} MB per run`, bigName, bigView, opts.runs, byTool, devNull, ticks)
+    await measure(
+      `single reader: cat VIEW/stream.bin > /dev/null, ${(bigView / 1e6).toFixed(1)} MB per run`,
+      bigName,
+      bigView,
+      opts.runs,
+      byTool,
+      devNull,
+      ticks,
+    )
     phaseEnd()
     phases.push('single')
     if (opts.parallel) {
       const total = plainToCipherSize(partBytes) * opts.parallel
-      await measure(`${opts.parallel} parallel readers: one cat per part-*.bin, ${(total / 1e6).toFixed(1)} MB per run`, partNames, total, opts.runs, byTool, devNull, ticks)
+      await measure(
+        `${opts.parallel} parallel readers: one cat per part-*.bin, ${(total / 1e6).toFixed(1)} MB per run`,
+        partNames,
+        total,
+        opts.runs,
+        byTool,
+        devNull,
+        ticks,
+      )
       phaseEnd()
       phases.push('parallel')
     }

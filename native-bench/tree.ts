@@ -267,7 +267,9 @@ async function round(ctx: Context, r: number): Promise<void> {
       const s = await timedRun(ctx, phase, tool, out)
       if (out !== ctx.devNull) closeSync(out)
       ctx.samples.get(`${phase}/${tool}`)!.push(s)
-      process.stderr.write(`round ${r + 1} ${phase} ${tool}: ${s.secs.toFixed(2)} s, server CPU ${s.cpuS.toFixed(2)} s, VmHWM ${(s.hwmKb / 1000).toFixed(1)} MB, load ${s.load1}\n`)
+      process.stderr.write(
+        `round ${r + 1} ${phase} ${tool}: ${s.secs.toFixed(2)} s, server CPU ${s.cpuS.toFixed(2)} s, VmHWM ${(s.hwmKb / 1000).toFixed(1)} MB, load ${s.load1}\n`,
+      )
     }
     if (verify && phase === 'ls') console.log(`identity: ls -lR of the two views ${compareFiles('ls')}`)
     if (verify && phase === 'rsync') console.log(`identity: rsync copies of the two views ${compareTrees(ctx)}`)
@@ -295,7 +297,9 @@ function report(ctx: Context): void {
   const both = tools.length === 2
   for (const phase of ctx.opts.phases) {
     console.log(`\n${phase}: ${COMMANDS[phase]}`)
-    console.log(`run  first      ${tools.map((t) => `${t} s`.padStart(13)).join('')}${tools.map((t) => `${t} CPU s`.padStart(17)).join('')}${tools.map((t) => `${t} MB`.padStart(14)).join('')}  load`)
+    console.log(
+      `run  first      ${tools.map((t) => `${t} s`.padStart(13)).join('')}${tools.map((t) => `${t} CPU s`.padStart(17)).join('')}${tools.map((t) => `${t} MB`.padStart(14)).join('')}  load`,
+    )
     for (let r = 0; r < ctx.opts.runs; r++) {
       const first = r % 2 === 0 ? tools[0]! : tools[tools.length - 1]!
       const at = (t: Tool): Sample => ctx.samples.get(`${phase}/${t}`)![r]!
@@ -328,7 +332,9 @@ function reportMemory(ctx: Context): void {
   const { phases, settle, idleWait } = ctx.opts
   const all = (t: Tool): Sample[] => phases.flatMap((p) => ctx.samples.get(`${p}/${t}`)!)
   const pulls = (t: Tool): number[] => (ctx.samples.get(`rsync/${t}`) ?? []).flatMap((s) => (s.settleKb === undefined ? [] : [s.settleKb]))
-  console.log(`\nmemory in MB (10^6 bytes): idle = RSS of a fresh server left alone ${idleWait} s (median over all its runs), idle-ticks = its CPU ticks then (highest);`)
+  console.log(
+    `\nmemory in MB (10^6 bytes): idle = RSS of a fresh server left alone ${idleWait} s (median over all its runs), idle-ticks = its CPU ticks then (highest);`,
+  )
   console.log('peaks = VmHWM while each phase ran (highest over runs), reset after the idle wait, so start-up = peak up to then (unlocking the key);')
   console.log(`after-pull = RSS ${settle} s after the first rsync ended (median; - when not measured)`)
   const head = ['tool', 'idle', 'idle-ticks', ...phases, 'peak', 'after-pull', 'start-up']
@@ -391,7 +397,9 @@ async function countingPass(ctx: Context): Promise<void> {
     return
   }
   const viewRel = cipherPath(ctx, subset.rel)
-  console.log(`\nFUSE requests per file by opcode: each command on ${subset.rel} alone (${subset.files} files of at most ${SMALL_FILE_MAX / 1024} KiB, no subdirectories),`)
+  console.log(
+    `\nFUSE requests per file by opcode: each command on ${subset.rel} alone (${subset.files} files of at most ${SMALL_FILE_MAX / 1024} KiB, no subdirectories),`,
+  )
   console.log('a fresh server per command, counted from its -fusedebug output (one line per request)')
   for (const tool of ctx.opts.tools) {
     const dest = path.join(ctx.dests[tool], 'count')
@@ -417,7 +425,8 @@ async function countingPass(ctx: Context): Promise<void> {
 
 async function main(): Promise<void> {
   const opts = parseOptions()
-  const missing = mounts.missingPrerequisite() ?? (spawnSync('rsync', ['--version']).error && opts.phases.includes('rsync') ? 'rsync not found in PATH' : undefined)
+  const missing =
+    mounts.missingPrerequisite() ?? (spawnSync('rsync', ['--version']).error && opts.phases.includes('rsync') ? 'rsync not found in PATH' : undefined)
   if (missing) {
     console.log(`tree benchmark skipped: ${missing}`)
     return
@@ -464,14 +473,22 @@ async function main(): Promise<void> {
   console.log(cpuLine())
   console.log(`${os.cpus().length} cores, node ${process.version}, ${mounts.gocryptfsVersion()}, tsreverse from ${path.dirname(BIN)}`)
   console.log(`load average at start: ${loadavg()}`)
-  console.log(`source ${ctx.src}${opts.generate > 0 ? ` (generated: ${FILES_PER_DIR} files of 0..${GENERATED_MAX_BYTES} random bytes per directory)` : ''}: ${treeCounts(ctx.src)}`)
-  console.log(`plaintext read once before the runs: ${mounts.pageCacheShare(plainFiles(ctx.src))}; on the plaintext itself ls -lR took ${plainLs.toFixed(2)} s, find -exec cat ${plainCat.toFixed(2)} s`)
+  console.log(
+    `source ${ctx.src}${opts.generate > 0 ? ` (generated: ${FILES_PER_DIR} files of 0..${GENERATED_MAX_BYTES} random bytes per directory)` : ''}: ${treeCounts(ctx.src)}`,
+  )
+  console.log(
+    `plaintext read once before the runs: ${mounts.pageCacheShare(plainFiles(ctx.src))}; on the plaintext itself ls -lR took ${plainLs.toFixed(2)} s, find -exec cat ${plainCat.toFixed(2)} s`,
+  )
   console.log(
     `servers: gocryptfs -fg -reverse, tsreverse -fg${opts.tsFlags.map((f) => ` ${f}`).join('')}` +
       `${opts.nodeFlags.length ? ` (node ${serverExecArgv(opts.nodeFlags).join(' ')})` : ' (bin/tsreverse with its own node settings)'}; same config by -config, encrypted names`,
   )
-  console.log('cache state: every timed run starts a fresh server on a fresh mount (no dentry/attribute/page cache of the view, no server cache carries over); the plaintext stays in the page cache')
-  console.log(`rsync destination: ${destBase} (emptied before each first pull); times are wall-clock seconds of the command, CPU s = user+system of the server process during it`)
+  console.log(
+    'cache state: every timed run starts a fresh server on a fresh mount (no dentry/attribute/page cache of the view, no server cache carries over); the plaintext stays in the page cache',
+  )
+  console.log(
+    `rsync destination: ${destBase} (emptied before each first pull); times are wall-clock seconds of the command, CPU s = user+system of the server process during it`,
+  )
   console.log(`order: phases ${opts.phases.join(', ')} per round; the tool that runs first alternates between rounds`)
   if (opts.busyCore) console.log('busy host: one process spins on a core at normal priority during the timed runs (--busy-core)')
 

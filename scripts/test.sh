@@ -12,9 +12,11 @@ case "${1:-}" in --fast | --unit) tier=${1#--}; shift ;; esac
 out=$(mktemp)
 trap 'rm -f "$out"' EXIT
 rm -rf dist && npx tsc -p tsconfig.json || { echo "0 passed, 1 failed"; exit 1; }
-# The lint (eslint.config.js) counts as one more test: a finding fails the run, after the suites.
+# The lint (eslint.config.js) and the format check (.prettierrc.json) count as one more test: a
+# finding fails the run, after the suites. `npx prettier --write` fixes the format.
 lint=0
 npx eslint . || lint=1
+npx prettier --check --log-level warn 'src/**/*.ts' 'test/**/*.ts' 'native-bench/**/*.ts' || lint=1
 files=(dist/test/*.test.js)
 if [ "$tier" = fast ]; then mapfile -t files < <(printf '%s\n' "${files[@]}" | grep -vE "/($SLOW)\.test\.js$"); fi
 if [ "$tier" = unit ]; then mapfile -t files < <(printf '%s\n' "${files[@]}" | grep -E "/($UNIT)\.test\.js$"); fi

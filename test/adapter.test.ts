@@ -38,13 +38,25 @@ function options(log: string[], extra: Partial<MountOptions> = {}): MountOptions
 
 t.test('packAttr: 64-bit inode numbers and sizes, nanosecond times, 32-bit fields clamped', async (t) => {
   const a: Attr = {
-    mode: 0o100644, ino: 2 ** 48 + 99, nlink: 2 ** 40, uid: 1000, gid: 1000, rdev: 0, size: 2 ** 40, blocks: 8, blksize: 4096,
-    atimeMs: -1000, atimeNsPart: 5, mtimeMs: Number.NaN, mtimeNsPart: 5, ctimeMs: 1_600_000_000_123, ctimeNsPart: 456_789,
+    mode: 0o100644,
+    ino: 2 ** 48 + 99,
+    nlink: 2 ** 40,
+    uid: 1000,
+    gid: 1000,
+    rdev: 0,
+    size: 2 ** 40,
+    blocks: 8,
+    blksize: 4096,
+    atimeMs: -1000,
+    atimeNsPart: 5,
+    mtimeMs: Number.NaN,
+    mtimeNsPart: 5,
+    ctimeMs: 1_600_000_000_123,
+    ctimeNsPart: 456_789,
   }
   const s = packAttr(a)
   const f = (name: (typeof ATTR_FIELDS)[number]): number => s[ATTR_FIELDS.indexOf(name)]!
-  const ino = (attr: Float64Array): bigint =>
-    (BigInt(attr[ATTR_FIELDS.indexOf('inoHigh')]!) << 32n) | BigInt(attr[ATTR_FIELDS.indexOf('ino')]!)
+  const ino = (attr: Float64Array): bigint => (BigInt(attr[ATTR_FIELDS.indexOf('inoHigh')]!) << 32n) | BigInt(attr[ATTR_FIELDS.indexOf('ino')]!)
   t.equal(ino(s), BigInt(2 ** 48 + 99), 'a gocryptfs-style namespaced inode number travels whole, in 32-bit halves')
   const spilled = (1n << 63n) | 7n
   t.equal(ino(packAttr({ ...a, ino: spilled })), spilled, 'so does a bigint one beyond 2^53')
@@ -94,7 +106,17 @@ class Recorder implements Replies {
     this.answers.push(['statfs', [...st]])
     return this.#rc()
   }
-  replyDir(_req: Request, plus: boolean, _size: number, index: number, names: Buffer, offsets: Uint32Array, _attrs: Float64Array, nodes: Float64Array | null, base: number): number {
+  replyDir(
+    _req: Request,
+    plus: boolean,
+    _size: number,
+    index: number,
+    names: Buffer,
+    offsets: Uint32Array,
+    _attrs: Float64Array,
+    nodes: Float64Array | null,
+    base: number,
+  ): number {
     const listed: string[] = []
     for (let i = index; i + 1 < offsets.length; i++) listed.push(names.subarray(offsets[i], offsets[i + 1]).toString('latin1'))
     this.answers.push(['dir', listed, plus ? [...nodes!].slice(index) : null, base])
@@ -141,9 +163,17 @@ t.test('a listing gives the kernel the entries with their attributes (READDIRPLU
 
   const listing = await sh(`ls -ln --time-style=+%s ${mnt}`)
   t.match(listing.stdout, /-r[-w]-r[-w]-r[-w]- +2 .* 12 \d+ link2hello\n/, 'the kernel got the listed attributes')
-  t.same(asked.filter((p) => p !== '/'), [], 'no entry of the listing went to the view')
+  t.same(
+    asked.filter((p) => p !== '/'),
+    [],
+    'no entry of the listing went to the view',
+  )
   await sh(`stat ${path.join(mnt, 'sub', 'inner')}`)
-  t.same(asked.filter((p) => p !== '/'), ['/sub/inner'], 'entries of unlisted directories do')
+  t.same(
+    asked.filter((p) => p !== '/'),
+    ['/sub/inner'],
+    'entries of unlisted directories do',
+  )
   await new Promise((r) => setTimeout(r, 1000))
   await sh(`stat ${path.join(mnt, 'hello')}`)
   t.ok(asked.includes('/hello'), 'after the timeout the view is asked again')
@@ -231,7 +261,13 @@ t.test('handlers: errno mapping, read-only, never throwing', async (t) => {
   t.match(log, [/lookup \/bad: Error: injected getattr fault/], 'one log line naming op and path')
   t.same(await call(t, ops, rec, 'getattr', 12345), ['err', 116], 'a node the kernel never got -> ESTALE')
 
-  for (const [name, flags] of [['O_WRONLY', 1], ['O_RDWR', 2], ['O_APPEND', 0o2000], ['O_TRUNC', 0o1000], ['O_CREAT', 0o100]] as const) {
+  for (const [name, flags] of [
+    ['O_WRONLY', 1],
+    ['O_RDWR', 2],
+    ['O_APPEND', 0o2000],
+    ['O_TRUNC', 0o1000],
+    ['O_CREAT', 0o100],
+  ] as const) {
     t.same(await call(t, ops, rec, 'open', hello, 0, 0, flags), ['err', EROFS], `open ${name} -> EROFS`)
   }
   t.equal(opened, 0, 'write opens never reach the view')
@@ -263,9 +299,13 @@ t.test('handlers: errno mapping, read-only, never throwing', async (t) => {
   t.same(await call(t, hops, rec, 'lookup', ROOT_NODE, 0, 0, 0, false, Buffer.from('hello')), ['err', EIO], 'a synchronous throw still answers EIO')
   t.same(await call(t, hops, rec, 'read', ROOT_NODE, 1, 0, 64), ['err', EIO], 'an impossible byte count -> EIO')
   t.same(await call(t, hops, rec, 'open', ROOT_NODE), ['err', EIO], 'a handle that cannot cross into C -> EIO')
-  const throwingLog = fuseOps(hostile, () => {
-    throw new Error('logger down')
-  }, rec)
+  const throwingLog = fuseOps(
+    hostile,
+    () => {
+      throw new Error('logger down')
+    },
+    rec,
+  )
   t.same(await call(t, throwingLog, rec, 'getattr', ROOT_NODE), ['err', EIO], 'a throwing logger does not stop the answer')
   const throwingReplies = Object.assign(new Recorder(), {
     replyAttr(): number {
@@ -312,7 +352,7 @@ t.test('a listing of many chunks: every entry once, in order, resuming where the
     const [, dfh] = await call(t, ops, rec, 'opendir', ROOT_NODE)
     const seen: string[] = []
     const ids: number[] = []
-    for (let offset = 0; ; ) {
+    for (let offset = 0; ;) {
       const [, listed, sentIds, base] = (await call(t, ops, rec, 'readdir', ROOT_NODE, dfh, offset, 4096, plus)) as [string, string[], number[] | null, number]
       if (listed.length === 0) break
       t.equal(base, offset - (offset % LISTING_CHUNK), 'entries carry their offsets in the whole listing')
@@ -376,9 +416,21 @@ t.test('mountinfo parsing unescapes fields and finds the topmost mount', async (
 t.test('a mounted MemView behaves like a read-only file system', async (t) => {
   const mnt = tempMountpoint(t)
   const log: string[] = []
-  const view = new MemView(tree(), { read: ['/boom'] }, {
-    bsize: 4096, frsize: 4096, blocks: 2 ** 40, bfree: 2 ** 39, bavail: 2 ** 38, files: 1000, ffree: 10, favail: 10, namemax: 255,
-  })
+  const view = new MemView(
+    tree(),
+    { read: ['/boom'] },
+    {
+      bsize: 4096,
+      frsize: 4096,
+      blocks: 2 ** 40,
+      bfree: 2 ** 39,
+      bavail: 2 ** 38,
+      files: 1000,
+      ffree: 10,
+      favail: 10,
+      namemax: 255,
+    },
+  )
   const handle = await mountView(view, mnt, options(log, { fsname: 'mem,view \\src' }))
   t.teardown(() => handle.unmount())
 
@@ -397,13 +449,21 @@ t.test('a mounted MemView behaves like a read-only file system', async (t) => {
   t.equal((await sh(`ls ${q('')}`)).stdout.split('\n').filter(Boolean).sort().join(' '), 'ancient big boom hello link2hello sub sym')
   t.equal((await sh(`readlink ${q('sym')}`)).stdout, 'hello\n')
   t.equal((await sh(`stat -c %F ${q('sym')}`)).stdout, 'symbolic link\n')
-  t.equal((await sh(`cmp ${q('big')} - < /dev/zero 2>&1; head -c 300000 /dev/zero | tr '\\0' Z | cmp - ${q('big')} && echo same`)).stdout.trim().split('\n').pop(), 'same', 'a 300 KB file (several reads) reads back intact')
+  t.equal(
+    (await sh(`cmp ${q('big')} - < /dev/zero 2>&1; head -c 300000 /dev/zero | tr '\\0' Z | cmp - ${q('big')} && echo same`)).stdout.trim().split('\n').pop(),
+    'same',
+    'a 300 KB file (several reads) reads back intact',
+  )
 
   const find = await sh(`cd ${q('')} && find . -type f | sort`)
   t.equal(find.stdout, './ancient\n./big\n./boom\n./hello\n./link2hello\n./sub/inner\n', 'find -type f (types from readdir attrs)')
 
   const inos = (await sh(`stat -c '%i %n' ${q('hello')} ${q('link2hello')} ${q('sub/inner')} ${q('big')}`)).stdout
-  t.equal(inos, `1001 ${path.join(mnt, 'hello')}\n1001 ${path.join(mnt, 'link2hello')}\n1006 ${path.join(mnt, 'sub/inner')}\n${2 ** 40 + 7} ${path.join(mnt, 'big')}\n`, 'inode numbers come through whole, hard links equal')
+  t.equal(
+    inos,
+    `1001 ${path.join(mnt, 'hello')}\n1001 ${path.join(mnt, 'link2hello')}\n1006 ${path.join(mnt, 'sub/inner')}\n${2 ** 40 + 7} ${path.join(mnt, 'big')}\n`,
+    'inode numbers come through whole, hard links equal',
+  )
   t.equal((await sh(`ls -i ${q('sub')}`)).stdout.trim(), '1006 inner', 'readdir carries inode numbers')
   t.equal((await sh(`stat -c %Y ${q('ancient')}`)).stdout, '0\n', 'pre-1970 time clamped to the epoch')
   t.equal((await sh(`stat -c %Y ${q('hello')}`)).stdout, '1600000000\n')
@@ -413,8 +473,14 @@ t.test('a mounted MemView behaves like a read-only file system', async (t) => {
   t.equal(df[0]! * df[3]!, 4096 * 2 ** 38, 'statfs available right')
 
   const writes = [
-    `echo x > ${q('hello')}`, `echo x >> ${q('hello')}`, `touch ${q('new')}`, `mkdir ${q('dir')}`,
-    `rm ${q('hello')}`, `mv ${q('hello')} ${q('moved')}`, `ln -s x ${q('newlink')}`, `chmod 777 ${q('hello')}`,
+    `echo x > ${q('hello')}`,
+    `echo x >> ${q('hello')}`,
+    `touch ${q('new')}`,
+    `mkdir ${q('dir')}`,
+    `rm ${q('hello')}`,
+    `mv ${q('hello')} ${q('moved')}`,
+    `ln -s x ${q('newlink')}`,
+    `chmod 777 ${q('hello')}`,
   ]
   for (const w of writes) {
     const r = await sh(w)
@@ -425,7 +491,10 @@ t.test('a mounted MemView behaves like a read-only file system', async (t) => {
 
   const boom = await sh(`cat ${q('boom')}`)
   t.match(boom.stderr, /Input\/output error/, 'a throwing handler gives EIO')
-  t.ok(log.some((l) => /^read \/boom: Error: injected read fault$/.test(l)), 'and one log line')
+  t.ok(
+    log.some((l) => /^read \/boom: Error: injected read fault$/.test(l)),
+    'and one log line',
+  )
   t.equal((await sh(`cat ${q('hello')}`)).stdout, 'hello world\n', 'the mount survives')
 
   const py = await sh(`command -v python3 >/dev/null && python3 -c "
@@ -477,7 +546,10 @@ t.test('unmount() detaches lazily when the mount is busy', async (t) => {
   await handle.unmount()
   t.equal(await handle.closed, 'unmounted')
   t.notOk(isMounted(mnt), 'gone from mountinfo')
-  t.ok(log.some((l) => /detaching lazily/.test(l)), 'lazy fallback logged')
+  t.ok(
+    log.some((l) => /detaching lazily/.test(l)),
+    'lazy fallback logged',
+  )
   await handle.unmount() // idempotent
 })
 
@@ -534,13 +606,16 @@ t.test('after an external lazy unmount the server stays until the last user has 
   t.match(output(), /closed external/)
 })
 
-const isStale = (mnt: string): Promise<boolean> =>
-  new Promise((r) => stat(mnt, (err) => r(err?.code === 'ENOTCONN')))
+const isStale = (mnt: string): Promise<boolean> => new Promise((r) => stat(mnt, (err) => r(err?.code === 'ENOTCONN')))
 
 t.test('a SIGKILLed server leaves a dead mount (ENOTCONN), which the next mount clears', async (t) => {
   const mnt = tempMountpoint(t)
   const { child } = await startChild(t, mnt)
-  t.same(childPids(child.pid!).filter((pid) => ['fusermount', 'fusermount3'].includes(cmdline(pid)[0]!)), [], 'no auto_unmount helper')
+  t.same(
+    childPids(child.pid!).filter((pid) => ['fusermount', 'fusermount3'].includes(cmdline(pid)[0]!)),
+    [],
+    'no auto_unmount helper',
+  )
   child.kill('SIGKILL')
   await waitFor('the mount to be dead', () => isStale(mnt), 5000)
   await new Promise((r) => setTimeout(r, 1500))
@@ -549,6 +624,9 @@ t.test('a SIGKILLed server leaves a dead mount (ENOTCONN), which the next mount 
   const log: string[] = []
   const handle = await mountView(new MemView(tree()), mnt, options(log))
   t.teardown(() => handle.unmount())
-  t.ok(log.some((l) => /clearing stale fuse\.tsreverse mount of mount-child/.test(l)), 'recovery logged')
+  t.ok(
+    log.some((l) => /clearing stale fuse\.tsreverse mount of mount-child/.test(l)),
+    'recovery logged',
+  )
   t.equal((await sh(`cat '${mnt}/hello'`)).stdout, 'hello world\n')
 })

@@ -58,9 +58,7 @@ t.test('RFC 5297 A.1 (deterministic) and A.2 (nonce-based, several AD)', async (
     hex('10203040 50607080 90a0'),
     hex('09f91102 9d74e35b d84156c5 635688c0'),
   ]
-  const a2Plain = hex(
-    '74686973 20697320 736f6d65 20706c61 696e7465 78742074 6f20656e 63727970 74207573 696e6720 5349562d 414553',
-  )
+  const a2Plain = hex('74686973 20697320 736f6d65 20706c61 696e7465 78742074 6f20656e 63727970 74207573 696e6720 5349562d 414553')
   const a2Out = hex(`7bdb6e3b 432667eb 06f4d14b ff2fbd0f cb900f2f ddbe4043 26601965 c889bf17 dba77ceb 094fa663
     b7a3f748 ba8af829 ea64ad54 4a272e9c 485b62a3 fd5c0d`)
   for (const backend of BACKENDS) {
@@ -133,10 +131,12 @@ t.test('sealBlocks/openBlocks: backends and the generic-seal reference agree, wi
 t.test('spec section 4 worked example: vector B file-1 (51 bytes)', async (t) => {
   const master = hex('587c1d7e-45f3606b-5bc600dc-5590802f-622b5114-e749848f-68c9af17-2032ec76'.replace(/-/g, ''))
   const sivKey = Buffer.from(hkdfSync('sha256', master, Buffer.alloc(0), 'AES-SIV file content encryption', 64))
-  t.equal(sivKey.toString('hex'), 'e88cf152aac4382eaa815bf81c06d9110471acaa7c56c4b81dbb5457c7fe3c75' +
-    '9be60d1e248429e6bcf80fdfc7543846746ae4196976fb07185570d990545779', 'SIV key of spec section 2')
-  const derive = (purpose: string): Buffer =>
-    createHash('sha256').update(`QlJdkRUR8yk7JpkC5wsvPw\0${purpose}`).digest().subarray(0, 16)
+  t.equal(
+    sivKey.toString('hex'),
+    'e88cf152aac4382eaa815bf81c06d9110471acaa7c56c4b81dbb5457c7fe3c75' + '9be60d1e248429e6bcf80fdfc7543846746ae4196976fb07185570d990545779',
+    'SIV key of spec section 2',
+  )
+  const derive = (purpose: string): Buffer => createHash('sha256').update(`QlJdkRUR8yk7JpkC5wsvPw\0${purpose}`).digest().subarray(0, 16)
   const fileId = derive('FILEID')
   const iv0 = derive('BLOCK0IV')
   const expected = hex(`0002 c45518817d4813a16aa57f1800b248d4 6a2630fc19dff6c5b856e101cdb615a3
@@ -183,8 +183,16 @@ t.test('tampering and malformed blocks raise CorruptError with the block number'
       if (corruptBlock(() => siv.openBlocks(bad, first, fileId)) !== first + Math.floor(pos / 4128)) wrong++
     }
     t.equal(wrong, 0, `${backend}: every flipped bit is caught in its own block`)
-    t.equal(corruptBlock(() => siv.openBlocks(sealed, first + 1, fileId)), first + 1, `${backend}: wrong block number`)
-    t.equal(corruptBlock(() => siv.openBlocks(sealed, first, randomBytes(16))), first, `${backend}: wrong file ID`)
+    t.equal(
+      corruptBlock(() => siv.openBlocks(sealed, first + 1, fileId)),
+      first + 1,
+      `${backend}: wrong block number`,
+    )
+    t.equal(
+      corruptBlock(() => siv.openBlocks(sealed, first, randomBytes(16))),
+      first,
+      `${backend}: wrong file ID`,
+    )
 
     // A sparse hole (all-zero full block) reads as zeros; an all-zero nonce elsewhere is rejected.
     const holed = Buffer.from(sealed)
@@ -194,19 +202,34 @@ t.test('tampering and malformed blocks raise CorruptError with the block number'
     t.ok(opened.subarray(0, 4096).equals(plain.subarray(0, 4096)), `${backend}: neighbours intact`)
     const zeroNonce = Buffer.from(sealed)
     zeroNonce.fill(0, 2 * 4128, 2 * 4128 + 16)
-    t.equal(corruptBlock(() => siv.openBlocks(zeroNonce, first, fileId)), first + 2, `${backend}: zero nonce`)
+    t.equal(
+      corruptBlock(() => siv.openBlocks(zeroNonce, first, fileId)),
+      first + 2,
+      `${backend}: zero nonce`,
+    )
     const zeroShort = Buffer.from(sealed.subarray(0, 5 * 4128 + 40)).fill(0, 5 * 4128)
-    t.equal(corruptBlock(() => siv.openBlocks(zeroShort, first, fileId)), first + 5,
-      `${backend}: all-zero short block is not a hole`)
+    t.equal(
+      corruptBlock(() => siv.openBlocks(zeroShort, first, fileId)),
+      first + 5,
+      `${backend}: all-zero short block is not a hole`,
+    )
 
     for (const tail of [1, 16, 32]) {
       const cut = sealed.subarray(0, 5 * 4128 + tail)
-      t.equal(corruptBlock(() => siv.openBlocks(cut, first, fileId)), first + 5, `${backend}: ${tail}-byte trailing piece`)
+      t.equal(
+        corruptBlock(() => siv.openBlocks(cut, first, fileId)),
+        first + 5,
+        `${backend}: ${tail}-byte trailing piece`,
+      )
     }
     // Two problems: the lower-numbered one is reported.
     const both = Buffer.from(sealed.subarray(0, 5 * 4128 + 10))
     both[4128 + 100] ^= 1
-    t.equal(corruptBlock(() => siv.openBlocks(both, first, fileId)), first + 1, `${backend}: first bad block wins`)
+    t.equal(
+      corruptBlock(() => siv.openBlocks(both, first, fileId)),
+      first + 1,
+      `${backend}: first bad block wins`,
+    )
 
     const msg = siv.seal([Buffer.from('ad')], Buffer.from('symlink target'))
     for (let pos = 0; pos < msg.length; pos++) {

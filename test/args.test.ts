@@ -27,7 +27,9 @@ t.test('values are kept whole here (exclusions split theirs, src/view/exclude.ts
 
 t.test('-o list as passed by mount.fuse', async (t) => {
   const { flags, positional } = parseArgs([
-    '/', '/home/remotebackup/rootfs', '-o',
+    '/',
+    '/home/remotebackup/rootfs',
+    '-o',
     'rw,reverse,config=/.nobackup/r.conf,passfile=/.nobackup/r.pass,exclude=.nobackup,exclude=home/remotebackup/rootfs,force_owner=1000:1000,fsname=tsreverse-/,noatime,nofail,_netdev,x-systemd.automount,dev,suid',
   ])
   t.same(positional, ['/', '/home/remotebackup/rootfs'])
@@ -74,8 +76,77 @@ t.test('-openssl as gocryptfs spells it: auto or a boolean; false picks the pure
 })
 
 t.test('every flag of gocryptfs 2.3 -hh parses; the ones that cannot apply are refused, never unknown', async (t) => {
-  const bools = ['acl', 'aessiv', 'allow_other', 'd', 'debug', 'deterministic-names', 'dev', 'devrandom', 'exec', 'f', 'fg', 'forcedecode', 'fsck', 'fusedebug', 'hh', 'hkdf', 'info', 'init', 'kernel_cache', 'longnames', 'nodev', 'noexec', 'nofail', 'nonempty', 'noprealloc', 'nosuid', 'nosyslog', 'passwd', 'plaintextnames', 'q', 'quiet', 'raw64', 'reverse', 'ro', 'rw', 'serialize_reads', 'sharedstorage', 'speed', 'suid', 'version', 'wpanic', 'xchacha', 'zerokey']
-  const valued = ['badname', 'config', 'cpuprofile', 'ctlsock', 'e', 'ew', 'exclude', 'exclude-from', 'exclude-wildcard', 'extpass', 'fido2', 'force_owner', 'fsname', 'i', 'idle', 'ko', 'longnamemax', 'masterkey', 'memprofile', 'notifypid', 'openssl', 'passfile', 'scryptn', 'trace']
+  const bools = [
+    'acl',
+    'aessiv',
+    'allow_other',
+    'd',
+    'debug',
+    'deterministic-names',
+    'dev',
+    'devrandom',
+    'exec',
+    'f',
+    'fg',
+    'forcedecode',
+    'fsck',
+    'fusedebug',
+    'hh',
+    'hkdf',
+    'info',
+    'init',
+    'kernel_cache',
+    'longnames',
+    'nodev',
+    'noexec',
+    'nofail',
+    'nonempty',
+    'noprealloc',
+    'nosuid',
+    'nosyslog',
+    'passwd',
+    'plaintextnames',
+    'q',
+    'quiet',
+    'raw64',
+    'reverse',
+    'ro',
+    'rw',
+    'serialize_reads',
+    'sharedstorage',
+    'speed',
+    'suid',
+    'version',
+    'wpanic',
+    'xchacha',
+    'zerokey',
+  ]
+  const valued = [
+    'badname',
+    'config',
+    'cpuprofile',
+    'ctlsock',
+    'e',
+    'ew',
+    'exclude',
+    'exclude-from',
+    'exclude-wildcard',
+    'extpass',
+    'fido2',
+    'force_owner',
+    'fsname',
+    'i',
+    'idle',
+    'ko',
+    'longnamemax',
+    'masterkey',
+    'memprofile',
+    'notifypid',
+    'openssl',
+    'passfile',
+    'scryptn',
+    'trace',
+  ]
   for (const f of bools) t.doesNotThrow(() => parseArgs([`-${f}`]), f)
   for (const f of valued) t.doesNotThrow(() => parseArgs([`-${f}`, f === 'notifypid' || f === 'longnamemax' || f === 'scryptn' ? '100' : 'x']), f)
   for (const f of ['-xchacha', '-fido2=/dev/x', '-cpuprofile=p', '-memprofile=p', '-trace=p']) {

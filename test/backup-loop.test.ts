@@ -8,7 +8,22 @@
 import t, { type Test } from 'tap'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createHash, randomBytes } from 'node:crypto'
-import { appendFileSync, chmodSync, chownSync, closeSync, existsSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, statSync, utimesSync, writeFileSync } from 'node:fs'
+import {
+  appendFileSync,
+  chmodSync,
+  chownSync,
+  closeSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  rmdirSync,
+  statSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs'
 import net, { type AddressInfo } from 'node:net'
 import path from 'node:path'
 import { sys } from '../src/native/sys.js'
@@ -70,7 +85,11 @@ interface Sshd {
 
 /** An sshd on a free loopback port that lets only USER in, with keyOptions on its one authorized key. */
 async function startSshd(t: Test, dir: string, keyOptions: string): Promise<Sshd> {
-  for (const [file, what] of [[SSHD, 'openssh-server'], [RRSYNC, 'rsync (rrsync)'], ['/usr/bin/python3', 'python3 (rrsync)']] as const) {
+  for (const [file, what] of [
+    [SSHD, 'openssh-server'],
+    [RRSYNC, 'rsync (rrsync)'],
+    ['/usr/bin/python3', 'python3 (rrsync)'],
+  ] as const) {
     if (!existsSync(file)) throw new Error(`${file} is missing: apt-get install ${what}`)
   }
   // Privilege separation directory; normally made by the init script or systemd unit.
@@ -141,8 +160,25 @@ async function startSshd(t: Test, dir: string, keyOptions: string): Promise<Sshd
     if (exited) throw new Error(`sshd exited: ${readFileSync(log, 'utf8')}`)
     return canConnect(port)
   })
-  const ssh = ['ssh', '-F', '/dev/null', '-p', String(port), '-i', clientKey, '-o', 'IdentitiesOnly=yes', '-o', 'BatchMode=yes',
-    '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR']
+  const ssh = [
+    'ssh',
+    '-F',
+    '/dev/null',
+    '-p',
+    String(port),
+    '-i',
+    clientKey,
+    '-o',
+    'IdentitiesOnly=yes',
+    '-o',
+    'BatchMode=yes',
+    '-o',
+    'StrictHostKeyChecking=no',
+    '-o',
+    'UserKnownHostsFile=/dev/null',
+    '-o',
+    'LogLevel=ERROR',
+  ]
   return { port, ssh, log }
 }
 
@@ -213,7 +249,11 @@ t.test('backup over ssh: rrsync-restricted account, -force_owner view, rsync pul
     t.ok(existsSync(path.join(wholeCopy, 'gocryptfs.conf')), 'the config travelled with the copy')
     const names = (root: string): string[] => readdirSync(root, { recursive: true, encoding: 'utf8' }).map((p) => path.basename(p))
     const plainNames = new Set(names(src))
-    t.same(names(wholeCopy).filter((n) => plainNames.has(n)), [], 'no plaintext name in the copy')
+    t.same(
+      names(wholeCopy).filter((n) => plainNames.has(n)),
+      [],
+      'no plaintext name in the copy',
+    )
 
     const plain = mountDir(work, 'plain')
     const m = mountGocryptfs(t, ['-ro', '-passfile', passfile, wholeCopy, plain])
@@ -259,7 +299,10 @@ t.test('backup over ssh: rrsync-restricted account, -force_owner view, rsync pul
   })
 
   await t.test('a pull of an unchanged tree sends no file data', async (t) => {
-    for (const [name, flags, dest] of [['PlanB flags', PLANB, wholeCopy], ['-a', DELTA, deltaCopy]] as const) {
+    for (const [name, flags, dest] of [
+      ['PlanB flags', PLANB, wholeCopy],
+      ['-a', DELTA, deltaCopy],
+    ] as const) {
       const r = rsync([...flags, remote('/'), dest + '/'])
       t.equal(r.status, 0, `pull with ${name}`, { stderr: r.stderr })
       const s = stats(r.stdout)
@@ -303,7 +346,11 @@ t.test('backup over ssh: rrsync-restricted account, -force_owner view, rsync pul
 
   await t.test('one file comes back from the copy with -encrypt-paths and -restore', async (t) => {
     const dest = mountDir(work, 'one')
-    for (const [plain, copy] of [['notes.txt', wholeCopy], ['a/b/at-level-2.txt', wholeCopy], ['big.bin', deltaCopy]] as const) {
+    for (const [plain, copy] of [
+      ['notes.txt', wholeCopy],
+      ['a/b/at-level-2.txt', wholeCopy],
+      ['big.bin', deltaCopy],
+    ] as const) {
       const cipher = cipherPath(plain)
       t.ok(lstatSync(path.join(copy, cipher)).isFile(), `${plain} is ${cipher} in the copy`)
       const r = runCli(['-restore', '-passfile', passfile, path.join(copy, cipher), dest])

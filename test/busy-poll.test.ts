@@ -24,7 +24,14 @@ t.test('on: each request starts polling, which stops once the window has passed'
   t.notOk(poll.polling, 'not before a request')
   wrapped.open('/f', 0)
   wrapped.read('/f', 3, 4096)
-  t.same(calls, [['open', '/f', 0], ['read', '/f', 3, 4096]], 'handlers get their arguments, in order')
+  t.same(
+    calls,
+    [
+      ['open', '/f', 0],
+      ['read', '/f', 3, 4096],
+    ],
+    'handlers get their arguments, in order',
+  )
   t.ok(poll.polling, 'polling after a request')
   // Timers still run while it polls: the loop is not starved.
   await sleep(5)

@@ -7,7 +7,6 @@ import t from 'tap'
 import { runCli } from './lib/cli.js'
 import { VECTORS } from './lib/vectors.js'
 
-
 function tmp(t: { teardown(fn: () => void): void }): string {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tsreverse-cli-'))
   t.teardown(() => rmSync(dir, { recursive: true, force: true }))
@@ -62,7 +61,11 @@ t.test('-init writes a 0400 config that gocryptfs reads and unlocks; refuses to 
   const conf = path.join(src, '.gocryptfs.reverse.conf')
   t.equal(statSync(conf).mode & 0o777, 0o400)
   t.notMatch(r.stdout, /[0-9a-f]{8}-[0-9a-f]{8}-[0-9a-f]{8}/, 'no master key printed when stdout is not a terminal')
-  t.match(r.stdout, `Not running on a terminal, suppressing master key display\nShow it on a terminal with: tsreverse -dumpmasterkey ${src}\n`, 'as gocryptfs says, and how to see it')
+  t.match(
+    r.stdout,
+    `Not running on a terminal, suppressing master key display\nShow it on a terminal with: tsreverse -dumpmasterkey ${src}\n`,
+    'as gocryptfs says, and how to see it',
+  )
 
   const ours = runCli(['-info', src])
   const theirs = spawnSync('gocryptfs', ['-q', '-reverse', '-info', src], { encoding: 'utf8' })

@@ -50,26 +50,55 @@ t.test('vectors: unwrap to masterkey.txt, serialize back byte for byte, -info te
 t.test('vectors: format settings', async (t) => {
   const common = { hkdf: true, aessiv: true }
   t.same(settingsFromConfig(parseConfig(vectorText('A'), 'A')), {
-    ...common, plaintextNames: true, dirIv: false, emeNames: false, longNames: false, longNameMax: 255, raw64: false,
+    ...common,
+    plaintextNames: true,
+    dirIv: false,
+    emeNames: false,
+    longNames: false,
+    longNameMax: 255,
+    raw64: false,
   })
   t.same(settingsFromConfig(parseConfig(vectorText('B'), 'B')), {
-    ...common, plaintextNames: false, dirIv: true, emeNames: true, longNames: true, longNameMax: 255, raw64: true,
+    ...common,
+    plaintextNames: false,
+    dirIv: true,
+    emeNames: true,
+    longNames: true,
+    longNameMax: 255,
+    raw64: true,
   })
   t.same(settingsFromConfig(parseConfig(vectorText('C'), 'C')), {
-    ...common, plaintextNames: false, dirIv: false, emeNames: true, longNames: true, longNameMax: 100, raw64: true,
+    ...common,
+    plaintextNames: false,
+    dirIv: false,
+    emeNames: true,
+    longNames: true,
+    longNameMax: 100,
+    raw64: true,
   })
   t.equal(settingsFromConfig(parseConfig(vectorText('B'), 'B'), { longnames: false }).longNames, false)
 })
 
 t.test('settings from flags (-masterkey mounts) use gocryptfs defaults', async (t) => {
   t.same(settingsFromFlags({ aessiv: true }), {
-    plaintextNames: false, dirIv: true, emeNames: true, longNames: true, longNameMax: 255, raw64: true, hkdf: true, aessiv: true,
+    plaintextNames: false,
+    dirIv: true,
+    emeNames: true,
+    longNames: true,
+    longNameMax: 255,
+    raw64: true,
+    hkdf: true,
+    aessiv: true,
   })
   // The flags of vectors A and C give the settings of their configs (README check 3).
   t.same(settingsFromFlags({ aessiv: true, plaintextNames: true }), settingsFromConfig(parseConfig(vectorText('A'), 'A')))
   t.same(settingsFromFlags({ aessiv: true, deterministicNames: true, longNameMax: 100 }), settingsFromConfig(parseConfig(vectorText('C'), 'C')))
   t.match(settingsFromFlags({ raw64: false, hkdf: false, longnames: false, longNameMax: 0 }), {
-    raw64: false, hkdf: false, longNames: false, longNameMax: 255, aessiv: false,
+    raw64: false,
+    hkdf: false,
+    longNames: false,
+    longNameMax: 255,
+    aessiv: false,
   })
   for (const ok of [62, 200, 255]) t.equal(settingsFromFlags({ longNameMax: ok }).longNameMax, ok)
   for (const bad of [1, 61, 256, 100.5]) {
@@ -192,7 +221,10 @@ t.test('unwrapping failures', async (t) => {
   // The AAD and nonce length belong to the HKDF flag: without it the same blob does not open.
   await t.rejects(unwrapMasterKey({ ...b, FeatureFlags: without('HKDF') }, vectorPassword('B')), userError(ExitCode.PasswordIncorrect))
   await t.rejects(unwrapMasterKey({ ...b, FeatureFlags: [...B_FLAGS, 'FIDO2'] }, vectorPassword('B')), userError(ExitCode.Usage))
-  const keyLen64 = parseConfig(variant((c) => (c.ScryptObject.KeyLen = 64)), 'keylen 64')
+  const keyLen64 = parseConfig(
+    variant((c) => (c.ScryptObject.KeyLen = 64)),
+    'keylen 64',
+  )
   await t.rejects(unwrapMasterKey(keyLen64, vectorPassword('B')), userError(ExitCode.ScryptParams))
 })
 
@@ -205,7 +237,10 @@ t.test('loading files: missing, empty, -info mapping to exit code 8', async (t) 
   writeFileSync(empty, '')
   t.throws(() => loadConfig(empty), { ...userError(ExitCode.Other), message: /empty/ })
   const v1 = join(dir, 'v1.conf')
-  writeFileSync(v1, variant((c) => (c.Version = 1)))
+  writeFileSync(
+    v1,
+    variant((c) => (c.Version = 1)),
+  )
   t.throws(() => loadConfig(v1), userError(ExitCode.DeprecatedFS))
   t.throws(() => loadConfigForInfo(v1), userError(ExitCode.LoadConf))
   t.equal(formatInfo(loadConfigForInfo(`${VECTORS}/C/gocryptfs.conf`)), readFileSync(`${VECTORS}/C/info.txt`, 'utf8'))
@@ -232,7 +267,15 @@ t.test('createConfig: flags in gocryptfs -init order, round trip through parse a
   }
   const gcm = await createConfig({ masterKey: randomBytes(32), password: pw('x'), scryptLogN: 10, aessiv: false, creator: 'c' })
   t.same(gcm.FeatureFlags, without('AESSIV'))
-  const plainMax = await createConfig({ masterKey: randomBytes(32), password: pw('x'), scryptLogN: 10, aessiv: true, creator: 'c', plaintextNames: true, longNameMax: 100 })
+  const plainMax = await createConfig({
+    masterKey: randomBytes(32),
+    password: pw('x'),
+    scryptLogN: 10,
+    aessiv: true,
+    creator: 'c',
+    plaintextNames: true,
+    longNameMax: 100,
+  })
   t.notOk(plainMax.FeatureFlags.includes('LongNameMax'), '-longnamemax is ignored with -plaintextnames')
   const max255 = await createConfig({ masterKey: randomBytes(32), password: pw('x'), scryptLogN: 10, aessiv: true, creator: 'c', longNameMax: 255 })
   t.same(max255.FeatureFlags, B_FLAGS)
@@ -331,7 +374,10 @@ t.test('gocryptfs reads our configs: -info, -passwd, and a reverse mount', { ski
 
   // Mounting unlocks our wrapping; the view must equal a -masterkey mount with our key.
   const listings: string[][] = []
-  for (const auth of [['-config', confPath, '-passfile', pass], [`-masterkey=${formatMasterKey(masterKey)}`, '-aessiv']]) {
+  for (const auth of [
+    ['-config', confPath, '-passfile', pass],
+    [`-masterkey=${formatMasterKey(masterKey)}`, '-aessiv'],
+  ]) {
     const mnt = join(dir, `mnt${listings.length}`)
     mkdirSync(mnt)
     const mount = spawnSync('gocryptfs', ['-q', '-reverse', ...auth, src, mnt], { stdio: 'ignore', timeout: 60_000 })

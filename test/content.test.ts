@@ -31,8 +31,7 @@ t.test('blockIv adds n to the last 8 bytes mod 2^64', async (t) => {
     const iv0 = Buffer.from(iv, 'hex')
     t.equal(blockIv(iv0, n).toString('hex'), refNonce(iv0, n).toString('hex'), `${iv} + ${n}`)
   }
-  t.equal(blockIv(Buffer.from('0011223344556677ffffffffffffffff', 'hex'), 1).toString('hex'),
-    '00112233445566770000000000000000')
+  t.equal(blockIv(Buffer.from('0011223344556677ffffffffffffffff', 'hex'), 1).toString('hex'), '00112233445566770000000000000000')
   let wrong = 0
   for (let i = 0; i < 2000; i++) {
     const iv0 = randomBytes(16)
@@ -86,18 +85,24 @@ t.test('readCipherRange serves any range like the whole-file reference (spec 6.1
     for (const [offset, length] of pairs) {
       const reads: [number, number][] = []
       const target = Buffer.alloc(length)
-      const n = await readCipherRange({
-        offset, length, fileId: f.fileId, iv0: f.iv0,
-        readPlain: async (pos, len) => {
-          reads.push([pos, len])
-          return Buffer.from(f.plain.subarray(pos, pos + len))
+      const n = await readCipherRange(
+        {
+          offset,
+          length,
+          fileId: f.fileId,
+          iv0: f.iv0,
+          readPlain: async (pos, len) => {
+            reads.push([pos, len])
+            return Buffer.from(f.plain.subarray(pos, pos + len))
+          },
+          // Alternate a synchronous and an asynchronous sealer, the two shapes callers use.
+          seal: (plain, first, id, iv) => {
+            const sealed = siv.sealBlocks(plain, first, id, iv)
+            return checked % 2 ? sealed : Promise.resolve(sealed)
+          },
         },
-        // Alternate a synchronous and an asynchronous sealer, the two shapes callers use.
-        seal: (plain, first, id, iv) => {
-          const sealed = siv.sealBlocks(plain, first, id, iv)
-          return checked % 2 ? sealed : Promise.resolve(sealed)
-        },
-      }, target)
+        target,
+      )
       let expected: Buffer
       if (length === 0) expected = Buffer.alloc(0)
       else if (offset + length <= 18) expected = fileHeader(f.fileId).subarray(offset, offset + length)
@@ -108,9 +113,7 @@ t.test('readCipherRange serves any range like the whole-file reference (spec 6.1
       const from = Math.max(offset, 18)
       const k0 = Math.floor((from - 18) / 4128)
       const k1 = Math.floor((offset + length - 1 - 18) / 4128)
-      const readOk = needsRead
-        ? reads.length === 1 && reads[0]![0] === k0 * 4096 && reads[0]![1] === (k1 - k0 + 1) * 4096
-        : reads.length === 0
+      const readOk = needsRead ? reads.length === 1 && reads[0]![0] === k0 * 4096 && reads[0]![1] === (k1 - k0 + 1) * 4096 : reads.length === 0
       if (!readOk) badReads++
       checked++
     }
@@ -123,11 +126,17 @@ t.test('readCipherRange: header requests and empty reads', async (t) => {
   const f = makeFile(10)
   const read = (offset: number, length: number, plain: Buffer) => {
     const target = Buffer.alloc(length)
-    return readCipherRange({
-      offset, length, fileId: f.fileId, iv0: f.iv0,
-      readPlain: async (pos, len) => plain.subarray(pos, pos + len),
-      seal: (p, first, id, iv) => siv.sealBlocks(p, first, id, iv),
-    }, target).then((n) => target.subarray(0, n))
+    return readCipherRange(
+      {
+        offset,
+        length,
+        fileId: f.fileId,
+        iv0: f.iv0,
+        readPlain: async (pos, len) => plain.subarray(pos, pos + len),
+        seal: (p, first, id, iv) => siv.sealBlocks(p, first, id, iv),
+      },
+      target,
+    ).then((n) => target.subarray(0, n))
   }
   t.same(await read(0, 18, Buffer.alloc(0)), fileHeader(f.fileId), 'header-only request is answered without data')
   t.equal((await read(0, 19, Buffer.alloc(0))).length, 0, 'file emptied: no header either')
@@ -145,7 +154,9 @@ t.test('decryptFile and decryptRange invert the view', async (t) => {
       const offset = randomInt(size + 5000)
       const length = i % 10 === 0 ? 0 : randomInt(1, 20000)
       const got = await decryptRange(siv, {
-        offset, length, fileId: f.fileId,
+        offset,
+        length,
+        fileId: f.fileId,
         readCipher: async (pos, len) => Buffer.from(f.view.subarray(pos, pos + len)),
       })
       if (!got.equals(f.plain.subarray(offset, offset + length))) wrong++
@@ -180,27 +191,31 @@ t.test('vector B: file contents match real gocryptfs byte for byte', async (t) =
     ['file-8192', 'TrVjjgiwbhoGF-93i4LTLg'],
     ['file-100000', '4tRYpxOm3DrMYjv405Z1UQ'],
     ['a/b/c/deep.txt', '8cl5PCg70bDfI1C82Gd5mg/F5Y-zwiTvH1DNA-RycD0pQ/vXmyA9JTbObv1eIb9Hs0TQ/f1fGmwn4tgezkwmLV7ggBA'],
-    [`D200-${'0'.repeat(195)}/inner.txt`,
-      'gocryptfs.longname.Y7EKdvE_d1Lrd8R_QcLmdAQ9Z1oMdn1JYoBhY2-GwV0/rkalMNui2z6paJ55YdbqeQ'],
+    [`D200-${'0'.repeat(195)}/inner.txt`, 'gocryptfs.longname.Y7EKdvE_d1Lrd8R_QcLmdAQ9Z1oMdn1JYoBhY2-GwV0/rkalMNui2z6paJ55YdbqeQ'],
   ]
   for (const backend of ['fast', 'noble'] as const) {
     const siv = createAesSiv(sivKey, backend)
     for (const [plainPath, cPath] of files) {
-      const derive = (purpose: string): Buffer =>
-        createHash('sha256').update(`${cPath}\0${purpose}`).digest().subarray(0, 16)
+      const derive = (purpose: string): Buffer => createHash('sha256').update(`${cPath}\0${purpose}`).digest().subarray(0, 16)
       const expected = readFileSync(join(dir, 'view', cPath))
       const fh = await open(join(dir, 'plain', plainPath), 'r')
       try {
         const target = Buffer.alloc(expected.length + 5000)
-        const n = await readCipherRange({
-          offset: 0, length: target.length, fileId: derive('FILEID'), iv0: derive('BLOCK0IV'),
-          readPlain: async (pos, len) => {
-            const buf = Buffer.alloc(len)
-            const { bytesRead } = await fh.read(buf, 0, len, pos)
-            return buf.subarray(0, bytesRead)
+        const n = await readCipherRange(
+          {
+            offset: 0,
+            length: target.length,
+            fileId: derive('FILEID'),
+            iv0: derive('BLOCK0IV'),
+            readPlain: async (pos, len) => {
+              const buf = Buffer.alloc(len)
+              const { bytesRead } = await fh.read(buf, 0, len, pos)
+              return buf.subarray(0, bytesRead)
+            },
+            seal: (p, first, id, iv) => siv.sealBlocks(p, first, id, iv),
           },
-          seal: (p, first, id, iv) => siv.sealBlocks(p, first, id, iv),
-        }, target)
+          target,
+        )
         t.ok(target.subarray(0, n).equals(expected), `${backend}: ${plainPath} (${expected.length} bytes)`)
       } finally {
         await fh.close()

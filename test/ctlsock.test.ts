@@ -36,12 +36,23 @@ t.test('requests and answers as ctlsocksrv spells them', async (t) => {
     await ask('{"EncryptPath":"/a//b/../c/"}'),
     `{"Result":"E:a/c","ErrNo":0,"ErrText":"","WarnText":"Non-canonical input path '/a//b/../c/' has been interpreted as 'a/c'."}\n`,
   )
-  t.match(await ask('{"EncryptPath":"/../x"}'), /"ErrText":"Empty input after canonicalization","WarnText":"Non-canonical input path '\/..\/x' has been interpreted as ''."/)
+  t.match(
+    await ask('{"EncryptPath":"/../x"}'),
+    /"ErrText":"Empty input after canonicalization","WarnText":"Non-canonical input path '\/..\/x' has been interpreted as ''."/,
+  )
 })
 
 t.test('SanitizePath and Go string encoding', async (t) => {
   const clean = (p: string): string => sanitizePath(Buffer.from(p)).toString()
-  for (const [input, out] of [['a', 'a'], ['//a/./b//', 'a/b'], ['a/..', ''], ['..', ''], ['a/../../x', ''], ['./', ''], ['a/b/../../c', 'c']]) {
+  for (const [input, out] of [
+    ['a', 'a'],
+    ['//a/./b//', 'a/b'],
+    ['a/..', ''],
+    ['..', ''],
+    ['a/../../x', ''],
+    ['./', ''],
+    ['a/b/../../c', 'c'],
+  ]) {
     t.equal(clean(input!), out, JSON.stringify(input))
   }
   t.equal(goJsonString(Buffer.from('<&>"\\\n\t\x01\u2028é')), '"\\u003c\\u0026\\u003e\\"\\\\\\n\\t\\u0001\\u2028é"')
@@ -104,10 +115,16 @@ t.test('a reverse mount answers as gocryptfs -reverse -ctlsock', { skip: !hasGoc
   const mine = await exchange(oursSock, requests)
   t.equal(mine.length, requests.length)
   for (let i = 0; i < requests.length; i++) t.equal(mine[i], theirs[i], requests[i]!)
-  t.ok(cipher.some((p) => p.includes('gocryptfs.longname.')), 'hashed long names are among them')
+  t.ok(
+    cipher.some((p) => p.includes('gocryptfs.longname.')),
+    'hashed long names are among them',
+  )
 
   if (hasXray) {
-    for (const [flag, input] of [['-encrypt-paths', plain], ['-decrypt-paths', cipher.filter((p) => !p.endsWith('.name'))]] as const) {
+    for (const [flag, input] of [
+      ['-encrypt-paths', plain],
+      ['-decrypt-paths', cipher.filter((p) => !p.endsWith('.name'))],
+    ] as const) {
       const xray = (sock: string): string => {
         const r = spawnSync('gocryptfs-xray', [flag, sock], { input: Buffer.from(input.join('\n') + '\n'), encoding: 'latin1', timeout: 30_000 })
         return `${r.status} ${r.stdout} ${r.stderr}`
@@ -137,7 +154,10 @@ t.test('hostile clients: the mount keeps serving', async (t) => {
   t.equal(garbage[3], expected, 'the connection still answers after errors')
 
   const clients = await Promise.all(Array.from({ length: 100 }, () => exchange(sock, [good, good])))
-  t.ok(clients.every((a) => a.length === 2 && a.every((x) => x === expected)), '100 clients at once all get answers')
+  t.ok(
+    clients.every((a) => a.length === 2 && a.every((x) => x === expected)),
+    '100 clients at once all get answers',
+  )
   // Clients that connect and say nothing hold no answer back from the others.
   const silent = Array.from({ length: 20 }, () => net.connect(sock).on('error', () => {}))
   t.same(await exchange(sock, [good]), [expected], 'answers while silent clients wait')
@@ -145,7 +165,7 @@ t.test('hostile clients: the mount keeps serving', async (t) => {
   t.ok(isMounted(m.mnt) && readdirSync(m.mnt).length > 0, 'the mount still serves')
 })
 
-t.test('a bad socket path fails before the password, with gocryptfs\' exit code 20', async (t) => {
+t.test("a bad socket path fails before the password, with gocryptfs' exit code 20", async (t) => {
   const dir = scratchDir(t)
   const { src } = initSource(t, dir, { empty: true })
   const r = runCli(['-ctlsock', path.join(dir, 'no-dir', 'ctl.sock'), '-passfile', path.join(dir, 'missing'), src, mountDir(dir, 'mnt')])

@@ -26,7 +26,9 @@ async function listens(pid: number): Promise<boolean> {
 
 /** The NODE_* variables in the environment of pid. */
 const nodeVariables = (pid: number): string[] =>
-  readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').filter((v) => v.startsWith('NODE_'))
+  readFileSync(`/proc/${pid}/environ`, 'utf8')
+    .split('\0')
+    .filter((v) => v.startsWith('NODE_'))
 
 /** Like `out=$(daemon-script MNT ...)`: resolves only once stdout and stderr are closed. */
 function capture(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<Result> {
@@ -59,8 +61,10 @@ t.test('daemon: the parent returns ready, $(...) does not hang, SIGTERM unmounts
   const pid = daemonPid(t, mnt)
   t.not(pid, process.pid)
   t.equal(readlinkSync(`/proc/${pid}/cwd`), '/', 'the daemon left its working directory')
-  t.equal(readlinkSync(`/proc/${pid}/fd/0`), '/dev/null', 'and let go of the caller\'s stdin')
-  const loggers = childPids(pid).map(cmdline).filter((c) => c[0] === 'logger')
+  t.equal(readlinkSync(`/proc/${pid}/fd/0`), '/dev/null', "and let go of the caller's stdin")
+  const loggers = childPids(pid)
+    .map(cmdline)
+    .filter((c) => c[0] === 'logger')
   if (hasSyslog) {
     t.same(loggers, [['logger', '-t', `tsreverse-${pid}`]], 'logs go to syslog through logger')
   } else {
@@ -101,7 +105,7 @@ t.test('daemon: SIGUSR1 opens no debugger, the mount goes on', async (t) => {
   t.equal(Number(readFileSync(path.join(mnt, 'pid'), 'utf8')), pid, 'still serving')
 })
 
-t.test('daemon: the caller\'s NODE_OPTIONS and inspector do not reach the daemon', async (t) => {
+t.test("daemon: the caller's NODE_OPTIONS and inspector do not reach the daemon", async (t) => {
   const mnt = tempMountpoint(t)
   // Through env(1), without tap's hooks: tap puts them into the NODE_OPTIONS of every child it
   // sees spawned, and in the parent they would do the same for the daemon.
@@ -111,7 +115,11 @@ t.test('daemon: the caller\'s NODE_OPTIONS and inspector do not reach the daemon
   t.match(r.stderr, /closed the debugger that node was started with/, 'the parent closed its own inspector')
   t.equal(r.stderr.match(/Debugger listening/g)?.length, 1, 'the daemon never opened one')
   const pid = daemonPid(t, mnt)
-  t.same(nodeVariables(pid).filter((v) => !v.startsWith('NODE_CHANNEL_')), [], 'no NODE_* variable but the IPC channel\'s')
+  t.same(
+    nodeVariables(pid).filter((v) => !v.startsWith('NODE_CHANNEL_')),
+    [],
+    "no NODE_* variable but the IPC channel's",
+  )
   t.notOk(await listens(pid), 'no debugger in the daemon')
 })
 
@@ -134,12 +142,12 @@ t.test('daemon: SIGKILL leaves a dead mount, not one kept alive by a child (the 
   t.ok(isMounted(mnt), 'still listed, dead: readers get an error, not the directory under it')
 })
 
-t.test('daemon: a failing mount makes the parent exit with the child\'s code and message', async (t) => {
+t.test("daemon: a failing mount makes the parent exit with the child's code and message", async (t) => {
   const mnt = tempMountpoint(t)
   const r = await capture([path.join(mnt, 'missing')])
   t.equal(r.code, ExitCode.MountPoint)
   t.equal(r.stdout, '', 'no ready line')
-  t.match(r.stderr, /daemon-script: invalid mountpoint .*missing/, 'the child\'s error text is forwarded')
+  t.match(r.stderr, /daemon-script: invalid mountpoint .*missing/, "the child's error text is forwarded")
 })
 
 t.test('daemon: a child that never gets ready is stopped after the timeout', async (t) => {
@@ -152,7 +160,7 @@ t.test('daemon: a child that never gets ready is stopped after the timeout', asy
   t.pass('the child was terminated')
 })
 
-t.test('daemon -nosyslog: the daemon keeps logging to the caller\'s stderr', async (t) => {
+t.test("daemon -nosyslog: the daemon keeps logging to the caller's stderr", async (t) => {
   const mnt = tempMountpoint(t)
   const logFile = path.join(path.dirname(mnt), 'stderr.log')
   const fd = openSync(logFile, 'w')
@@ -164,7 +172,13 @@ t.test('daemon -nosyslog: the daemon keeps logging to the caller\'s stderr', asy
   t.equal(code, 0)
   t.equal(out, 'Filesystem mounted and ready.\n')
   const pid = daemonPid(t, mnt)
-  t.same(childPids(pid).map(cmdline).filter((c) => c[0] === 'logger'), [], 'no logger')
+  t.same(
+    childPids(pid)
+      .map(cmdline)
+      .filter((c) => c[0] === 'logger'),
+    [],
+    'no logger',
+  )
   process.kill(pid, 'SIGTERM')
   await waitFor('daemon exit', () => processGone(pid))
   t.match(readFileSync(logFile, 'utf8'), /mounting memview\n(.|\n)*SIGTERM received, unmounting\n/)
@@ -202,14 +216,21 @@ t.test('foreground: readiness is sent to NOTIFY_SOCKET', async (t) => {
   }
   const mnt = tempMountpoint(t)
   const sock = path.join(path.dirname(mnt), 'notify.sock')
-  const receiver = spawn('python3', ['-c', [
-    'import socket, sys',
-    's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
-    `s.bind(${JSON.stringify(sock)})`,
-    's.settimeout(10)',
-    'print("bound", flush=True)',
-    'print(s.recv(4096).decode(), flush=True)',
-  ].join('\n')], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const receiver = spawn(
+    'python3',
+    [
+      '-c',
+      [
+        'import socket, sys',
+        's = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)',
+        `s.bind(${JSON.stringify(sock)})`,
+        's.settimeout(10)',
+        'print("bound", flush=True)',
+        'print(s.recv(4096).decode(), flush=True)',
+      ].join('\n'),
+    ],
+    { stdio: ['ignore', 'pipe', 'inherit'] },
+  )
   t.teardown(() => {
     if (receiver.exitCode === null) receiver.kill('SIGKILL')
   })

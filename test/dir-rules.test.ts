@@ -71,21 +71,36 @@ t.test('-exclude-caches and -exclude-if-present', async (t) => {
   const logs: string[] = []
   const v = await view(src, { excludeCaches: true, excludeIfPresent: ['.nobackup'] }, logs)
   const shown = await viewPaths(v)
-  t.same(shown, [
-    'CACHEDIR.TAG', 'fake', 'fake/CACHEDIR.TAG', 'keep', 'keep/a', 'linked', 'linked/CACHEDIR.TAG', 'linked/x',
-    'short', 'short/CACHEDIR.TAG',
-  ], 'tagged and marked directories are hidden; the root never is')
+  t.same(
+    shown,
+    ['CACHEDIR.TAG', 'fake', 'fake/CACHEDIR.TAG', 'keep', 'keep/a', 'linked', 'linked/CACHEDIR.TAG', 'linked/x', 'short', 'short/CACHEDIR.TAG'],
+    'tagged and marked directories are hidden; the root never is',
+  )
   for (const p of ['/cache', '/cache/deep', '/cache/deep/x', '/cache/CACHEDIR.TAG', '/marked', '/marked/y', '/dirmarker']) {
     t.equal(await code(v, p), 'EPERM', `${p} is unreachable by its exact name`)
   }
   await t.rejects(v.readdir('/cache'), { code: 'EPERM' })
   t.equal(await code(v, '/missing'), 'ENOENT')
   t.match(logs.join('\n'), /ignoring linked\/CACHEDIR\.TAG \(uid \d+\): not a regular file/)
-  t.same(await viewPaths(await view(src, {})), [...shown, 'cache', 'cache/CACHEDIR.TAG', 'cache/deep', 'cache/deep/x',
-    'dirmarker', 'dirmarker/.nobackup', 'marked', 'marked/.nobackup', 'marked/y'].sort(), 'without the flags nothing is hidden')
+  t.same(
+    await viewPaths(await view(src, {})),
+    [
+      ...shown,
+      'cache',
+      'cache/CACHEDIR.TAG',
+      'cache/deep',
+      'cache/deep/x',
+      'dirmarker',
+      'dirmarker/.nobackup',
+      'marked',
+      'marked/.nobackup',
+      'marked/y',
+    ].sort(),
+    'without the flags nothing is hidden',
+  )
 })
 
-t.test('files count only when root or the directory\'s owner owns them', { skip: !isRoot && 'needs root (chown)' }, async (t) => {
+t.test("files count only when root or the directory's owner owns them", { skip: !isRoot && 'needs root (chown)' }, async (t) => {
   const src = path.join(scratch(t), 'src')
   tree(src, {
     'tmp/.rsync-filter': '- *\n',
@@ -116,14 +131,28 @@ t.test('files count only when root or the directory\'s owner owns them', { skip:
   const v = await view(src, { excludeCaches: true, excludeIfPresent: ['.nobackup'], filter: Filter.parse(': .rsync-filter') }, logs)
   const shown = await viewPaths(v)
   t.same(shown, [
-    'home', 'home/alice', 'home/alice/.rsync-filter', 'home/alice/byroot', 'home/alice/loose', 'home/alice/loose/.rsync-filter',
-    'home/alice/loose/kept', 'home/alice/notes', 'home/bad', 'home/bad/.rsync-filter',
-    'tmp', 'tmp/.rsync-filter', 'tmp/root-file', 'tmp/victim', 'tmp/victim/.nobackup', 'tmp/victim/CACHEDIR.TAG', 'tmp/victim/data',
+    'home',
+    'home/alice',
+    'home/alice/.rsync-filter',
+    'home/alice/byroot',
+    'home/alice/loose',
+    'home/alice/loose/.rsync-filter',
+    'home/alice/loose/kept',
+    'home/alice/notes',
+    'home/bad',
+    'home/bad/.rsync-filter',
+    'tmp',
+    'tmp/.rsync-filter',
+    'tmp/root-file',
+    'tmp/victim',
+    'tmp/victim/.nobackup',
+    'tmp/victim/CACHEDIR.TAG',
+    'tmp/victim/data',
   ])
-  t.equal(await code(v, '/tmp/own'), 'EPERM', 'a user\'s marker hides the user\'s own directory')
-  t.equal(await code(v, '/home/alice/secret'), 'EPERM', 'a user\'s rules apply in the user\'s home')
-  t.equal(await code(v, '/home/alice/byroot/gone'), 'EPERM', 'root\'s rules apply anywhere')
-  t.equal(await code(v, '/tmp/root-file'), 'ok', 'a user\'s rules in a root-owned sticky directory do not')
+  t.equal(await code(v, '/tmp/own'), 'EPERM', "a user's marker hides the user's own directory")
+  t.equal(await code(v, '/home/alice/secret'), 'EPERM', "a user's rules apply in the user's home")
+  t.equal(await code(v, '/home/alice/byroot/gone'), 'EPERM', "root's rules apply anywhere")
+  t.equal(await code(v, '/tmp/root-file'), 'ok', "a user's rules in a root-owned sticky directory do not")
   await viewPaths(v)
   const log = logs.join('\n')
   t.match(log, /ignoring tmp\/\.rsync-filter \(uid 1001\): owned by uid 1001, neither root nor the owner of its directory \(uid 0\)/)
@@ -143,7 +172,9 @@ t.test('changes show without a new view', async (t) => {
   t.equal(await code(v, '/d/sub/y'), 'ok', 'd is cached as a directory of the view')
   // With encrypted names, each directory also has a gocryptfs.diriv, looked up here to cache both.
   const encrypted = await view(src, { ...opts, settings: settingsFromFlags({ aessiv: true }) })
-  const dirivs = unpacked(await encrypted.readdir('/')).names.filter((n) => n !== 'gocryptfs.diriv').map((n) => `/${n}/gocryptfs.diriv`)
+  const dirivs = unpacked(await encrypted.readdir('/'))
+    .names.filter((n) => n !== 'gocryptfs.diriv')
+    .map((n) => `/${n}/gocryptfs.diriv`)
   t.same(await Promise.all(dirivs.map((p) => code(encrypted, p))), ['ok', 'ok'])
 
   writeFileSync(path.join(src, 'd', 'CACHEDIR.TAG'), TAG)
@@ -153,7 +184,7 @@ t.test('changes show without a new view', async (t) => {
   t.same(await viewPaths(v), ['e', 'e/.rsync-filter', 'e/a.txt'], 'a new tag hides, an edited file applies')
   t.equal(await code(v, '/d/sub/y'), 'EPERM', 'lookups below the tagged directory fail too')
   t.equal(await code(v, '/e/b.txt'), 'EPERM')
-  t.same((await Promise.all(dirivs.map((p) => code(encrypted, p)))).sort(), ['EPERM', 'ok'], 'and the tagged directory\'s gocryptfs.diriv')
+  t.same((await Promise.all(dirivs.map((p) => code(encrypted, p)))).sort(), ['EPERM', 'ok'], "and the tagged directory's gocryptfs.diriv")
 
   writeFileSync(path.join(src, 'd', 'CACHEDIR.TAG'), 'no longer a tag.......................')
   await sleep(SETTLE_MS)
@@ -173,8 +204,22 @@ t.test('changes show without a new view', async (t) => {
 const NAMES = ['a', 'b', 'keep', 'keep.txt', 'x.tmp', 'y.txt', 'sub', 't1', 'z z', '- b']
 // Includes without "/" or "**": nothing becomes a container, which rsync would not enter.
 const LOCAL_RULES = [
-  '- *.tmp', '- /sub', '- sub/', '- a', '- /keep*', '- **/t1', '- a/*.txt', '- *', '- [ab]', '- z z', '- b/',
-  '+ keep*', '+ *.txt', '+ /a', '+ sub/', '+ t?',
+  '- *.tmp',
+  '- /sub',
+  '- sub/',
+  '- a',
+  '- /keep*',
+  '- **/t1',
+  '- a/*.txt',
+  '- *',
+  '- [ab]',
+  '- z z',
+  '- b/',
+  '+ keep*',
+  '+ *.txt',
+  '+ /a',
+  '+ sub/',
+  '+ t?',
 ]
 const WORDS = ['*.txt', 'b', '/sub', 'keep', 't*', '- b']
 const GLOBALS = [
@@ -204,7 +249,10 @@ function generate(rng: Prng, dir: string, depth: number): void {
 function rsyncPaths(src: string, rulesFile: string, dest: string): string[] {
   const r = spawnSync('rsync', ['-r', '-l', '-n', '--out-format=%n', `--filter=merge ${rulesFile}`, src + '/', dest + '/'], { encoding: 'utf8' })
   if (r.status !== 0) throw new Error(`rsync failed: ${r.stderr}`)
-  return r.stdout.split('\n').filter((l) => l !== '' && l !== './').sort()
+  return r.stdout
+    .split('\n')
+    .filter((l) => l !== '' && l !== './')
+    .sort()
 }
 
 t.test('dir-merge rules select what rsync selects', async (t) => {

@@ -111,10 +111,34 @@ t.test('option values are split at commas as gocryptfs 2.3 splits them', async (
 // ---- differential check against gocryptfs 2.3 ----
 
 const TREE = [
-  'a.txt', 'b.txt', 'ab.txt', 'A.TXT', 'song.mp3', 'dir1/song.mp3', 'dir1/sub/d.txt', 'sub/d.txt',
-  'dir2/x.txt', 'dir1/dir2/y.txt', 'q?.txt', 'qx.txt', 'x+y.txt', 'xxy.txt', 'keepdir/k.txt',
-  'keepdir/sub/z', 'other/o.txt', 'deep/z', 'dir1/deep/w', '#hash', '!bang', 'sp ace.txt',
-  'dir1/x.txt', 'dir/a.txt', 'dir/sub/a.txt', 'x/dir/a.txt', 'a#$~b', 'ab',
+  'a.txt',
+  'b.txt',
+  'ab.txt',
+  'A.TXT',
+  'song.mp3',
+  'dir1/song.mp3',
+  'dir1/sub/d.txt',
+  'sub/d.txt',
+  'dir2/x.txt',
+  'dir1/dir2/y.txt',
+  'q?.txt',
+  'qx.txt',
+  'x+y.txt',
+  'xxy.txt',
+  'keepdir/k.txt',
+  'keepdir/sub/z',
+  'other/o.txt',
+  'deep/z',
+  'dir1/deep/w',
+  '#hash',
+  '!bang',
+  'sp ace.txt',
+  'dir1/x.txt',
+  'dir/a.txt',
+  'dir/sub/a.txt',
+  'x/dir/a.txt',
+  'a#$~b',
+  'ab',
 ]
 
 const CASES: string[][] = [
@@ -146,7 +170,11 @@ function gocryptfsAvailable(): boolean {
 
 function findPaths(root: string): string[] {
   const out = execFileSync('find', ['.', '-mindepth', '1'], { cwd: root, encoding: 'utf8' })
-  return out.split('\n').filter((l) => l !== '').map((l) => l.slice(2)).sort()
+  return out
+    .split('\n')
+    .filter((l) => l !== '')
+    .map((l) => l.slice(2))
+    .sort()
 }
 
 /** Turns gocryptfs flags back into our options (values as given: the Excluder splits them). */
@@ -175,11 +203,10 @@ t.test('listings equal gocryptfs -reverse with the same patterns', { skip: !gocr
   const masterKey = Buffer.alloc(32, 7)
   const settings = settingsFromFlags({ plaintextNames: true, aessiv: true })
   for (const args of CASES) {
-    const mount = spawnSync(
-      'gocryptfs',
-      ['-q', '-reverse', '-aessiv', '-plaintextnames', `-masterkey=${masterKey.toString('hex')}`, ...args, src, mnt],
-      { encoding: 'utf8', timeout: 20_000 },
-    )
+    const mount = spawnSync('gocryptfs', ['-q', '-reverse', '-aessiv', '-plaintextnames', `-masterkey=${masterKey.toString('hex')}`, ...args, src, mnt], {
+      encoding: 'utf8',
+      timeout: 20_000,
+    })
     if (mount.status !== 0) {
       t.fail(`gocryptfs ${args.join(' ')} did not mount: ${mount.stderr}`)
       continue

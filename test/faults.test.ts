@@ -12,7 +12,19 @@ import { ExitCode } from '../src/exitcodes.js'
 import { BOUND_MS, startReader, startServer, within, type ReadResult, type Server } from './lib/fault-processes.js'
 import { isMounted, lstatCode, waitFor } from './lib/mounts.js'
 import { Prng, seedFrom } from './lib/prng.js'
-import { diffTrees, initSource, listTree, mountDir, mountGocryptfs, run, scratchDir, sha256Fd, sha256File, viewPath, type Source } from './lib/reverse-mounts.js'
+import {
+  diffTrees,
+  initSource,
+  listTree,
+  mountDir,
+  mountGocryptfs,
+  run,
+  scratchDir,
+  sha256Fd,
+  sha256File,
+  viewPath,
+  type Source,
+} from './lib/reverse-mounts.js'
 
 const seed = seedFrom('FAULTS_SEED')
 t.comment(`FAULTS_SEED=${seed}`)
@@ -74,7 +86,10 @@ t.test('SIGTERM during heavy reads: clean unmount, readers cut off, exit code as
     t.comment(`${name}: exit ${exit.code}, readers ${codes.join(' ')}`)
     t.notOk(isMounted(server.mnt), `${name}: no mount left`)
     t.equal(lstatCode(server.mnt), 'ok', `${name}: the mount point is a plain directory again`)
-    t.ok(results.every((r) => !r.ok && CUT_OFF.includes(r.code)), `${name}: every reader got an error: ${codes}`)
+    t.ok(
+      results.every((r) => !r.ok && CUT_OFF.includes(r.code)),
+      `${name}: every reader got an error: ${codes}`,
+    )
     if (gocryptfs) continue
     // gocryptfs means 15 too (its signal handler exits with SigInt), but its main goroutine
     // races it and sometimes exits 0 first once the unmount ends Serve (1 run in 4 here).
@@ -87,7 +102,10 @@ t.test('SIGKILL during reads: readers end, the next mount over the same director
   const first = await startServer(t, src, passfile, newMountpoint())
   const { results, exit } = await signalDuringReads(t, first, 'SIGKILL')
   t.equal(exit.signal, 'SIGKILL')
-  t.ok(results.every((r) => !r.ok && CUT_OFF.includes(r.code)), `every reader got an error: ${results.map((r) => (r.ok ? 'ok' : r.code))}`)
+  t.ok(
+    results.every((r) => !r.ok && CUT_OFF.includes(r.code)),
+    `every reader got an error: ${results.map((r) => (r.ok ? 'ok' : r.code))}`,
+  )
   // The dead mount stays (a pull fails rather than copy the empty directory under it); the
   // next mount clears it.
   const left = lstatCode(path.join(first.mnt, 'gocryptfs.conf'))
@@ -138,7 +156,10 @@ t.test(`RLIMIT_NOFILE 64 and ${MANY} files opened through the mount`, async (t) 
   const failed = MANY - fds.length
   t.comment(`${fds.length} opens succeeded, ${failed} failed: ${JSON.stringify(Object.fromEntries(failures))}`)
   t.ok(fds.length >= 10 && failed > 0, 'the limit was reached')
-  t.ok([...failures.keys()].every((c) => c === 'EMFILE' || c === 'EIO'), 'with EMFILE or EIO only')
+  t.ok(
+    [...failures.keys()].every((c) => c === 'EMFILE' || c === 'EIO'),
+    'with EMFILE or EIO only',
+  )
   const logged = (): number => server.output().match(/^open \/\S+: EMFILE: too many open files/gm)?.length ?? 0
   await waitFor('the log lines', () => logged() >= failed, BOUND_MS).catch(() => {})
   t.equal(logged(), failed, 'one log line per failed open')
@@ -218,7 +239,10 @@ t.test('a filesystem under SRC unmounted mid-read: old bytes or an error, the vi
   const want = listTree(fresh.mnt, { hash: true })
   await waitFor('the view to follow', () => diffTrees(server.mnt, fresh.mnt) === '', 5000).catch(() => {})
   t.same(listTree(server.mnt, { hash: true }), want, 'the view after equals a fresh gocryptfs mount')
-  t.ok(want.some((l) => l.includes(viewPath(s.masterKey, ['sub', 'under-tmpfs'])[1]!)), 'which shows the directory under the tmpfs')
+  t.ok(
+    want.some((l) => l.includes(viewPath(s.masterKey, ['sub', 'under-tmpfs'])[1]!)),
+    'which shows the directory under the tmpfs',
+  )
   process.kill(server.pid, 'SIGTERM')
   t.equal((await within('the daemon to exit', server.exited)).code, ExitCode.SigInt)
 })

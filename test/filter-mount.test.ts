@@ -15,8 +15,16 @@ const { src, passfile, masterKey } = initSource(t, dir, { empty: true })
 const LONG = 'L'.repeat(200) // hashed in the view (gocryptfs.longname.*)
 
 for (const f of [
-  'etc/passwd', 'etc/ssl/key.pem', 'etc/old.tmp', 'var/backups/db.gz', `var/backups/${LONG}.tar`,
-  'var/backups/name with [brackets].txt', 'var/log/syslog', `var/${LONG}`, 'home/alice/.bashrc', 'top.txt',
+  'etc/passwd',
+  'etc/ssl/key.pem',
+  'etc/old.tmp',
+  'var/backups/db.gz',
+  `var/backups/${LONG}.tar`,
+  'var/backups/name with [brackets].txt',
+  'var/log/syslog',
+  `var/${LONG}`,
+  'home/alice/.bashrc',
+  'top.txt',
 ]) {
   mkdirSync(path.join(src, path.dirname(f)), { recursive: true })
   writeFileSync(path.join(src, f), `content of ${f}\n`)
@@ -110,7 +118,7 @@ t.test('per-directory rules on a mount: tags, markers, dir-merge files, changes 
   const at = (...plain: string[]): string => path.join(m, ...viewPath(s.masterKey, plain))
   const name = (...plain: string[]): string => viewPath(s.masterKey, plain).pop()!
   t.same(readdirSync(m).sort(), [name('keep'), name('live'), 'gocryptfs.conf', 'gocryptfs.diriv'].sort())
-  t.same(readdirSync(at('keep')).sort(), [name('keep', 'b.txt'), 'gocryptfs.diriv'].sort(), 'the directory\'s own rules apply')
+  t.same(readdirSync(at('keep')).sort(), [name('keep', 'b.txt'), 'gocryptfs.diriv'].sort(), "the directory's own rules apply")
   for (const p of [['cache'], ['cache', 'data'], ['nb'], ['nb', 'x'], ['keep', 'a.tmp'], ['keep', '.rsync-filter']]) {
     t.equal(lstatCode(at(...p)), 'EPERM', `${p.join('/')} is unreachable by its exact name`)
   }

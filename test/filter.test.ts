@@ -119,7 +119,10 @@ t.test('merge and dir-merge rules', async (t) => {
   const d = Filter.parse('- *.bak\n:n- .excl\ndir-merge,e .rsync-filter\n- *.tmp')
   t.same(
     d.dirMerges.map((m) => [m.name.toString(), m.only, m.noInherit]),
-    [['.excl', 'exclude', true], ['.rsync-filter', undefined, false]],
+    [
+      ['.excl', 'exclude', true],
+      ['.rsync-filter', undefined, false],
+    ],
   )
   t.equal(vis(d, 'a/.rsync-filter'), undefined, '"e": the dir-merge file is hidden everywhere')
   t.equal(vis(d, 'a/.excl'), 'included', 'without "e" it is shown')
@@ -128,21 +131,21 @@ t.test('merge and dir-merge rules', async (t) => {
   t.equal(root.errors.length, 1, 'merge rules are not read from per-directory files')
   t.match(root.errors[0], /line 3: merge and dir-merge rules are not read/)
   const atRoot = d.scope(d.base, [undefined, root.rules])
-  t.equal(d.visibility('keep.tmp', false, 'included', atRoot), 'included', 'a dir-merge file\'s rules stand where the rule is')
+  t.equal(d.visibility('keep.tmp', false, 'included', atRoot), 'included', "a dir-merge file's rules stand where the rule is")
   t.equal(d.visibility('keep.bak', false, 'included', atRoot), undefined, 'after the rules before it')
   t.equal(d.visibility('top', false, 'included', atRoot), undefined, '/ anchors at the directory of the file')
   const a = d.localRules(0, Buffer.from('a'), Buffer.from('sub.txt\n/anch\n'))
   const inA = d.scope(atRoot, [a.rules, undefined])
   t.equal(inA.parts.length, d.scope(atRoot, [undefined, undefined]).parts.length + 1)
-  t.equal(d.scope(atRoot, [undefined, undefined]), atRoot, 'a directory without files shares its parent\'s scope')
-  t.equal(d.visibility('a/keep.tmp', false, 'included', inA), 'included', 'the root\'s rules are inherited')
+  t.equal(d.scope(atRoot, [undefined, undefined]), atRoot, "a directory without files shares its parent's scope")
+  t.equal(d.visibility('a/keep.tmp', false, 'included', inA), 'included', "the root's rules are inherited")
   t.equal(d.visibility('a/top', false, 'included', inA), 'included', '... anchored where they were')
   t.equal(d.visibility('a/anch', false, 'included', inA), undefined, '/anch in a/.excl is a/anch')
   t.equal(d.visibility('a/sub.txt', false, 'included', inA), undefined)
   const below = d.scope(inA, [undefined, undefined])
   t.equal(d.visibility('a/b/sub.txt', false, 'included', below), 'included', '"n": a\'s rules are for its own entries only')
   const inB = d.scope(inA, [undefined, d.localRules(1, Buffer.from('a/b'), Buffer.from('- keep.tmp\n')).rules])
-  t.equal(d.visibility('a/b/keep.tmp', false, 'included', inB), undefined, 'a subdirectory\'s rules come before inherited ones')
+  t.equal(d.visibility('a/b/keep.tmp', false, 'included', inB), undefined, "a subdirectory's rules come before inherited ones")
   t.equal(d.visibility('a/b/x.tmp', false, 'included', inB), undefined)
 })
 
@@ -244,14 +247,38 @@ t.test('containers', async (t) => {
 /** A tree with names rsync and the filter must agree on: dots, spaces, brackets, UTF-8. */
 function makeTree(root: string): void {
   const files = [
-    'etc/passwd', 'etc/hosts', 'etc/app.conf.tmp', 'etc/ssl/private/key.pem', 'etc/ssl/certs/ca.crt',
-    'home/alice/.bashrc', 'home/alice/.cache/thumb.db', 'home/alice/notes [draft].txt',
-    'home/alice/docs/report 2024.pdf', 'home/alice/docs/old.tmp', 'home/bob/.ssh/id_rsa',
-    'home/bob/.cache/x', 'home/bob/music/song.mp3', 'home/bob/music/héllo.mp3',
-    'var/backups/db.sql.gz', 'var/backups/old/db-1.sql.gz', 'var/log/syslog', 'var/log/app/app.log',
-    'var/lib/dpkg/status', 'var/lib/dpkg/status-old', 'var/spool/cron/crontabs/root',
-    'srv/www/index.html', 'srv/www/cache.tmp/page', 'usr/local/etc/tool.conf', 'usr/share/doc/README',
-    'top.tmp', 'README', '[brackets]/file', 'a b/c d.txt', 'x.y.z/.hidden', 'Makefile', '1st.txt',
+    'etc/passwd',
+    'etc/hosts',
+    'etc/app.conf.tmp',
+    'etc/ssl/private/key.pem',
+    'etc/ssl/certs/ca.crt',
+    'home/alice/.bashrc',
+    'home/alice/.cache/thumb.db',
+    'home/alice/notes [draft].txt',
+    'home/alice/docs/report 2024.pdf',
+    'home/alice/docs/old.tmp',
+    'home/bob/.ssh/id_rsa',
+    'home/bob/.cache/x',
+    'home/bob/music/song.mp3',
+    'home/bob/music/héllo.mp3',
+    'var/backups/db.sql.gz',
+    'var/backups/old/db-1.sql.gz',
+    'var/log/syslog',
+    'var/log/app/app.log',
+    'var/lib/dpkg/status',
+    'var/lib/dpkg/status-old',
+    'var/spool/cron/crontabs/root',
+    'srv/www/index.html',
+    'srv/www/cache.tmp/page',
+    'usr/local/etc/tool.conf',
+    'usr/share/doc/README',
+    'top.tmp',
+    'README',
+    '[brackets]/file',
+    'a b/c d.txt',
+    'x.y.z/.hidden',
+    'Makefile',
+    '1st.txt',
   ]
   for (const f of files) {
     mkdirSync(path.join(root, path.dirname(f)), { recursive: true })
@@ -285,7 +312,10 @@ function rsyncPaths(root: string, rulesFile: string, dest: string): string[] {
     env: { ...process.env, LC_ALL: 'C.UTF-8' },
   })
   if (r.status !== 0) throw new Error(`rsync failed: ${r.stderr}`)
-  return r.stdout.split('\n').filter((l) => l !== '' && l !== './').sort()
+  return r.stdout
+    .split('\n')
+    .filter((l) => l !== '' && l !== './')
+    .sort()
 }
 
 interface Case {

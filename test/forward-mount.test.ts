@@ -26,7 +26,10 @@ for (const name of ['A', 'B', 'C']) {
     t.same(listTree(withPassword, { hash: true }), plainListing(), 'password: listing equals plaintext-tree.listing')
     t.equal(diffTrees(c.plain, withPassword), '', 'password: diff -r --no-dereference')
     const mounts = readFileSync('/proc/mounts', 'utf8').split('\n')
-    t.ok(mounts.includes(`${c.view} ${withPassword} fuse.tsreverse ro,nosuid,nodev,relatime,user_id=0,group_id=0,max_read=524288 0 0`), 'fsname CIPHERDIR, subtype tsreverse, read-only')
+    t.ok(
+      mounts.includes(`${c.view} ${withPassword} fuse.tsreverse ro,nosuid,nodev,relatime,user_id=0,group_id=0,max_read=524288 0 0`),
+      'fsname CIPHERDIR, subtype tsreverse, read-only',
+    )
 
     const bare = path.join(c.work, 'view-without-conf')
     cpA(c.view, bare)

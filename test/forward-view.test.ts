@@ -48,7 +48,9 @@ async function listing(view: ForwardView): Promise<string[]> {
       const type = TYPES[a.mode & S_IFMT] ?? '?'
       const mode = (a.mode & 0o7777).toString(8)
       if (type === 'f') {
-        const sha = createHash('sha256').update(await readAll(view, p, a.size)).digest('hex')
+        const sha = createHash('sha256')
+          .update(await readAll(view, p, a.size))
+          .digest('hex')
         lines.push(`f ${mode} ${a.size} ${sha} .${utf8(p)}`)
       } else if (type === 'l') {
         lines.push(`l ${mode} ${a.size} ${utf8(await view.readlink(p))} .${utf8(p)}`)
@@ -72,7 +74,10 @@ for (const v of ['A', 'B', 'C']) {
     t.same(await listing(view), plainListing(), 'equals plaintext-tree.listing')
     t.same(log, [], 'nothing logged for an intact copy')
     const root = unpacked(await view.readdir('/')).names
-    t.notOk(root.some((n) => n.startsWith('gocryptfs.')), 'no gocryptfs.conf, diriv or .name files')
+    t.notOk(
+      root.some((n) => n.startsWith('gocryptfs.')),
+      'no gocryptfs.conf, diriv or .name files',
+    )
     t.equal(code(await view.getattr('/gocryptfs.conf').catch((e) => e)), 'ENOENT')
     t.equal(code(await view.getattr('/nope').catch((e) => e)), 'ENOENT')
     t.equal(code(await view.getattr('/' + 'x'.repeat(256)).catch((e) => e)), 'ENAMETOOLONG')
@@ -101,7 +106,11 @@ t.test('damage: EIO and one log line', async (t) => {
   const h2 = await view.open('/file-100000')
   t.equal(code(await view.read(h2, buf, 4096, 5 * 4096).catch((e) => e)), 'EIO')
   await view.release(h2)
-  t.same(log.filter((l) => /file-100000/.test(l)), [`forward: file-100000: block 5 failed authentication [block, ciphertext ${c.cipherPath('file-100000')}]`], 'one line naming file and block')
+  t.same(
+    log.filter((l) => /file-100000/.test(l)),
+    [`forward: file-100000: block 5 failed authentication [block, ciphertext ${c.cipherPath('file-100000')}]`],
+    'one line naming file and block',
+  )
 
   for (let i = 0; i < 2; i++) t.notOk(unpacked(await view.readdir('/')).names.includes('file-15'), 'undecryptable name left out')
   t.equal(log.filter((l) => /AAAAAAAAAAAAAAAAAAAAAA/.test(l) && /does not decrypt/.test(l)).length, 1, 'and logged once')
@@ -118,7 +127,7 @@ t.test('a full all-zero block is a hole and reads as zeros (format rule)', async
   t.ok(got.subarray(4096).equals(Buffer.alloc(4096)))
 })
 
-t.test('another path\'s header is refused, hard link or not', async (t) => {
+t.test("another path's header is refused, hard link or not", async (t) => {
   const c = vectorCopy(t, 'B')
   const from = path.join(c.view, c.cipherPath('file-4096'))
   linkSync(from, path.join(c.view, c.cipherPath('hard-link')))
@@ -127,7 +136,7 @@ t.test('another path\'s header is refused, hard link or not', async (t) => {
   const view = await forwardView(c, log)
   t.ok((await readAll(view, '/file-4096', 4096)).equals(readFileSync(path.join(c.plain, 'file-4096'))), 'the path the header belongs to')
   t.equal(code(await view.open('/hard-link').catch((e) => e)), 'EIO', 'a hard link of it (as cp -a keeps those of a gocryptfs view, and as a server can plant)')
-  t.equal(code(await view.open('/plain-copy').catch((e) => e)), 'EIO', 'a single file with another path\'s header')
+  t.equal(code(await view.open('/plain-copy').catch((e) => e)), 'EIO', "a single file with another path's header")
   t.match(log.join('\n'), /hard-link: the file header belongs to another path .*\[misplaced/)
   t.match(log.join('\n'), /plain-copy: the file header belongs to another path .*\[misplaced/)
 })

@@ -20,10 +20,7 @@ import { initSource, listTree, mountDir, mountGocryptfs, mountOurs, scratchDir }
 const SEED = seedFrom('FUZZ_SEED')
 const READS = Number(process.env.FUZZ_READS ?? 100_000)
 const MiB = 1 << 20
-const SIZES = [
-  0, 1, 15, 16, 17, 4095, 4096, 4097, 8191, 8192, 8193, 131071, 131072, 131073,
-  MiB, MiB + 4129, 3 * MiB + 17, 5 * MiB - 1,
-]
+const SIZES = [0, 1, 15, 16, 17, 4095, 4096, 4097, 8191, 8192, 8193, 131071, 131072, 131073, MiB, MiB + 4129, 3 * MiB + 17, 5 * MiB - 1]
 const MAX_LEN = 300_000
 
 /** The source tree: every size class, a sparse file, a subdirectory and a hashed long name. */

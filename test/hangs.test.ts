@@ -41,7 +41,11 @@ const view = (s: Source, mnt: string, ...plain: string[]): string => path.join(m
 
 /** `find DIR` with type, size and name of each entry, and SHA-256 of every file, sorted: run in a child. */
 const treeArgv = (dir: string): string[] => [
-  'sh', '-c', 'cd "$1" && find . -printf "%y %s %p\\n" | sort && find . -type f -exec sha256sum {} + | sort', 'tree', dir,
+  'sh',
+  '-c',
+  'cd "$1" && find . -printf "%y %s %p\\n" | sort && find . -type f -exec sha256sum {} + | sort',
+  'tree',
+  dir,
 ]
 
 /** Listings and reads that must answer while something else hangs; each compared with gocryptfs. */
@@ -50,7 +54,11 @@ async function othersAnswer(t: Test, s: Source, server: Server, ref: string, fil
   const probes: [string, string[], string[]][] = [
     ['listing of the root', ['ls', '-la', '--time-style=+', server.mnt], ['ls', '-la', '--time-style=+', ref]],
     ['getattr of d/e/f', ['stat', '-c', '%s %a %F', at(server.mnt, 'd', 'e', 'f')], ['stat', '-c', '%s %a %F', at(ref, 'd', 'e', 'f')]],
-    ['getattr of gocryptfs.conf', ['stat', '-c', '%s %a %F', path.join(server.mnt, 'gocryptfs.conf')], ['stat', '-c', '%s %a %F', path.join(ref, 'gocryptfs.conf')]],
+    [
+      'getattr of gocryptfs.conf',
+      ['stat', '-c', '%s %a %F', path.join(server.mnt, 'gocryptfs.conf')],
+      ['stat', '-c', '%s %a %F', path.join(ref, 'gocryptfs.conf')],
+    ],
     ...files.map((f): [string, string[], string[]] => [`read of ${f}`, ['sha256sum', at(server.mnt, f)], ['sha256sum', at(ref, f)]]),
   ]
   const started = Date.now()
@@ -63,7 +71,11 @@ async function othersAnswer(t: Test, s: Source, server: Server, ref: string, fil
       continue
     }
     const want = await answer(t, refArgv)
-    const strip = (p: ProbeResult): string => p.stdout.replaceAll(server.mnt, '').replaceAll(ref, '').replace(/^total \d+\n/, '')
+    const strip = (p: ProbeResult): string =>
+      p.stdout
+        .replaceAll(server.mnt, '')
+        .replaceAll(ref, '')
+        .replace(/^total \d+\n/, '')
     t.equal(strip(r), strip(want), `${what} answers, as gocryptfs does (exit ${r.code})`)
   }
 }
@@ -207,7 +219,11 @@ t.test('a stopped FUSE server under the source stalls only the requests that tou
   process.kill(hung.pid, 'SIGCONT')
   const results = await within('the hung readers to end once the server runs again', Promise.all([first, ...more].map((r) => r.done)))
   const size = plainToCipherSize(plainToCipherSize(1 << 20)) // encrypted by the inner mount, then by ours
-  t.same(results.map((r) => (r.ok ? r.bytes : r.code)), Array(HUNG_READERS).fill(size), 'each reads its whole file')
+  t.same(
+    results.map((r) => (r.ok ? r.bytes : r.code)),
+    Array(HUNG_READERS).fill(size),
+    'each reads its whole file',
+  )
   await sigtermUnmounts(t, server, 'after the hang')
 })
 

@@ -6,13 +6,29 @@ import { serverEnv, serverExecArgv } from '../src/cli/runtime.js'
 t.test('node flags that open a debugger or load code are dropped, with their values', async (t) => {
   t.same(
     safeExecArgv([
-      '--max-semi-space-size=1', '--inspect', '--inspect-brk=0', '--inspect_port', '9230', '-r', './hook.js',
-      '--require=x', '--import', 'data:text/javascript,', '--experimental-loader', 'l.mjs', '--env-file=.env',
-      '--openssl-config', 'o.cnf', '--heapsnapshot-signal=SIGUSR2', '--report-on-signal', '--cpu-prof', '--stack-size=2000',
+      '--max-semi-space-size=1',
+      '--inspect',
+      '--inspect-brk=0',
+      '--inspect_port',
+      '9230',
+      '-r',
+      './hook.js',
+      '--require=x',
+      '--import',
+      'data:text/javascript,',
+      '--experimental-loader',
+      'l.mjs',
+      '--env-file=.env',
+      '--openssl-config',
+      'o.cnf',
+      '--heapsnapshot-signal=SIGUSR2',
+      '--report-on-signal',
+      '--cpu-prof',
+      '--stack-size=2000',
     ]),
     ['--max-semi-space-size=1', '--cpu-prof', '--stack-size=2000'],
   )
-  t.same(serverExecArgv(['--inspect', '--max_semi_space_size=4']), ['--max_semi_space_size=4', '--expose-gc'], 'the caller\'s memory setting stays')
+  t.same(serverExecArgv(['--inspect', '--max_semi_space_size=4']), ['--max_semi_space_size=4', '--expose-gc'], "the caller's memory setting stays")
 })
 
 t.test('no NODE_* variable reaches the server', async (t) => {

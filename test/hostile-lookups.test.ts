@@ -143,17 +143,24 @@ t.test(`hostile names looked up in the mounted view (seed ${SEED})`, async (t) =
   // Ciphertexts made with the real name key and tweak, of plaintexts the view must refuse.
   const invalidPlain = (): Buffer => {
     switch (rng.int(7)) {
-      case 0: return pad16(Buffer.from(rng.pick(['.', '..'])))
-      case 1: return pad16(Buffer.alloc(0))
-      case 2: return pad16(Buffer.from(`${randomB64(rng.range(0, 20))}/${randomB64(rng.range(0, 20))}`))
-      case 3: return pad16(Buffer.from(`${randomB64(rng.range(0, 20))}\0${randomB64(rng.range(0, 20))}`))
-      case 4: return pad16(Buffer.from(randomB64(256))) // pads to 272 bytes: longer than any valid name
-      case 5: { // last byte 0 or above 16
+      case 0:
+        return pad16(Buffer.from(rng.pick(['.', '..'])))
+      case 1:
+        return pad16(Buffer.alloc(0))
+      case 2:
+        return pad16(Buffer.from(`${randomB64(rng.range(0, 20))}/${randomB64(rng.range(0, 20))}`))
+      case 3:
+        return pad16(Buffer.from(`${randomB64(rng.range(0, 20))}\0${randomB64(rng.range(0, 20))}`))
+      case 4:
+        return pad16(Buffer.from(randomB64(256))) // pads to 272 bytes: longer than any valid name
+      case 5: {
+        // last byte 0 or above 16
         const p = pad16(Buffer.from(randomB64(rng.range(1, 40))))
         p[p.length - 1] = rng.pick([0, 17, 0x80, 0xff])
         return p
       }
-      default: { // padding bytes that disagree with the count
+      default: {
+        // padding bytes that disagree with the count
         const p = pad16(Buffer.from(randomB64(rng.range(1, 13))))
         const k = p[p.length - 1]!
         if (k > 1) p[p.length - 1 - rng.range(1, k - 1)] ^= rng.range(1, 255)
@@ -208,7 +215,10 @@ t.test(`hostile names looked up in the mounted view (seed ${SEED})`, async (t) =
   }
   each('dot names', 150, () => {
     const dots = '.'.repeat(rng.range(1, 5))
-    return [someDir().rel, rng.pick([dots, `${dots}${rng.pick(NOT_B64)}`, `${dots}${randomB64(rng.range(1, 30))}`, '.'.repeat(255), '.gocryptfs.reverse.conf', `. ${dots}`])]
+    return [
+      someDir().rel,
+      rng.pick([dots, `${dots}${rng.pick(NOT_B64)}`, `${dots}${randomB64(rng.range(1, 30))}`, '.'.repeat(255), '.gocryptfs.reverse.conf', `. ${dots}`]),
+    ]
   })
   for (const p of excludedViewPaths) {
     const [dirRel, name] = [path.dirname(p) === '.' ? '' : path.dirname(p), path.basename(p)]
@@ -222,34 +232,54 @@ t.test(`hostile names looked up in the mounted view (seed ${SEED})`, async (t) =
   each('forged gocryptfs.longname', 1200, () => {
     const d = someDir()
     const hash = b64(rng.bytes(32))
-    return [d.rel, rng.pick([
-      `gocryptfs.longname.${hash}`,
-      `gocryptfs.longname.${hash}.name`,
-      `gocryptfs.longname.${randomB64(rng.range(0, 236))}`,
-      `gocryptfs.longname.${randomB64(rng.range(0, 231))}.name`,
-      `gocryptfs.longname.${hash}.name.name`,
-      `Gocryptfs.longname.${hash}`,
-      `gocryptfs.longname${hash}`,
-      `gocryptfs.longname.${hash}${rng.pick(NOT_B64)}`,
-      `gocryptfs.longname..name`,
-      `gocryptfs.longname.`,
-      // the hash of a long name of another directory
-      `${rng.pick(dirs.filter((x) => x !== d)).names.find((n) => n.startsWith('gocryptfs.longname.')) ?? `gocryptfs.longname.${hash}`}`,
-    ])]
+    return [
+      d.rel,
+      rng.pick([
+        `gocryptfs.longname.${hash}`,
+        `gocryptfs.longname.${hash}.name`,
+        `gocryptfs.longname.${randomB64(rng.range(0, 236))}`,
+        `gocryptfs.longname.${randomB64(rng.range(0, 231))}.name`,
+        `gocryptfs.longname.${hash}.name.name`,
+        `Gocryptfs.longname.${hash}`,
+        `gocryptfs.longname${hash}`,
+        `gocryptfs.longname.${hash}${rng.pick(NOT_B64)}`,
+        `gocryptfs.longname..name`,
+        `gocryptfs.longname.`,
+        // the hash of a long name of another directory
+        `${rng.pick(dirs.filter((x) => x !== d)).names.find((n) => n.startsWith('gocryptfs.longname.')) ?? `gocryptfs.longname.${hash}`}`,
+      ]),
+    ]
   })
   each('255 bytes', 300, () => [someDir().rel, rng.pick([randomB64(255), `gocryptfs.longname.${randomB64(236)}`, `gocryptfs.longname.${randomB64(231)}.name`])])
   each('256 bytes and more', 600, () => {
     const len = rng.pick([256, 257, rng.range(258, 1024), 1024, 1025, rng.range(1026, 4000)])
-    return [someDir().rel, rng.pick([randomB64(len), `gocryptfs.longname.${randomB64(len)}`, b64(rng.bytes(Math.ceil((len * 3) / 4 / 16) * 16)), '.'.repeat(len)])]
+    return [
+      someDir().rel,
+      rng.pick([randomB64(len), `gocryptfs.longname.${randomB64(len)}`, b64(rng.bytes(Math.ceil((len * 3) / 4 / 16) * 16)), '.'.repeat(len)]),
+    ]
   })
   const variants = ['gocryptfs.conf', 'gocryptfs.diriv']
   each('config and diriv name variants', 150, () => {
     const base = rng.pick(variants)
     const d = someDir()
     const v = rng.pick([
-      base.toUpperCase(), base[0]!.toUpperCase() + base.slice(1), `${base}.name`, `${base}.bak`, `${base}~`, `${base} `,
-      ` ${base}`, `${base}\n`, `${base}.`, `.${base}`, `${base}${rng.pick(NOT_B64)}`, base.replace('.', '_'), base.replace('.', ''),
-      `${base}${randomB64(rng.range(1, 10))}`, 'gocryptfs.reverse.conf', '.gocryptfs.reverse.conf.tmp', 'gocryptfs.conf.tmp',
+      base.toUpperCase(),
+      base[0]!.toUpperCase() + base.slice(1),
+      `${base}.name`,
+      `${base}.bak`,
+      `${base}~`,
+      `${base} `,
+      ` ${base}`,
+      `${base}\n`,
+      `${base}.`,
+      `.${base}`,
+      `${base}${rng.pick(NOT_B64)}`,
+      base.replace('.', '_'),
+      base.replace('.', ''),
+      `${base}${randomB64(rng.range(1, 10))}`,
+      'gocryptfs.reverse.conf',
+      '.gocryptfs.reverse.conf.tmp',
+      'gocryptfs.conf.tmp',
     ])
     return [d.rel, v]
   })
@@ -257,7 +287,11 @@ t.test(`hostile names looked up in the mounted view (seed ${SEED})`, async (t) =
   each('below a regular file', 300, () => [regularFile, rng.pick([randomB64(rng.range(1, 40)), 'gocryptfs.diriv', 'gocryptfs.conf', b64(rng.bytes(16))])])
 
   t.ok(probes.length >= 10_000, `${probes.length} hostile names`)
-  for (const cls of Object.keys(ALLOWED)) t.ok(probes.some((p) => p.cls === cls), `class "${cls}" has names`)
+  for (const cls of Object.keys(ALLOWED))
+    t.ok(
+      probes.some((p) => p.cls === cls),
+      `class "${cls}" has names`,
+    )
 
   // Shuffled, so no class runs against a cache the previous one warmed.
   for (let i = probes.length - 1; i > 0; i--) {
@@ -281,7 +315,10 @@ t.test(`hostile names looked up in the mounted view (seed ${SEED})`, async (t) =
     const code = errorCode(viaOpen ? () => closeSync(openSync(abs, 'r')) : () => lstatSync(abs))
     const perClass = codes.get(p.cls) ?? new Map<string, number>()
     codes.set(p.cls, perClass.set(code, (perClass.get(code) ?? 0) + 1))
-    const tooLong = p.rel.toString('latin1').split('/').some((c) => c.length > 255)
+    const tooLong = p.rel
+      .toString('latin1')
+      .split('/')
+      .some((c) => c.length > 255)
     const allowed = [...ALLOWED[p.cls]!, ...(tooLong ? ['ENAMETOOLONG'] : [])]
     if (!allowed.includes(code) && failures.length < 20) {
       failures.push(`${p.cls}: ${viaOpen ? 'open' : 'lstat'} ${JSON.stringify(p.rel.toString('latin1'))} gave ${code}, allowed ${allowed.join('|')}`)

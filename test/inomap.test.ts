@@ -2,7 +2,7 @@
 import t from 'tap'
 import { InoMap, InoTag } from '../src/view/inomap.js'
 
-t.test('namespaces in order of first use, the source file system\'s real entries in 0', async (t) => {
+t.test("namespaces in order of first use, the source file system's real entries in 0", async (t) => {
   const m = new InoMap(42)
   t.equal(m.ino(42, InoTag.Real, 7), 7, 'real entries keep their numbers')
   t.equal(m.ino(42, InoTag.LongName, 7), 2 ** 48 + 7, 'the first pair seen gets namespace 1')

@@ -40,11 +40,29 @@ t.test('npm pack, npm install -g --ignore-scripts, the installed command', async
   if (!t.ok(tarball, 'a tarball')) return
   t.notOk(existsSync(path.join(copy, 'prebuilds')), 'postpack removed the prebuild from the sources')
 
-  const files = run('tar', ['tzf', path.join(tmp, tarball!)]).stdout.split('\n').map((f) => f.replace(/^package\//, ''))
-  for (const f of [PREBUILT, 'dist/src/cli/main.js', 'bin/tsreverse', 'bin/package.json', 'native/fuse.c', 'native/sys.c', 'binding.gyp', 'scripts/build-native.js', 'man/tsreverse.1', 'docs/fstab.md', 'README.md']) {
+  const files = run('tar', ['tzf', path.join(tmp, tarball!)])
+    .stdout.split('\n')
+    .map((f) => f.replace(/^package\//, ''))
+  for (const f of [
+    PREBUILT,
+    'dist/src/cli/main.js',
+    'bin/tsreverse',
+    'bin/package.json',
+    'native/fuse.c',
+    'native/sys.c',
+    'binding.gyp',
+    'scripts/build-native.js',
+    'man/tsreverse.1',
+    'docs/fstab.md',
+    'README.md',
+  ]) {
     t.ok(files.includes(f), `ships ${f}`)
   }
-  t.same(files.filter((f) => /^dist\/(?!src\/)|\.map$|^test\//.test(f)), [], 'no tests, no source maps')
+  t.same(
+    files.filter((f) => /^dist\/(?!src\/)|\.map$|^test\//.test(f)),
+    [],
+    'no tests, no source maps',
+  )
 
   const prefix = path.join(tmp, 'prefix')
   const inst = npm(tmp, 'install', '-g', '--ignore-scripts', '--prefix', prefix, path.join(tmp, tarball!))

@@ -58,14 +58,22 @@ t.test('no import cycles: each module can be read after the ones it imports', as
   const graph = new Map<string, string[]>()
   for (const file of sources(SRC)) {
     const deps = imports(readFileSync(file, 'utf8')).map((spec) => path.resolve(path.dirname(file), spec).replace(/\.js$/, '.ts'))
-    graph.set(file, deps.filter((d) => d.startsWith(SRC + path.sep)))
+    graph.set(
+      file,
+      deps.filter((d) => d.startsWith(SRC + path.sep)),
+    )
   }
   const cycles = findCycles(graph).map((c) => c.map((f) => path.relative(SRC, f)).join(' -> '))
   t.same(cycles, [], 'no module imports itself through others')
 })
 
 t.test('the cycle finder finds cycles', async (t) => {
-  const g = new Map([['a', ['b']], ['b', ['c']], ['c', ['a']], ['d', ['a']]])
+  const g = new Map([
+    ['a', ['b']],
+    ['b', ['c']],
+    ['c', ['a']],
+    ['d', ['a']],
+  ])
   t.same(findCycles(g), [['a', 'b', 'c', 'a']])
 })
 

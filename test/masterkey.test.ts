@@ -7,7 +7,6 @@ import { ExitCode } from '../src/exitcodes.js'
 import { MASTERKEY_CLI_WARNING, formatMasterKey, formatMasterKeyReminder, parseMasterKey } from '../src/format/masterkey.js'
 import { VECTORS } from './lib/vectors.js'
 
-
 t.test('vector master keys parse to sha256 of their label and format back unchanged', async (t) => {
   for (const v of ['A', 'B', 'C']) {
     const text = readFileSync(`${VECTORS}/${v}/masterkey.txt`, 'utf8').trim()

@@ -89,12 +89,27 @@ t.test('-exclude-from reads patterns from a file, as gocryptfs', async (t) => {
   const longDir = readdirSync(src).find((n) => n.startsWith('D200-'))!
   // With some of go-gitignore's peculiarities (spec 6.8): `dir/` hides only the contents, an
   // inner slash does not anchor, `?` is literal, `+` is a regex operator, `!` negates.
-  const patterns = ['# a comment', 'L176-*', '/link-absolute', '', 'D200-*/', 'b/c/deep.txt', '**/at-level-2.txt', 'file-1?', 'file-40+97', 'file-8*', '!file-8192']
+  const patterns = [
+    '# a comment',
+    'L176-*',
+    '/link-absolute',
+    '',
+    'D200-*/',
+    'b/c/deep.txt',
+    '**/at-level-2.txt',
+    'file-1?',
+    'file-40+97',
+    'file-8*',
+    '!file-8192',
+  ]
   writeFileSync(list, patterns.join('\n') + '\n')
   const mnt = mountBoth(t, ['-exclude-from', list])
   const hashed = viewPath(base.masterKey, [long])[0]!
   t.match(hashed, /^gocryptfs\.longname\./, 'the excluded long name is a hashed one')
-  t.notOk(readdirSync(mnt).some((n) => n.startsWith(hashed)), 'neither the hashed entry nor its .name file is listed')
+  t.notOk(
+    readdirSync(mnt).some((n) => n.startsWith(hashed)),
+    'neither the hashed entry nor its .name file is listed',
+  )
   t.equal(lstatCode(path.join(mnt, hashed)), 'EPERM')
   t.equal(lstatCode(inView(mnt, ['link-absolute'])), 'EPERM')
   t.equal(lstatCode(inView(mnt, ['link-relative'])), 'ok')
@@ -119,7 +134,9 @@ t.test('-force_owner applies to every entry, virtual files included', async (t) 
 
 t.test('-fsname sets the source column of /proc/mounts', async (t) => {
   const mnt = mountOurs(t, ['-fsname', 'backup-view-1', '-passfile', passfile, src, mountpoint(t)]).mnt
-  const line = readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.split(' ')[1] === mnt)
+  const line = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .find((l) => l.split(' ')[1] === mnt)
   t.equal(line?.split(' ')[0], 'backup-view-1')
   t.equal(line?.split(' ')[2], 'fuse.tsreverse')
 })
@@ -303,7 +320,10 @@ t.test('-force_owner: a warning when its user can read the directory under the m
   t.notMatch(mountWarning(0o700), /itself is readable/, 'mode 700: none')
 })
 
-for (const [how, cmd] of [['fusermount -u', ['fusermount', '-u']], ['umount', ['umount']]] as const) {
+for (const [how, cmd] of [
+  ['fusermount -u', ['fusermount', '-u']],
+  ['umount', ['umount']],
+] as const) {
   t.test(`an external ${how} ends the daemon`, async (t) => {
     const m = mountOurs(t, ['-passfile', passfile, src, mountpoint(t)])
     const r = run(cmd[0], [...cmd.slice(1), m.mnt])
@@ -380,8 +400,7 @@ t.test('exit codes match gocryptfs', async (t) => {
 
 t.test('a mount the kernel refuses: its reason is printed, exit 19 as gocryptfs', async (t) => {
   // In a private mount namespace /dev/fuse is /dev/null: the kernel refuses the mount (EINVAL).
-  const refused = (cmd: string[]): ReturnType<typeof run> =>
-    run('unshare', ['-m', 'sh', '-c', 'mount --bind /dev/null /dev/fuse && exec "$@"', 'sh', ...cmd])
+  const refused = (cmd: string[]): ReturnType<typeof run> => run('unshare', ['-m', 'sh', '-c', 'mount --bind /dev/null /dev/fuse && exec "$@"', 'sh', ...cmd])
   const mnt = mountpoint(t)
   const ours = refused([process.execPath, BIN, '-fg', '-passfile', passfile, src, mnt])
   t.equal(ours.status, ExitCode.FuseNewServer, `exits 19 (${ours.stderr.trim()})`)
@@ -437,7 +456,9 @@ t.test('mount(8) with an fstab line of type fuse.tsreverse; umount ends the daem
   t.equal(r.status, 0, `mount: ${r.stderr}`)
   t.ok(pid !== undefined, 'served by tsreverse')
   if (pid !== undefined) checkServerRuntime(t, pid)
-  const line = readFileSync('/proc/mounts', 'utf8').split('\n').find((l) => l.split(' ')[1] === mnt)
+  const line = readFileSync('/proc/mounts', 'utf8')
+    .split('\n')
+    .find((l) => l.split(' ')[1] === mnt)
   t.match(line ?? '', /^from-fstab \S+ fuse\.tsreverse ro,/, 'fsname and type')
   t.equal(lstatCode(inView(mnt, ['file-15'])), 'EPERM', 'exclude= applies')
   t.equal(lstatCode(inView(mnt, ['file-16'])), 'ok')

@@ -16,7 +16,9 @@ t.test('-notifypid: SIGUSR1 arrives once the mount is usable', async (t) => {
   const onUsr1 = (): void => void (mountedAtSignal ??= isMounted(mnt))
   process.on('SIGUSR1', onUsr1)
   t.teardown(() => void process.off('SIGUSR1', onUsr1))
-  const child = spawn(process.execPath, [BIN, '-q', '-wpanic', '-nosyslog', '-fg', `-notifypid=${process.pid}`, '-passfile', passfile, src, mnt], { stdio: 'ignore' })
+  const child = spawn(process.execPath, [BIN, '-q', '-wpanic', '-nosyslog', '-fg', `-notifypid=${process.pid}`, '-passfile', passfile, src, mnt], {
+    stdio: 'ignore',
+  })
   t.teardown(() => stopMount({ mnt, pid: child.pid! }))
   await waitFor('SIGUSR1', () => mountedAtSignal !== undefined || child.exitCode !== null, 30_000)
   t.equal(mountedAtSignal, true, 'mounted when the signal came')

@@ -25,18 +25,7 @@ import {
 import { lstat } from 'node:fs/promises'
 import { spawn } from 'node:child_process'
 import path from 'node:path'
-import {
-  EDGE_TIMES,
-  diffTrees,
-  initSource,
-  listTree,
-  mountDir,
-  mountGocryptfs,
-  mountOurs,
-  run,
-  scratchDir,
-  viewPath,
-} from './lib/reverse-mounts.js'
+import { EDGE_TIMES, diffTrees, initSource, listTree, mountDir, mountGocryptfs, mountOurs, run, scratchDir, viewPath } from './lib/reverse-mounts.js'
 import { statTree } from './lib/mounts.js'
 
 const MANY_DIRS = 30
@@ -48,7 +37,10 @@ const SPARSE_SIZE = 100 * 1024 * 1024
 function bytes(seed: string, size: number): Buffer {
   const out = Buffer.allocUnsafe(size)
   for (let off = 0, i = 0; off < size; off += 32, i++) {
-    createHash('sha256').update(`${seed}/${i}`).digest().copy(out, off, 0, Math.min(32, size - off))
+    createHash('sha256')
+      .update(`${seed}/${i}`)
+      .digest()
+      .copy(out, off, 0, Math.min(32, size - off))
   }
   return out
 }
@@ -168,8 +160,10 @@ t.test('a generated tree: our view equals gocryptfs -reverse and decrypts with g
   const oursList = listTree(ours, fields)
   t.same(oursList, listTree(theirs, fields), 'listings (type, mode, size, mtime, nlink, rdev, link targets) are equal')
   t.ok(oursList.length > MANY_DIRS * FILES_PER_DIR, `${oursList.length} entries compared`)
-  t.ok(oursList.some((l) => l.startsWith('p ')) && oursList.some((l) => l.startsWith('s ')) && oursList.some((l) => l.startsWith('c ')),
-    'the fifo, socket and char device are listed')
+  t.ok(
+    oursList.some((l) => l.startsWith('p ')) && oursList.some((l) => l.startsWith('s ')) && oursList.some((l) => l.startsWith('c ')),
+    'the fifo, socket and char device are listed',
+  )
 
   // Inode numbers: unique (find, du and rsync -H rely on it) except that hard links share one.
   const inodes = run('find', [ours, '-mindepth', '1', '-printf', '%i\n']).stdout.trim().split('\n')
@@ -187,7 +181,7 @@ t.test('a generated tree: our view equals gocryptfs -reverse and decrypts with g
   t.same(listTree(plain, skip), listTree(src, skip), 'decrypted listing (incl. special files) equals the source')
 })
 
-t.test('inode numbers equal gocryptfs 2.3\'s, virtual files included', async (t) => {
+t.test("inode numbers equal gocryptfs 2.3's, virtual files included", async (t) => {
   const work = scratchDir(t)
   const { src, passfile, masterKey } = initSource(t, work)
   const oursMnt = mountOurs(t, ['-passfile', passfile, src, mountDir(work, 'ours')]).mnt
@@ -196,9 +190,12 @@ t.test('inode numbers equal gocryptfs 2.3\'s, virtual files included', async (t)
   const theirs = statTree(theirsMnt, (st) => st.ino)
   // The one difference: go-fuse shows the root as inode 0; ours keeps the source root's number.
   t.equal(lstatSync(theirsMnt, { bigint: true }).ino, 0n, 'gocryptfs: the root is inode 0')
-  t.equal(lstatSync(oursMnt, { bigint: true }).ino, lstatSync(src, { bigint: true }).ino, 'ours: the source root\'s')
+  t.equal(lstatSync(oursMnt, { bigint: true }).ino, lstatSync(src, { bigint: true }).ino, "ours: the source root's")
   const names = [...ours.keys()].map((p) => path.basename(p))
-  t.ok(names.includes('gocryptfs.conf') && names.includes('gocryptfs.diriv') && names.some((n) => n.endsWith('.name')), 'conf, diriv and .name files among them')
+  t.ok(
+    names.includes('gocryptfs.conf') && names.includes('gocryptfs.diriv') && names.some((n) => n.endsWith('.name')),
+    'conf, diriv and .name files among them',
+  )
   t.same(Object.fromEntries(ours), Object.fromEntries(theirs), `${ours.size} entries`)
 
   // Namespaces go to virtual files in the order they are first seen: here a .name file first.
@@ -261,7 +258,11 @@ t.test('after the source changes, a live mount shows what a fresh gocryptfs moun
   const ours = mountOurs(t, ['-passfile', passfile, src, mountDir(work, 'ours')]).mnt
   const fields = { hash: true, mtime: true, nlink: true }
   const before = listTree(ours, fields) // fills every cache: the kernel's and the view's
-  const long = (prefix: string): string => path.join(src, readdirSync(src).find((n) => n.startsWith(prefix))!)
+  const long = (prefix: string): string =>
+    path.join(
+      src,
+      readdirSync(src).find((n) => n.startsWith(prefix))!,
+    )
   renameSync(path.join(src, 'a'), path.join(src, 'a-moved'))
   mkdirSync(path.join(src, 'a/b2'), { recursive: true })
   writeFileSync(path.join(src, 'a/at-level-1.txt'), 'a new file where the old one was\n')

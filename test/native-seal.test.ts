@@ -92,7 +92,12 @@ t.test('the pool seals what it reads: a whole small file at open, block ranges o
 
   const b = await open('big')
   if (!('fd' in b)) throw new Error('a large file was read whole')
-  for (const [first, blocks] of [[0, 1], [3, 5], [38, 32], [41, 2]] as const) {
+  for (const [first, blocks] of [
+    [0, 1],
+    [3, 5],
+    [38, 32],
+    [41, 2],
+  ] as const) {
     const r = await preadAt(b.fd, blocks * 4096, first * 4096, sealing)
     const plain = big.subarray(first * 4096, (first + blocks) * 4096)
     t.ok(r.data.equals(siv.sealBlocks(plain, first, fileId, iv0)), `blocks ${first}..${first + blocks - 1}`)

@@ -161,4 +161,3 @@ t.test('-filter-from rules with UTF-8 and invalid bytes', async (t) => {
   t.same(names(mnt), [N.ff, N.long, N.fffd, N.badLink, N.goodLink].map(esc).concat('gocryptfs.conf').sort(), 'café, \\x80/, 日本/ and a\\xfe* hidden')
   t.equal(lstatCode(join(mnt, N.fe)), 'EPERM', 'a hidden name cannot be looked up')
 })
-

@@ -224,4 +224,3 @@ t.test('terminal: no echo, line editing, asking twice', { skip: !haveScript && '
   t.notMatch(interrupted.output, /OK|abc/)
   t.not(interrupted.status, 0)
 })
-

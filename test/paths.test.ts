@@ -64,7 +64,11 @@ for (const v of ['A', 'B', 'C']) {
 
     const dec = runCli(['-q', '-decrypt-paths', '-cipherdir', view, '-config', conf, '-passfile', passfile], { input: enc.stdout })
     t.equal(dec.code, 0, dec.stderr)
-    t.same(lines(dec.stdout), plain.map((e) => e.path), '-decrypt-paths inverts it')
+    t.same(
+      lines(dec.stdout),
+      plain.map((e) => e.path),
+      '-decrypt-paths inverts it',
+    )
 
     // Without a config: C's settings are detected from the copy (its -longnamemax 100 included).
     const flags = v === 'A' ? ['-plaintextnames'] : []

@@ -50,7 +50,9 @@ t.test('a subdirectory of a gocryptfs -reverse view copied elsewhere', async (t)
     t.equal(r.code, 0, r.stderr)
     t.same(listTree(dest, RESTORED), expected)
     const one = path.join(copy.work, 'one')
-    const file = listTree(plain).find((l) => l.startsWith('f ') && l.includes(' ./deepest/'))!.split(' ./')[1]!
+    const file = listTree(plain)
+      .find((l) => l.startsWith('f ') && l.includes(' ./deepest/'))!
+      .split(' ./')[1]!
     const cipherFile = copy.cipherPath(path.join(PREFIX, file)).split('/').slice(2).join('/')
     const r1 = runCli(['-q', '-restore', ...key, '-cipherdir', top, '-prefix', `/${PREFIX}/`, path.join(top, cipherFile), one])
     t.equal(r1.code, 0, r1.stderr)
@@ -86,7 +88,9 @@ t.test('a subdirectory of a gocryptfs -reverse view copied elsewhere', async (t)
     cpA(top, moved)
     const deepest = copy.cipherPath(`${PREFIX}/deepest`).split('/').pop()!
     // An empty file has no header to carry a file ID.
-    const file = listTree(path.join(plain, 'deepest')).find((l) => l.startsWith('f ') && l.split(' ')[2] !== '0')!.split(' ./')[1]!
+    const file = listTree(path.join(plain, 'deepest'))
+      .find((l) => l.startsWith('f ') && l.split(' ')[2] !== '0')!
+      .split(' ./')[1]!
     const cipherName = copy.cipherPath(`${PREFIX}/deepest/${file}`).split('/').pop()!
     renameSync(path.join(moved, deepest, cipherName), path.join(moved, copy.cipherPath(`${PREFIX}/${file}`).split('/').pop()!))
     const r = runCli(['-fsck', ...key, '-prefix', PREFIX, moved])
@@ -105,7 +109,11 @@ t.test('deterministic names: a subdirectory copy without -prefix is misplaced, w
   t.equal(r.code, 26, r.stderr)
   t.match(r.stderr, /\[misplaced, /)
   t.match(r.stderr, HINT)
-  t.same(listTree(dest).filter((l) => l.startsWith('f ')), [], 'no file written')
+  t.same(
+    listTree(dest).filter((l) => l.startsWith('f ')),
+    [],
+    'no file written',
+  )
   const ok = path.join(c.work, 'out-prefix')
   const p = runCli(['-q', '-restore', '-masterkey', c.key, '-deterministic-names', '-cipherdir', top, '-prefix', 'a', top, ok])
   t.equal(p.code, 0, p.stderr)

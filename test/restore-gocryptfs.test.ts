@@ -43,7 +43,7 @@ t.test('the copy is what gocryptfs showed', async (t) => {
   t.ok(lstatSync(path.join(copy.view, 'gocryptfs.conf')).isFile(), 'the virtual gocryptfs.conf was copied too')
   t.ok(lstatSync(path.join(copy.view, copy.cipherPath(copy.fifo))).isFIFO(), 'FIFO copied as a FIFO')
   t.equal(lstatSync(path.join(copy.view, copy.cipherPath('src/hardlink.bin'))).nlink, 2, 'hard link kept by cp -a')
-  t.ok(otherLink, 'one of the two links holds the other path\'s ciphertext')
+  t.ok(otherLink, "one of the two links holds the other path's ciphertext")
 })
 
 t.test('-forward with the password reproduces the tree', async (t) => {
@@ -51,7 +51,7 @@ t.test('-forward with the password reproduces the tree', async (t) => {
   mountOurs(t, ['-forward', '-passfile', copy.passfile, copy.view, mnt])
   t.same(listTree(mnt, FULL), expected, 'listing with hashes and mtimes')
   t.equal(diffTrees(copy.plain, mnt, ['--exclude', copy.fifo, ...exceptLink]), '', 'diff -r --no-dereference')
-  t.throws(() => readFileSync(path.join(mnt, otherLink)), { code: 'EIO' }, 'the other link: another path\'s ciphertext')
+  t.throws(() => readFileSync(path.join(mnt, otherLink)), { code: 'EIO' }, "the other link: another path's ciphertext")
   t.equal(lstatSync(path.join(mnt, 'secret.txt')).uid, OTHER_OWNER.uid, 'owners shown')
 })
 
@@ -122,7 +122,10 @@ t.test('-fsck reports the other link and nothing else', async (t) => {
   const r = runCli(['-fsck', '-passfile', copy.passfile, copy.view])
   t.equal(r.code, 26, r.stderr)
   const problems = r.stdout.split('\n').filter((l) => / \[\w+, ciphertext /.test(l) && !l.includes('[special, '))
-  t.same(problems.map((l) => l.slice(0, l.indexOf(':'))), [otherLink])
+  t.same(
+    problems.map((l) => l.slice(0, l.indexOf(':'))),
+    [otherLink],
+  )
   t.match(r.stdout, /^setuid-tool: set-uid bit \(mode 4755\): .*\[special, /m, 'the set-uid file listed, not as a problem')
   t.match(r.stdout, /^fsck summary: 1 problem\(s\)/m)
 })

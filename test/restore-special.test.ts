@@ -31,8 +31,7 @@ function plantedCopy(t: Test): Copy {
 }
 
 const mode = (p: string): number => lstatSync(p).mode & 0o7777
-const lineFor = (p: (typeof PLANTED)[number]): RegExp =>
-  new RegExp(`^\\s*${p.path}: ${p.text.replace(/[()]/g, '\\$&')}.*\\[special, ciphertext `, 'm')
+const lineFor = (p: (typeof PLANTED)[number]): RegExp => new RegExp(`^\\s*${p.path}: ${p.text.replace(/[()]/g, '\\$&')}.*\\[special, ciphertext `, 'm')
 
 t.test('by default: no set-id bits, no device nodes, each listed', async (t) => {
   const c = plantedCopy(t)

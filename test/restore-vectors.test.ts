@@ -28,7 +28,11 @@ for (const v of ['A', 'B', 'C']) {
     t.same(listTree(dest, { hash: true }), listing, 'whole tree: types, modes, sizes, contents, symlink targets')
     t.equal(diffTrees(c.plain, dest), '', 'diff -r --no-dereference')
     // view.tar was made with --mtime=@0: the copy's times, not the restore's.
-    t.same(listTree(dest, { mtime: true }).filter((l) => !/ 0 \.\//.test(l)), [], 'every mtime is the copy\'s')
+    t.same(
+      listTree(dest, { mtime: true }).filter((l) => !/ 0 \.\//.test(l)),
+      [],
+      "every mtime is the copy's",
+    )
 
     const bare = vectorCopy(t, v, { withoutConf: true })
     const into = path.join(bare.work, 'into')

@@ -101,7 +101,7 @@ async function readAll(view: ReverseView, p: string, chunk = 131072): Promise<Bu
   const h = await view.open(p)
   try {
     const parts: Buffer[] = []
-    for (let pos = 0; ; ) {
+    for (let pos = 0; ;) {
       const buf = Buffer.alloc(chunk)
       const n = await view.read(h, buf, chunk, pos)
       if (n === 0) break
@@ -148,7 +148,8 @@ for (const [name, at] of ['A', 'B', 'C'].flatMap((n) => sealedAt.map((a) => [n, 
     // .name files copy the attributes of directories.
     for (const [p, attr] of entries) {
       const again = asListed(await view.getattr(p))
-      if ((attr.mode & S_IFMT) === S_IFDIR || /\/gocryptfs\.(diriv|longname\..*\.name)$/.test(p)) Object.assign(again, { atimeMs: attr.atimeMs, atimeNsPart: attr.atimeNsPart })
+      if ((attr.mode & S_IFMT) === S_IFDIR || /\/gocryptfs\.(diriv|longname\..*\.name)$/.test(p))
+        Object.assign(again, { atimeMs: attr.atimeMs, atimeNsPart: attr.atimeNsPart })
       t.same(again, attr, `getattr ${p}`)
     }
 
@@ -192,7 +193,9 @@ for (const [name, at] of ['A', 'B', 'C'].flatMap((n) => sealedAt.map((a) => [n, 
     const tiny = await makeView(v, src, { cacheSize: 1 })
     t.same([...(await walk(tiny)).keys()].sort(), [...entries.keys()].sort(), 'same view with cacheSize 1')
 
-    const wantListing = readFileSync(join(v.dir, 'view.listing'), 'utf8').split('\n').filter((l) => l !== '')
+    const wantListing = readFileSync(join(v.dir, 'view.listing'), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
     t.same(listing.sort(), wantListing.sort(), 'view.listing')
   })
 }

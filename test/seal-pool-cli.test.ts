@@ -22,10 +22,19 @@ t.test('-threads 0, 1 and 3 and -openssl=false serve byte-identical views', asyn
   const dir = scratchDir(t)
   const { src, passfile } = initSource(t, dir)
   // Sizes that make whole 128 KiB reads, short tails, and a file read whole at open.
-  for (const [name, size] of [['big', 3 * 1024 * 1024 + 4097], ['mid', 200_000], ['small', 9000]] as const) {
+  for (const [name, size] of [
+    ['big', 3 * 1024 * 1024 + 4097],
+    ['mid', 200_000],
+    ['small', 9000],
+  ] as const) {
     writeFileSync(path.join(src, name), randomFillSync(Buffer.alloc(size)))
   }
-  const variants = [['-threads', '0'], ['-threads', '1'], ['-threads', '3'], ['-openssl=false', '-threads', '1']]
+  const variants = [
+    ['-threads', '0'],
+    ['-threads', '1'],
+    ['-threads', '3'],
+    ['-openssl=false', '-threads', '1'],
+  ]
   const views = variants.map((flags, i) => mountOurs(t, [...flags, '-passfile', passfile, src, mountDir(dir, `mnt-${i}`)]))
   const names = readdirSync(views[0]!.mnt).sort()
   for (const v of views.slice(1)) t.same(readdirSync(v.mnt).sort(), names)

@@ -88,7 +88,7 @@ function exercise(mnt: string): void {
 
 const referenceView = listTree(mountOurs(t, ['-passfile', passfile, src, mountDir(scratchDir(t), 'ref')]).mnt, { hash: true })
 
-t.test('a -passfile mount: no key in the daemon\'s command line or environment', async (t) => {
+t.test("a -passfile mount: no key in the daemon's command line or environment", async (t) => {
   const m = mountOurs(t, ['-passfile', passfile, src, mountpoint(t)])
   exercise(m.mnt)
   t.same(leaks(processTexts(m.pid)), [], 'cmdline and environ of the daemon and its logger')
@@ -128,7 +128,9 @@ async function foreground(t: Test, args: string[]): Promise<{ code: number | nul
   })
   await waitFor('the -fg mount', () => isMounted(mnt) || child.exitCode !== null)
   await new Promise<void>((resolve, reject) => {
-    spawn(process.execPath, exerciseArgs(mnt), { stdio: 'inherit' }).on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`exercise exited ${code}`))))
+    spawn(process.execPath, exerciseArgs(mnt), { stdio: 'inherit' }).on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`exercise exited ${code}`)),
+    )
   })
   child.kill('SIGTERM')
   return { code: await exited, output }
@@ -164,7 +166,10 @@ t.test('syslog (through logger) receives no key material', { skip: noSyslog }, a
   // A stand-in for logger(1) that keeps what the daemon sends to syslog.
   writeFileSync(path.join(bin, 'logger'), `#!/bin/sh\necho "logger $*" >> '${logFile}'\nexec cat >> '${logFile}'\n`, { mode: 0o755 })
   const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` }
-  for (const args of [['-passfile', passfile], ['-masterkey', KEY_DASHED]]) {
+  for (const args of [
+    ['-passfile', passfile],
+    ['-masterkey', KEY_DASHED],
+  ]) {
     const m = mountCaptured(t, args, env)
     exercise(m.mnt)
     process.kill(m.pid, 'SIGTERM')
@@ -179,7 +184,12 @@ t.test('errors about wrong or malformed keys do not repeat them', async (t) => {
   const dir = scratchDir(t)
   const view = path.join(dir, 'view')
   untar(path.join(VECTORS, 'B', 'view.tar'), view)
-  const vectorKey = Buffer.from(readFileSync(path.join(VECTORS, 'B', 'masterkey.txt'), 'ascii').trim().replace(/-/g, ''), 'hex')
+  const vectorKey = Buffer.from(
+    readFileSync(path.join(VECTORS, 'B', 'masterkey.txt'), 'ascii')
+      .trim()
+      .replace(/-/g, ''),
+    'hex',
+  )
   const wrongKey = Buffer.from(vectorKey)
   wrongKey[31] ^= 1
   const wrong = formatMasterKey(wrongKey)
@@ -218,7 +228,10 @@ t.test('configs are written with mode 0400, also by -passwd and with -config', a
   writeFileSync(pass, 'first\n', { mode: 0o600 })
   const custom = path.join(dir, 'custom.conf')
   const mode = (p: string): string => (statSync(p).mode & 0o7777).toString(8)
-  for (const args of [['-init', '-scryptn', '10', '-passfile', pass, plain], ['-init', '-scryptn', '10', '-config', custom, '-passfile', pass, plain]]) {
+  for (const args of [
+    ['-init', '-scryptn', '10', '-passfile', pass, plain],
+    ['-init', '-scryptn', '10', '-config', custom, '-passfile', pass, plain],
+  ]) {
     const r = runCli(args)
     t.equal(r.code, 0, r.stderr)
   }
@@ -228,7 +241,11 @@ t.test('configs are written with mode 0400, also by -passwd and with -config', a
   const r = runCli(['-passwd', '-scryptn', '10', '-passfile', pass, plain], { input: 'second\n' })
   t.equal(r.code, 0, r.stderr)
   t.equal(mode(conf), '400', '-passwd')
-  t.same(readdirSync(plain).filter((n) => n.endsWith('.tmp')), [], 'no temporary file is left')
+  t.same(
+    readdirSync(plain).filter((n) => n.endsWith('.tmp')),
+    [],
+    'no temporary file is left',
+  )
   const bak = readdirSync(plain).find((n) => n.endsWith('.bak'))
   if (bak) t.equal(mode(path.join(plain, bak)), '400', 'the backup keeps the mode of the old config')
 })
@@ -244,7 +261,7 @@ t.test('a passfile readable by group or others draws a warning; a private one do
   t.notMatch(quiet.stderr, /warning/i)
 })
 
-t.test('for comparison: gocryptfs keeps -masterkey in its daemon\'s command line', async (t) => {
+t.test("for comparison: gocryptfs keeps -masterkey in its daemon's command line", async (t) => {
   const m = mountGocryptfs(t, ['-reverse', '-masterkey', KEY_DASHED, src, mountpoint(t)])
   t.ok(cmdline(m.pid).includes(KEY_DASHED), 'gocryptfs 2.3 re-executes itself with its arguments, the key included')
 })

@@ -9,8 +9,7 @@ import { ROOT } from './lib/vectors.js'
 // Regex literals, so that this file does not match itself.
 const FORBIDDEN = /\.\.\/shared\b|\/work\//
 
-const git = (...args: string[]): string =>
-  execFileSync('git', ['-C', ROOT, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
+const git = (...args: string[]): string => execFileSync('git', ['-C', ROOT, ...args], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] })
 
 /** Whether ROOT is the top of a git checkout (not an install or an unpacked tarball). */
 function isCheckout(): boolean {

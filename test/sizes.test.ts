@@ -1,14 +1,17 @@
 import t from 'tap'
-import {
-  blockNoToCipherOff,
-  cipherOffToBlockNo,
-  cipherToPlainSize,
-  plainToCipherSize,
-} from '../src/format/sizes.js'
+import { blockNoToCipherOff, cipherOffToBlockNo, cipherToPlainSize, plainToCipherSize } from '../src/format/sizes.js'
 
 t.test('size table of spec 3.3', async (t) => {
   const table: [number, number][] = [
-    [0, 0], [1, 51], [15, 65], [16, 66], [4095, 4145], [4096, 4146], [4097, 4179], [8192, 8274], [100000, 100818],
+    [0, 0],
+    [1, 51],
+    [15, 65],
+    [16, 66],
+    [4095, 4145],
+    [4096, 4146],
+    [4097, 4179],
+    [8192, 8274],
+    [100000, 100818],
   ]
   for (const [p, c] of table) {
     t.equal(plainToCipherSize(p), c, `plain ${p}`)

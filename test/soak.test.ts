@@ -7,7 +7,20 @@
 // Then the mutator stops, one more pull must exit 0, and the copy, decrypted by gocryptfs,
 // must equal the final source byte for byte.
 import { spawn } from 'node:child_process'
-import { appendFileSync, mkdirSync, openSync, closeSync, readdirSync, readFileSync, renameSync, rmSync, symlinkSync, truncateSync, writeFileSync, writeSync } from 'node:fs'
+import {
+  appendFileSync,
+  mkdirSync,
+  openSync,
+  closeSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  symlinkSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { startServer, within } from './lib/fault-processes.js'
@@ -116,18 +129,29 @@ class Mutator {
     const over = this.bytes > BUDGET
     const r = prng.float()
     const op =
-      r < (over ? 0.05 : 0.25) ? 'create'
-      : r < 0.4 ? 'append'
-      : r < 0.52 ? 'rewrite'
-      : r < 0.58 ? 'overwrite'
-      : r < 0.62 ? 'truncate'
-      : r < 0.72 ? 'rename'
-      : r < (over ? 0.92 : 0.8) ? 'delete'
-      : r < 0.86 ? 'mkdir'
-      : r < 0.9 ? 'renamedir'
-      : r < 0.93 ? 'rmdir'
-      : r < 0.97 ? 'symlink'
-      : 'unlink'
+      r < (over ? 0.05 : 0.25)
+        ? 'create'
+        : r < 0.4
+          ? 'append'
+          : r < 0.52
+            ? 'rewrite'
+            : r < 0.58
+              ? 'overwrite'
+              : r < 0.62
+                ? 'truncate'
+                : r < 0.72
+                  ? 'rename'
+                  : r < (over ? 0.92 : 0.8)
+                    ? 'delete'
+                    : r < 0.86
+                      ? 'mkdir'
+                      : r < 0.9
+                        ? 'renamedir'
+                        : r < 0.93
+                          ? 'rmdir'
+                          : r < 0.97
+                            ? 'symlink'
+                            : 'unlink'
     const file = this.#anyFile()
     switch (op) {
       case 'create':
@@ -293,9 +317,13 @@ t.test(`soak: ${SECONDS} s of rsync pulls while the source changes`, async (t) =
 
   const total = Object.values(mutator.counts).reduce((a, b) => a + b, 0)
   const sorted = [...seconds].sort((a, b) => a - b)
-  t.comment(`pulls ${rss.length}, rsync exit codes ${JSON.stringify(codes)}, seconds per pull min ${sorted[0]} median ${sorted[sorted.length >> 1]} max ${sorted[sorted.length - 1]}`)
+  t.comment(
+    `pulls ${rss.length}, rsync exit codes ${JSON.stringify(codes)}, seconds per pull min ${sorted[0]} median ${sorted[sorted.length >> 1]} max ${sorted[sorted.length - 1]}`,
+  )
   t.comment(`mutations ${total}: ${JSON.stringify(mutator.counts)}`)
-  t.comment(`final source: ${mutator.files.size} files, ${(mutator.bytes / 2 ** 20).toFixed(1)} MiB, ${mutator.dirs.length} directories, ${mutator.links.length} symlinks`)
+  t.comment(
+    `final source: ${mutator.files.size} files, ${(mutator.bytes / 2 ** 20).toFixed(1)} MiB, ${mutator.dirs.length} directories, ${mutator.links.length} symlinks`,
+  )
   t.ok(server.alive(), `the daemon (PID ${server.pid}) is still serving`)
   t.same(complaints, [], 'every rsync complaint is explained by the moving source')
   t.ok(rss.length >= 8, `enough pulls to judge memory (${rss.length})`)
@@ -324,7 +352,10 @@ t.test(`soak: ${SECONDS} s of rsync pulls while the source changes`, async (t) =
   // the directory descriptors the source walk keeps (a bounded cache, filled as pulls go on).
   const fdLimit = fds[0]! + DIR_FDS_KEPT
   await waitFor('the daemon to close what the pulls opened', () => openFds(server.pid) <= fdLimit, 5000).catch(() => {})
-  t.ok(openFds(server.pid) <= fdLimit, `the daemon holds no more descriptors than after the first pull plus the ${DIR_FDS_KEPT} directories it keeps (${fdLimit})`)
+  t.ok(
+    openFds(server.pid) <= fdLimit,
+    `the daemon holds no more descriptors than after the first pull plus the ${DIR_FDS_KEPT} directories it keeps (${fdLimit})`,
+  )
   const plain = mountDir(dir, 'plain')
   mountGocryptfs(t, ['-ro', '-passfile', passfile, copy, plain])
   const notInView = ['-x', '.gocryptfs.reverse.conf']

@@ -8,7 +8,11 @@ import { sys } from '../src/native/sys.js'
 import { AT_FDCWD, closeFile, listAt, lstatAt, lstatEachAt, openAt, preadAt, readlinkAt, unpackNames, walkFrom, type DirCheck } from '../src/view/source-io.js'
 import { lstatNow } from '../src/view/stat.js'
 
-const code = (p: Promise<unknown>): Promise<string> => p.then(() => 'ok', (e: NodeJS.ErrnoException) => e.code ?? String(e))
+const code = (p: Promise<unknown>): Promise<string> =>
+  p.then(
+    () => 'ok',
+    (e: NodeJS.ErrnoException) => e.code ?? String(e),
+  )
 
 t.test('stats equal Node bigint stats, to the nanosecond', async (t) => {
   const dir = t.testdir({ f: 'hello', sub: {} })
@@ -30,8 +34,20 @@ t.test('walk, list, lstatEach and readlink by descriptor, names as bytes', async
   const w = await walkFrom(AT_FDCWD, Buffer.from(dir), [Buffer.from('a'), Buffer.from('b')], true)
   t.teardown(() => closeSync(w.fd))
   t.equal(w.st.ino, lstatSync(b).ino, 'the fstat of the directory reached')
-  t.same(unpackNames(w.names!).map((n) => n.toString('hex')).sort(), [Buffer.from('l'), odd, Buffer.from('x')].map((n) => n.toString('hex')).sort())
-  t.same(unpackNames((await listAt(w.fd)).names).map((n) => n.toString('hex')).sort(), unpackNames(w.names!).map((n) => n.toString('hex')).sort())
+  t.same(
+    unpackNames(w.names!)
+      .map((n) => n.toString('hex'))
+      .sort(),
+    [Buffer.from('l'), odd, Buffer.from('x')].map((n) => n.toString('hex')).sort(),
+  )
+  t.same(
+    unpackNames((await listAt(w.fd)).names)
+      .map((n) => n.toString('hex'))
+      .sort(),
+    unpackNames(w.names!)
+      .map((n) => n.toString('hex'))
+      .sort(),
+  )
   const each = await lstatEachAt(w.fd, [Buffer.from('x'), odd, Buffer.from('gone')])
   t.equal((each.stats[0] as { size: number }).size, 2)
   t.equal((each.stats[1] as { size: number }).size, 3)
@@ -47,7 +63,8 @@ t.test('open: the expected file only; small ordinary files read whole, empty one
   const d = lstatNow(dir)
   const check: DirCheck = { path: Buffer.from(dir), dev: d.dev, ino: d.ino, birth: d.birthtimeMs }
   const small0 = st('small')
-  const open = (n: string, below = 32 * 4096, expected = n === 'small' ? small0 : st(n)) => openAt(AT_FDCWD, Buffer.from(path.join(dir, n)), expected, below, check)
+  const open = (n: string, below = 32 * 4096, expected = n === 'small' ? small0 : st(n)) =>
+    openAt(AT_FDCWD, Buffer.from(path.join(dir, n)), expected, below, check)
 
   const small = await open('small')
   if (!('data' in small)) throw new Error('a small file was not read whole')

@@ -173,14 +173,20 @@ function checkBlocks(t: Test, data: Buffer, versions: Buffer[]): { blocks: numbe
 }
 
 function changeLines(m: LoggedMount, rel: string): string[] {
-  return m.log().split('\n').filter((l) => l.includes(`(plaintext ${rel})`) && l.includes('source file changed'))
+  return m
+    .log()
+    .split('\n')
+    .filter((l) => l.includes(`(plaintext ${rel})`) && l.includes('source file changed'))
 }
 
 const lax = await mountLogged(t, ['-passfile', passfile, src, mountDir(work, 'lax')])
 const strict = await mountLogged(t, ['-strict-consistency', '-passfile', passfile, src, mountDir(work, 'strict')])
 
 for (const c of CASES) {
-  for (const [mode, m] of [['lax', lax], ['strict', strict]] as const) {
+  for (const [mode, m] of [
+    ['lax', lax],
+    ['strict', strict],
+  ] as const) {
     t.test(`${c.name}, ${mode === 'lax' ? 'default' : '-strict-consistency'}`, async (t) => {
       const base = `${c.name.replaceAll(' ', '-')}-${mode}`
       const comps = c.inDir ? [base, 'f'] : [base]

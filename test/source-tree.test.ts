@@ -163,8 +163,19 @@ const newTree = (): SourceTree => new SourceTree(Buffer.from(src))
     rmSync(path.join(src, 'l/m/x'))
     chunks.length = 0
     await listed(dirId('l/m'), () => true, 1)
-    t.same(chunks.map((c) => c.length), [1, 1], 'a chunk at a time')
-    t.same(chunks.flat().map((e) => String(e.name)).sort(), ['skipped', 'sub'], 'listed afresh from the cached descriptor')
+    t.same(
+      chunks.map((c) => c.length),
+      [1, 1],
+      'a chunk at a time',
+    )
+    t.same(
+      chunks
+        .flat()
+        .map((e) => String(e.name))
+        .sort(),
+      ['skipped', 'sub'],
+      'listed afresh from the cached descriptor',
+    )
     const other = { ...dirId('l/m'), rel: Buffer.from('l') }
     t.equal(await code(listed(other, () => true)), 'ENOENT', 'another directory at the path')
     t.same([fdsOn('l/m'), fdsOn('l')], [1, 0], 'whose descriptor is closed')

@@ -9,7 +9,10 @@ import { exactStats, lstat, lstatNow } from '../src/view/stat.js'
 function fake(atimeNs: bigint, mtimeNs: bigint, ctimeNs: bigint): BigIntStats {
   const real = lstatSync(process.execPath, { bigint: true })
   return Object.assign(Object.create(Object.getPrototypeOf(real) as object) as BigIntStats, real, {
-    atimeNs, mtimeNs, ctimeNs, birthtimeNs: mtimeNs,
+    atimeNs,
+    mtimeNs,
+    ctimeNs,
+    birthtimeNs: mtimeNs,
   })
 }
 
@@ -42,7 +45,10 @@ t.test('the other fields and the methods are those of a Stats', async (t) => {
   const b = lstatSync(file, { bigint: true })
   for (const st of [lstatNow(file), await lstat(Buffer.from(file))]) {
     t.ok(st.isFile() && !st.isDirectory())
-    t.same([st.dev, st.ino, st.mode, st.nlink, st.uid, st.gid, st.size, st.blocks, st.blksize], [b.dev, b.ino, b.mode, b.nlink, b.uid, b.gid, b.size, b.blocks, b.blksize].map(Number))
+    t.same(
+      [st.dev, st.ino, st.mode, st.nlink, st.uid, st.gid, st.size, st.blocks, st.blksize],
+      [b.dev, b.ino, b.mode, b.nlink, b.uid, b.gid, b.size, b.blocks, b.blksize].map(Number),
+    )
     t.same([st.mtimeMs, st.mtimeNsPart], [1_795_770_733_790, 999_999])
     t.equal(BigInt(st.ctimeMs) * 1_000_000n + BigInt(st.ctimeNsPart), b.ctimeNs)
   }

@@ -157,9 +157,7 @@ function swapper(dir: string, ...targets: string[]): Promise<number> {
   })
   let out = ''
   child.stdout.setEncoding('utf8').on('data', (s: string) => (out += s))
-  return new Promise((resolve, reject) =>
-    child.on('close', (code) => (code === 0 ? resolve(Number(out)) : reject(new Error(`swapper ${dir} exited ${code}`)))),
-  )
+  return new Promise((resolve, reject) => child.on('close', (code) => (code === 0 ? resolve(Number(out)) : reject(new Error(`swapper ${dir} exited ${code}`)))))
 }
 
 t.test(`${SECONDS} s of symlink swaps under readers`, async (t) => {
@@ -182,7 +180,10 @@ t.test(`${SECONDS} s of symlink swaps under readers`, async (t) => {
   const [[swapsA, swapsBD]] = await Promise.all([swaps, ...readers])
 
   const rssAfter = status(mounted.pid, 'VmRSS')
-  const errors = [...tally.errors].sort().map(([key, n]) => `${key} ${n}`).join(', ')
+  const errors = [...tally.errors]
+    .sort()
+    .map(([key, n]) => `${key} ${n}`)
+    .join(', ')
   t.comment(
     `swaps: a ${swapsA}, b/d ${swapsBD}; reads checked ${tally.reads - before.reads}, listings ${tally.listings - before.listings}; ` +
       `errors: ${errors || 'none'}; VmRSS ${rssBefore} -> ${rssAfter} kB; log lines ${mounted.log().split('\n').length - logBefore}`,
@@ -200,7 +201,12 @@ t.test(`${SECONDS} s of symlink swaps under readers`, async (t) => {
   tally.failures.length = 0
   for (const f of files) {
     const p = path.join(mounted.mnt, f.vp)
-    await waitFor(`${f.rel} to reappear`, () => fsp.access(p).then(() => true, () => false))
+    await waitFor(`${f.rel} to reappear`, () =>
+      fsp.access(p).then(
+        () => true,
+        () => false,
+      ),
+    )
     checkFile('after the race', f, await fsp.readFile(p))
   }
   t.same(tally.failures, [], 'every file reads as before')

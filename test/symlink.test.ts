@@ -6,20 +6,11 @@ import { createAesSiv } from '../src/format/aes-siv.js'
 import { CorruptError } from '../src/format/errors.js'
 import { decode64, encode64 } from '../src/format/names.js'
 import { derivePathIv, symlinkIvPath } from '../src/format/pathiv.js'
-import {
-  SYMLINK_TARGET_MAX,
-  decryptSymlinkTarget,
-  encryptSymlinkTarget,
-  encryptedTargetLength,
-} from '../src/format/symlink.js'
+import { SYMLINK_TARGET_MAX, decryptSymlinkTarget, encryptSymlinkTarget, encryptedTargetLength } from '../src/format/symlink.js'
 
 // Vector B: SIV key (spec 2); link-relative -> a/b/c/deep.txt in the root (view.listing).
 const SIV_B = createAesSiv(
-  Buffer.from(
-    'e88cf152aac4382eaa815bf81c06d9110471acaa7c56c4b81dbb5457c7fe3c75' +
-      '9be60d1e248429e6bcf80fdfc7543846746ae4196976fb07185570d990545779',
-    'hex',
-  ),
+  Buffer.from('e88cf152aac4382eaa815bf81c06d9110471acaa7c56c4b81dbb5457c7fe3c75' + '9be60d1e248429e6bcf80fdfc7543846746ae4196976fb07185570d990545779', 'hex'),
 )
 const LINK = 'CPxWujAbyHHeSVTZuzQnGQ'
 const LINK_VIEW_TARGET = 'Rp0mw5LvZRPdhFs1jirD1dWC7g1XJsgavElGnDN0Oe9JURs4qsH6rLtQoZHV_Q'

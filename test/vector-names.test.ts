@@ -14,7 +14,6 @@ import { derivePathIv, symlinkIvPath } from '../src/format/pathiv.js'
 import { decryptSymlinkTarget, encryptSymlinkTarget, encryptedTargetLength } from '../src/format/symlink.js'
 import { VECTORS } from './lib/vectors.js'
 
-
 type Kind = 'f' | 'd' | 'l'
 /** View path (raw bytes as latin1, no leading './') -> type, plus the bytes this test owns. */
 type View = Map<string, { kind: Kind; bytes?: Buffer }>
@@ -34,8 +33,7 @@ function loadVector(dir: string): Vector {
   }
   const flags = new Set(conf.FeatureFlags)
   const masterKey = Buffer.from(readFileSync(join(dir, 'masterkey.txt'), 'ascii').replace(/[-\s]/g, ''), 'hex')
-  const hkdf = (info: string, length: number) =>
-    Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), info, length))
+  const hkdf = (info: string, length: number) => Buffer.from(hkdfSync('sha256', masterKey, Buffer.alloc(0), info, length))
   const raw64 = flags.has('Raw64')
   const plaintextNames = flags.has('PlaintextNames')
   return {
@@ -118,9 +116,7 @@ function actualView(viewRoot: string): View {
 
 /** One comparable line per entry; sorted so a failure shows a readable diff. */
 function render(view: View): string[] {
-  return [...view]
-    .map(([path, { kind, bytes }]) => `${kind} ${path}${bytes ? ' = ' + bytes.toString('hex') : ''}`)
-    .sort()
+  return [...view].map(([path, { kind, bytes }]) => `${kind} ${path}${bytes ? ' = ' + bytes.toString('hex') : ''}`).sort()
 }
 
 function sha256(data: Buffer): string {
@@ -148,7 +144,11 @@ for (const id of ['A', 'B', 'C']) {
       [...expected].filter(([path, { kind }]) => pred(path.slice(path.lastIndexOf('/') + 1), kind)).length
     t.equal(count((name) => name === DIRIV_NAME) > 0, v.dirIv, 'diriv files exactly when DirIV')
     t.equal(count((name) => isLongNameFile(name)) > 0, !v.plaintextNames, '.name files exactly with encrypted names')
-    t.equal(count((_, kind) => kind === 'l'), 4, 'all four symlinks covered')
+    t.equal(
+      count((_, kind) => kind === 'l'),
+      4,
+      'all four symlinks covered',
+    )
 
     // view.listing: "f MODE SIZE SHA256 PATH", "l MODE SIZE TARGET PATH", "d MODE - - PATH".
     const listed = new Map<string, string[]>()
@@ -174,11 +174,13 @@ for (const id of ['A', 'B', 'C']) {
       // size) follow from the plaintext length alone.
       const plainTargets = expectedView(plainRoot, { ...v, plaintextNames: true, dirIv: false, names: undefined })
       const want = [...plainTargets].filter(([, e]) => e.kind === 'l').map(([, e]) => e.bytes!.toString('latin1'))
-      const got = [...expected].filter(([, e]) => e.kind === 'l').map(([, e]) => {
-        const plain = decryptSymlinkTarget(v.siv, e.bytes!.toString('latin1'), v.raw64)
-        t.equal(encryptedTargetLength(plain.length, v.raw64), e.bytes!.length)
-        return plain.toString('latin1')
-      })
+      const got = [...expected]
+        .filter(([, e]) => e.kind === 'l')
+        .map(([, e]) => {
+          const plain = decryptSymlinkTarget(v.siv, e.bytes!.toString('latin1'), v.raw64)
+          t.equal(encryptedTargetLength(plain.length, v.raw64), e.bytes!.length)
+          return plain.toString('latin1')
+        })
       t.same(got.sort(), want.sort(), 'symlink targets decrypt')
     }
   })

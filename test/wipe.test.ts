@@ -28,13 +28,22 @@ t.test('unlock zeroes the password once the master key is out, also when it is w
   })
   const unlocked = await unlock({ passfile: ['unused'] }, { path: conf, custom: true })
   t.same(unlocked.masterKey, KEY)
-  t.ok(given[0]!.every((b) => b === 0), 'the right password is zeroed')
+  t.ok(
+    given[0]!.every((b) => b === 0),
+    'the right password is zeroed',
+  )
   await t.rejects(unlock({ passfile: ['unused'] }, { path: conf, custom: true }), /Password incorrect/)
-  t.ok(given[1]!.every((b) => b === 0), 'so is a wrong one')
+  t.ok(
+    given[1]!.every((b) => b === 0),
+    'so is a wrong one',
+  )
 })
 
 t.test('a master key parses from bytes as from text, and the bytes are left to the caller', async (t) => {
-  const text = KEY.toString('hex').toUpperCase().replace(/(.{8})/g, '$1-').slice(0, -1)
+  const text = KEY.toString('hex')
+    .toUpperCase()
+    .replace(/(.{8})/g, '$1-')
+    .slice(0, -1)
   const bytes = Buffer.from(text)
   t.same(parseMasterKey(bytes), KEY)
   t.same(parseMasterKey(text), KEY)

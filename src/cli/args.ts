@@ -32,7 +32,10 @@ const FLAGS = {
   restore: { kind: 'bool', help: 'decrypt CIPHERPATH (file or directory of a ciphertext copy) into DEST, no FUSE' },
   check: { kind: 'bool', help: 'exit 0 only while a live tsreverse mount serves MOUNTPOINT (for the pulling side)' },
   fsck: { kind: 'bool', help: 'check every name, block and symlink of a ciphertext copy (exit 26 on problems)' },
-  'restore-special': { kind: 'bool', help: 'with -restore: also recreate set-uid/set-gid bits and device nodes, which the copy does not authenticate (whole-system restore from a trusted copy)' },
+  'restore-special': {
+    kind: 'bool',
+    help: 'with -restore: also recreate set-uid/set-gid bits and device nodes, which the copy does not authenticate (whole-system restore from a trusted copy)',
+  },
   'encrypt-paths': { kind: 'bool', help: 'print the ciphertext path of each plaintext path read from stdin' },
   'decrypt-paths': { kind: 'bool', help: 'print the plaintext path of each ciphertext path read from stdin' },
   // mode
@@ -41,16 +44,30 @@ const FLAGS = {
   // config, keys and passwords
   config: { kind: 'string', help: 'config file (default SOURCEDIR/.gocryptfs.reverse.conf)' },
   cipherdir: { kind: 'string', help: 'root of the ciphertext copy (-restore, -decrypt-paths; default: found above CIPHERPATH, except with -prefix)' },
-  prefix: { kind: 'string', help: 'the copy holds a subdirectory of the view: its plaintext path in the view (-restore, -forward, -fsck, -encrypt-paths, -decrypt-paths)' },
-  'stored-ivs': { kind: 'bool', help: 'read a filesystem gocryptfs wrote in forward mode (-aessiv): IVs from its gocryptfs.diriv files and file headers, so moved files go unnoticed (-restore, -forward, -fsck)' },
+  prefix: {
+    kind: 'string',
+    help: 'the copy holds a subdirectory of the view: its plaintext path in the view (-restore, -forward, -fsck, -encrypt-paths, -decrypt-paths)',
+  },
+  'stored-ivs': {
+    kind: 'bool',
+    help: 'read a filesystem gocryptfs wrote in forward mode (-aessiv): IVs from its gocryptfs.diriv files and file headers, so moved files go unnoticed (-restore, -forward, -fsck)',
+  },
   passfile: { kind: 'list', help: 'read the password from the first line of FILE' },
   extpass: { kind: 'list', help: 'read the password from the output of CMD' },
   masterkey: { kind: 'string', help: 'use this master key (hex, dashes allowed) instead of the config' },
   zerokey: { kind: 'bool', help: 'use an all-zero master key (testing only)' },
-  fido2: { kind: 'string', help: 'refused: FIDO2 tokens are not supported', refused: 'FIDO2 tokens are not supported; use a password, -passfile, -extpass or -masterkey' },
+  fido2: {
+    kind: 'string',
+    help: 'refused: FIDO2 tokens are not supported',
+    refused: 'FIDO2 tokens are not supported; use a password, -passfile, -extpass or -masterkey',
+  },
   scryptn: { kind: 'int', help: 'scrypt cost log2(N) for -init and -passwd (default 16)' },
   aessiv: { kind: 'bool', help: 'AES-SIV content encryption (implied by reverse mode)' },
-  xchacha: { kind: 'bool', help: 'refused: content is always AES-SIV', refused: 'XChaCha20-Poly1305 content encryption is not supported: reverse mode and tsreverse always use AES-SIV' },
+  xchacha: {
+    kind: 'bool',
+    help: 'refused: content is always AES-SIV',
+    refused: 'XChaCha20-Poly1305 content encryption is not supported: reverse mode and tsreverse always use AES-SIV',
+  },
   plaintextnames: { kind: 'bool', help: 'do not encrypt file names' },
   'deterministic-names': { kind: 'bool', help: 'no per-directory IVs (no gocryptfs.diriv files)' },
   longnamemax: { kind: 'int', help: 'hash encrypted names longer than N (62..255, default 255)' },
@@ -69,7 +86,7 @@ const FLAGS = {
   force_owner: { kind: 'string', help: 'show every file as owned by UID:GID (implies -allow_other)' },
   badname: { kind: 'list', help: 'reverse mode: accepted, no effect (no name is decrypted); refused elsewhere (undecryptable names are hidden and logged)' },
   sharedstorage: { kind: 'bool', help: 'no attribute or entry caching in the kernel: changes of the source show at once' },
-  ctlsock: { kind: 'string', help: 'serve gocryptfs\' control socket at PATH (EncryptPath/DecryptPath requests, e.g. from gocryptfs-xray)' },
+  ctlsock: { kind: 'string', help: "serve gocryptfs' control socket at PATH (EncryptPath/DecryptPath requests, e.g. from gocryptfs-xray)" },
   idle: { kind: 'string', aliases: ['i'], help: 'unmount and exit after DURATION (e.g. 500s, 2h45m) without requests or open files; 0: never' },
   // mount
   fsname: { kind: 'string', help: 'name shown in the first column of df and /proc/mounts' },
@@ -88,9 +105,12 @@ const FLAGS = {
   exec: { kind: 'bool', help: 'allow execution (default)' },
   noexec: { kind: 'bool', help: 'no execution' },
   kernel_cache: { kind: 'bool', help: 'FUSE kernel_cache' },
-  readahead: { kind: 'int', help: 'kernel read-ahead of the mount in KiB, set when run as root (default 1024; 0: keep the kernel\'s 128)' },
+  readahead: { kind: 'int', help: "kernel read-ahead of the mount in KiB, set when run as root (default 1024; 0: keep the kernel's 128)" },
   busypoll: { kind: 'int', help: 'microseconds the server keeps polling for the next request after each one, instead of sleeping (default 0: never)' },
-  threads: { kind: 'int', help: 'threads that encrypt file contents at once, each right after reading them (default: CPUs; 0: the main thread encrypts everything)' },
+  threads: {
+    kind: 'int',
+    help: 'threads that encrypt file contents at once, each right after reading them (default: CPUs; 0: the main thread encrypts everything)',
+  },
   openssl: { kind: 'string', help: 'AES-SIV with OpenSSL (auto, true: the default) or in pure TypeScript on the main thread (false: ~10x slower)' },
   fg: { kind: 'bool', aliases: ['f'], help: 'stay in the foreground' },
   nosyslog: { kind: 'bool', help: 'log to stderr instead of syslog after daemonizing' },
@@ -124,9 +144,30 @@ export interface ParsedArgs {
 // mount(8) and mount.fuse add these to -o; they say nothing tsreverse must act on
 // (the view is read-only whatever rw/ro say).
 const GENERIC_MOUNT_OPTIONS = new Set([
-  'defaults', 'auto', 'noauto', 'user', 'nouser', 'users', 'owner', 'group', '_netdev',
-  'atime', 'noatime', 'relatime', 'norelatime', 'strictatime', 'nostrictatime', 'diratime',
-  'nodiratime', 'lazytime', 'nolazytime', 'sync', 'async', 'dirsync', 'silent', 'loud',
+  'defaults',
+  'auto',
+  'noauto',
+  'user',
+  'nouser',
+  'users',
+  'owner',
+  'group',
+  '_netdev',
+  'atime',
+  'noatime',
+  'relatime',
+  'norelatime',
+  'strictatime',
+  'nostrictatime',
+  'diratime',
+  'nodiratime',
+  'lazytime',
+  'nolazytime',
+  'sync',
+  'async',
+  'dirsync',
+  'silent',
+  'loud',
 ])
 
 const byName = new Map<string, FlagName>()
@@ -246,7 +287,11 @@ export interface FlagEntry {
 
 /** Every flag, in the order of the table. */
 export function flagList(): FlagEntry[] {
-  return (Object.entries(FLAGS) as [FlagName, FlagSpec][]).map(([name, spec]) => ({ names: [name, ...(spec.aliases ?? [])], arg: spec.kind === 'bool' ? '' : spec.kind === 'int' ? 'N' : 'VALUE', help: spec.help }))
+  return (Object.entries(FLAGS) as [FlagName, FlagSpec][]).map(([name, spec]) => ({
+    names: [name, ...(spec.aliases ?? [])],
+    arg: spec.kind === 'bool' ? '' : spec.kind === 'int' ? 'N' : 'VALUE',
+    help: spec.help,
+  }))
 }
 
 /**

@@ -67,4 +67,3 @@ export async function cipherKeys(flags: Flags, root: string): Promise<CipherKeys
 export function treeFlags(flags: Flags): Pick<CipherTreeOptions, 'prefix' | 'storedIvs'> {
   return { prefix: flags.prefix === undefined ? undefined : Buffer.from(flags.prefix), storedIvs: flags['stored-ivs'] }
 }
-

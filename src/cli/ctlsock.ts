@@ -102,7 +102,7 @@ export function sanitizePath(p: Buffer): Buffer {
 /** A Go string (bytes) as encoding/json writes it: HTML-safe, U+2028/9 escaped, \ufffd for each invalid byte. */
 export function goJsonString(b: Buffer): string {
   let out = '"'
-  for (let i = 0; i < b.length; ) {
+  for (let i = 0; i < b.length;) {
     const c = b[i]!
     if (c < 0x80) {
       if (c === 0x22) out += '\\"'

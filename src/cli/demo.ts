@@ -42,8 +42,15 @@ async function snapshot(root: string): Promise<Map<string, Entry>> {
       const r = path.join(rel, name)
       const abs = path.join(root, r)
       const st = await fsp.lstat(abs, { bigint: true })
-      const e: Entry = { type: st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file', mode: Number(st.mode & 0o7777n), mtimeNs: String(st.mtimeNs) }
-      if (st.isFile()) e.sha256 = createHash('sha256').update(await fsp.readFile(abs)).digest('hex')
+      const e: Entry = {
+        type: st.isDirectory() ? 'dir' : st.isSymbolicLink() ? 'symlink' : 'file',
+        mode: Number(st.mode & 0o7777n),
+        mtimeNs: String(st.mtimeNs),
+      }
+      if (st.isFile())
+        e.sha256 = createHash('sha256')
+          .update(await fsp.readFile(abs))
+          .digest('hex')
       if (st.isSymbolicLink()) e.target = await fsp.readlink(abs)
       if (st.isDirectory()) await walk(r)
       out.set(r, e)
@@ -57,7 +64,10 @@ function run(cmd: string, args: string[]): void {
   const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] })
   if (r.status !== 0) {
     const shown = cmd === process.execPath ? 'tsreverse' : cmd
-    throw new UserError(`demo step "${shown} ${args.slice(cmd === process.execPath ? 1 : 0).join(' ')}" failed (exit ${r.status}): ${r.stderr.trim()}`, ExitCode.Other)
+    throw new UserError(
+      `demo step "${shown} ${args.slice(cmd === process.execPath ? 1 : 0).join(' ')}" failed (exit ${r.status}): ${r.stderr.trim()}`,
+      ExitCode.Other,
+    )
   }
 }
 
@@ -68,7 +78,13 @@ const say = (line = ''): void => void process.stdout.write(line + '\n')
 function hexdump(buf: Buffer): string {
   const lines: string[] = []
   for (let i = 0; i < buf.length; i += 16) {
-    lines.push(`    ${i.toString(16).padStart(4, '0')}  ${buf.subarray(i, i + 16).toString('hex').replace(/(..)/g, '$1 ').trim()}`)
+    lines.push(
+      `    ${i.toString(16).padStart(4, '0')}  ${buf
+        .subarray(i, i + 16)
+        .toString('hex')
+        .replace(/(..)/g, '$1 ')
+        .trim()}`,
+    )
   }
   return lines.join('\n')
 }
@@ -142,4 +158,3 @@ export async function runDemo(flags: { quiet?: boolean }): Promise<void> {
   }
   if (!flags.quiet) say(`Demo finished; ${work} removed.`)
 }
-

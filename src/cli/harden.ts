@@ -35,12 +35,24 @@ export async function hardenServerProcess(log: (msg: string) => void): Promise<v
 // or a report to disk on a signal. Those marked with a value take it as the next argument when
 // not written with "=". Everything else (memory sizes, --cpu-prof for profiling) passes.
 const UNSAFE_NODE_FLAGS: ReadonlyMap<string, boolean> = new Map([
-  ['--inspect', false], ['--inspect-brk', false], ['--inspect-wait', false], ['--inspect-port', true],
-  ['--inspect-publish-uid', true], ['--debug-port', true],
-  ['-r', true], ['--require', true], ['--import', true], ['--loader', true], ['--experimental-loader', true],
-  ['--env-file', true], ['--openssl-config', true], ['--snapshot-blob', true],
-  ['--heapsnapshot-signal', true], ['--heapsnapshot-near-heap-limit', true],
-  ['--report-on-signal', false], ['--report-signal', true],
+  ['--inspect', false],
+  ['--inspect-brk', false],
+  ['--inspect-wait', false],
+  ['--inspect-port', true],
+  ['--inspect-publish-uid', true],
+  ['--debug-port', true],
+  ['-r', true],
+  ['--require', true],
+  ['--import', true],
+  ['--loader', true],
+  ['--experimental-loader', true],
+  ['--env-file', true],
+  ['--openssl-config', true],
+  ['--snapshot-blob', true],
+  ['--heapsnapshot-signal', true],
+  ['--heapsnapshot-near-heap-limit', true],
+  ['--report-on-signal', false],
+  ['--report-signal', true],
 ])
 
 /** The caller's node flags without the unsafe ones (and their values). */

@@ -9,7 +9,7 @@ import type { ActivityView } from '../view/activity.js'
 const MAX_LOOK_MS = 2 * 60_000
 const PRECISION = 10
 
-const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, 'µs': 1e-3, 'μs': 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+const UNIT_MS: Record<string, number> = { ns: 1e-6, us: 1e-3, µs: 1e-3, μs: 1e-3, ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
 
 /** Go's time.ParseDuration ("500s", "2h45m", "1.5h", "0"), in milliseconds. */
 export function parseGoDuration(text: string): number {

@@ -6,8 +6,19 @@ import { helpText, parseArgs, refusedFlag, type Flags } from './args.js'
 import { plural } from '../plural.js'
 
 const ACTIONS = [
-  'init', 'info', 'passwd', 'dumpmasterkey', 'speed', 'version', 'help',
-  'restore', 'fsck', 'check', 'encrypt-paths', 'decrypt-paths', 'demo',
+  'init',
+  'info',
+  'passwd',
+  'dumpmasterkey',
+  'speed',
+  'version',
+  'help',
+  'restore',
+  'fsck',
+  'check',
+  'encrypt-paths',
+  'decrypt-paths',
+  'demo',
 ] as const
 
 async function run(flags: Flags, positional: string[]): Promise<void> {

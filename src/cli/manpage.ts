@@ -6,7 +6,10 @@ import { flagList } from './args.js'
 
 /** Roff-safe text: backslashes doubled, dashes literal, a leading dot or quote escaped. */
 function roff(text: string): string {
-  return text.replace(/\\/g, '\\e').replace(/-/g, '\\-').replace(/^([.'])/gm, '\\&$1')
+  return text
+    .replace(/\\/g, '\\e')
+    .replace(/-/g, '\\-')
+    .replace(/^([.'])/gm, '\\&$1')
 }
 
 const para = (...lines: string[]): string[] => ['.PP', ...lines.map(roff)]

@@ -70,8 +70,24 @@ export function reverseSettings(flags: Flags, unlocked: Unlocked): FormatSetting
 // Filesystem-independent options of mount(8) that fusermount passes on; rw, dev and suid are not
 // among them: the views are always read-only, nodev and nosuid.
 const KERNEL_OPTIONS = new Set([
-  'ro', 'exec', 'noexec', 'nodev', 'nosuid', 'sync', 'async', 'dirsync', 'atime', 'noatime',
-  'diratime', 'nodiratime', 'relatime', 'norelatime', 'strictatime', 'nostrictatime', 'lazytime', 'nolazytime',
+  'ro',
+  'exec',
+  'noexec',
+  'nodev',
+  'nosuid',
+  'sync',
+  'async',
+  'dirsync',
+  'atime',
+  'noatime',
+  'diratime',
+  'nodiratime',
+  'relatime',
+  'norelatime',
+  'strictatime',
+  'nostrictatime',
+  'lazytime',
+  'nolazytime',
 ])
 const KERNEL_OPTIONS_WITH_VALUE = new Set(['context', 'fscontext', 'defcontext', 'rootcontext'])
 
@@ -144,11 +160,14 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
   const backend = sivBackend(flags)
   const forceOwner = flags.force_owner === undefined ? undefined : parseOwner(flags.force_owner)
   const warn = warningLog(flags, log)
-  const exclude = Excluder.fromOptions({
-    exclude: flags.exclude ?? [],
-    excludeWildcard: flags['exclude-wildcard'] ?? [],
-    excludeFrom: flags['exclude-from'] ?? [],
-  }, warn)
+  const exclude = Excluder.fromOptions(
+    {
+      exclude: flags.exclude ?? [],
+      excludeWildcard: flags['exclude-wildcard'] ?? [],
+      excludeFrom: flags['exclude-from'] ?? [],
+    },
+    warn,
+  )
   const filterFrom = flags['filter-from']
   const filter = filterFrom ? Filter.fromFiles(filterFrom) : undefined
   const excludeIfPresent = markerNames(flags['exclude-if-present'] ?? [])

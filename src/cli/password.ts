@@ -110,8 +110,7 @@ function readExtpass(extpass: string[]): Promise<Buffer> {
     const wipe = () => {
       for (const c of chunks) c.fill(0)
     }
-    const cannotStart = (err: unknown) =>
-      new UserError(`extpass: could not start ${JSON.stringify(program)}: ${reason(err)}`, ExitCode.ReadPassword)
+    const cannotStart = (err: unknown) => new UserError(`extpass: could not start ${JSON.stringify(program)}: ${reason(err)}`, ExitCode.ReadPassword)
     let child: ChildProcessByStdio<null, Readable, null>
     try {
       child = spawn(program, args, { stdio: ['ignore', 'pipe', 'inherit'] })

@@ -41,7 +41,10 @@ async function realEntryPath(p: string): Promise<string> {
 }
 
 async function isDirectory(p: string | Buffer): Promise<boolean> {
-  return fsp.stat(p).then((s) => s.isDirectory(), () => false)
+  return fsp.stat(p).then(
+    (s) => s.isDirectory(),
+    () => false,
+  )
 }
 
 /** Where the entry goes (see the file comment). */

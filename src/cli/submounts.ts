@@ -21,11 +21,7 @@ export function hiddenDir(rel: string, exclude: Excluder | undefined, filter: Fi
 }
 
 /** The mounts strictly inside `source` that the view would serve, outermost first. */
-export function servedSubmounts(
-  source: string,
-  mounts: readonly MountEntry[],
-  hidden: (rel: string) => boolean,
-): MountEntry[] {
+export function servedSubmounts(source: string, mounts: readonly MountEntry[], hidden: (rel: string) => boolean): MountEntry[] {
   const served: MountEntry[] = []
   for (const m of mounts) {
     const rel = path.relative(source, m.mountPoint)

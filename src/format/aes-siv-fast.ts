@@ -242,10 +242,17 @@ export class FastAesSiv implements AesSiv {
    * ivs[ivOff + i*ivStride], input at src[srcOff + i*srcStride], output at dst[dstOff + i*dstStride].
    */
   #ctr(
-    n: number, lastLen: number,
-    ivs: Uint8Array, ivOff: number, ivStride: number,
-    src: Uint8Array, srcOff: number, srcStride: number,
-    dst: Uint8Array, dstOff: number, dstStride: number,
+    n: number,
+    lastLen: number,
+    ivs: Uint8Array,
+    ivOff: number,
+    ivStride: number,
+    src: Uint8Array,
+    srcOff: number,
+    srcStride: number,
+    dst: Uint8Array,
+    dstOff: number,
+    dstStride: number,
   ): void {
     const ks = this.#keystream(n, lastLen, ivs, ivOff, ivStride)
     if (ks.length === 0) return

@@ -156,15 +156,7 @@ const INT_MAX = Number.MAX_SAFE_INTEGER
 const INT_MIN = Number.MIN_SAFE_INTEGER
 
 function decodeConfig(root: unknown): ConfigFile {
-  const top = pickMembers(asObject(root, 'the top level') ?? {}, [
-    'Creator',
-    'EncryptedKey',
-    'ScryptObject',
-    'Version',
-    'FeatureFlags',
-    'FIDO2',
-    'LongNameMax',
-  ])
+  const top = pickMembers(asObject(root, 'the top level') ?? {}, ['Creator', 'EncryptedKey', 'ScryptObject', 'Version', 'FeatureFlags', 'FIDO2', 'LongNameMax'])
   const scrypt = pickMembers(asObject(top.get('ScryptObject'), 'ScryptObject') ?? {}, ['Salt', 'N', 'R', 'P', 'KeyLen'])
   const fido2 = asObject(top.get('FIDO2'), 'FIDO2')
   const conf: ConfigFile = {

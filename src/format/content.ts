@@ -2,13 +2,7 @@
 // range of the view file from the plaintext (spec 3.3, 4, 6.11). No I/O here: reading and
 // sealing come in as callbacks so that the FUSE view can plug in its own.
 import { CorruptError } from './errors.js'
-import {
-  CIPHER_BLOCK,
-  HEADER_LEN,
-  PLAIN_BLOCK,
-  blockNoToCipherOff,
-  cipherOffToBlockNo,
-} from './sizes.js'
+import { CIPHER_BLOCK, HEADER_LEN, PLAIN_BLOCK, blockNoToCipherOff, cipherOffToBlockNo } from './sizes.js'
 import type { AesSiv } from './aes-siv-backend.js'
 import { plural } from '../plural.js'
 
@@ -81,11 +75,7 @@ export async function readCipherRange(src: CipherRangeSource, target: Buffer): P
 }
 
 /** readPlain, then seal: a read without readSealed. */
-async function readAndSeal(
-  src: Pick<CipherRangeSource, 'readPlain' | 'seal' | 'fileId' | 'iv0'>,
-  first: number,
-  length: number,
-): Promise<Buffer> {
+async function readAndSeal(src: Pick<CipherRangeSource, 'readPlain' | 'seal' | 'fileId' | 'iv0'>, first: number, length: number): Promise<Buffer> {
   const plain = await src.readPlain(first * PLAIN_BLOCK, length)
   return plain.length === 0 ? plain : src.seal(plain, first, src.fileId, src.iv0)
 }

@@ -256,62 +256,107 @@ export function fuseOps(view: ViewFs, log: (msg: string) => void, replies: Repli
       const name = (nameBytes as Buffer).toString('latin1')
       const dirPath = dir && pathOf(dir)
       const p = dirPath && (dirPath === '/' ? '/' : dirPath + '/') + name
-      serve('lookup', req!, p, (p) => view.getattr(p).catch((err: unknown) => {
-        if (err instanceof FsError && err.code === 'ENOENT') return undefined // cached as absent
-        throw err
-      }), (a) => {
-        if (!a) return void replies.replyEntry(req!, 0, null)
-        const node = nodes.child(dir!, name)
-        node.lookups++
-        // Interrupted: the kernel took no reference.
-        if (replies.replyEntry(req!, node.id, packAttr(a)) !== 0) nodes.forget(node.id, 1)
-      })
+      serve(
+        'lookup',
+        req!,
+        p,
+        (p) =>
+          view.getattr(p).catch((err: unknown) => {
+            if (err instanceof FsError && err.code === 'ENOENT') return undefined // cached as absent
+            throw err
+          }),
+        (a) => {
+          if (!a) return void replies.replyEntry(req!, 0, null)
+          const node = nodes.child(dir!, name)
+          node.lookups++
+          // Interrupted: the kernel took no reference.
+          if (replies.replyEntry(req!, node.id, packAttr(a)) !== 0) nodes.forget(node.id, 1)
+        },
+      )
     },
     forget: (_req, _node, _fh, _offset, _n, _plus, pairs) => {
       const f = pairs as Float64Array
       for (let i = 0; i + 1 < f.length; i += 2) nodes.forget(f[i]!, f[i + 1]!)
     },
-    getattr: (req, node) => serve('getattr', req!, nodes.path(node), (p) => view.getattr(p), (a) => replies.replyAttr(req!, packAttr(a))),
+    getattr: (req, node) =>
+      serve(
+        'getattr',
+        req!,
+        nodes.path(node),
+        (p) => view.getattr(p),
+        (a) => replies.replyAttr(req!, packAttr(a)),
+      ),
     readlink: (req, node) =>
-      serve('readlink', req!, nodes.path(node), (p) => view.readlink(p), (target, p) => {
-        // A byte string: its length is its size in bytes.
-        if (target.length > MAX_LINK_BYTES) {
-          safeLog(`readlink ${readable(p)}: target longer than ${MAX_LINK_BYTES} bytes, more than the kernel takes`)
-          return answerErr(req!, ENAMETOOLONG)
-        }
-        replies.replyReadlink(req!, Buffer.from(target, 'latin1'))
-      }),
+      serve(
+        'readlink',
+        req!,
+        nodes.path(node),
+        (p) => view.readlink(p),
+        (target, p) => {
+          // A byte string: its length is its size in bytes.
+          if (target.length > MAX_LINK_BYTES) {
+            safeLog(`readlink ${readable(p)}: target longer than ${MAX_LINK_BYTES} bytes, more than the kernel takes`)
+            return answerErr(req!, ENAMETOOLONG)
+          }
+          replies.replyReadlink(req!, Buffer.from(target, 'latin1'))
+        },
+      ),
     open: (req, node, _fh, _offset, flags) => {
       if ((flags & O_ACCMODE) !== 0 || (flags & O_WRITE_EXTRAS) !== 0) return answerErr(req!, EROFS)
       // Room for one more held file: a small file may then be answered by the pool thread that read it.
       const held = view.openHeld && replies.heldBytes() < HELD_MAX_BYTES
-      serve('open', req!, nodes.path(node), (p) => (held ? view.openHeld!(p, req!) : view.open(p)), (fh) => {
-        if (fh === undefined) return // answered with the held file by the view
-        if (!(Number.isSafeInteger(fh) && fh >= 0)) {
-          void view.release(fh).catch(() => {})
-          throw new Error(`view returned unusable handle ${fh}`)
-        }
-        // A small file's reads and release are then answered in the binding, not here.
-        const data = replies.heldBytes() < HELD_MAX_BYTES ? view.takeData?.(fh) : undefined
-        // Interrupted: no release will come for it.
-        if (replies.replyOpen(req!, fh, data) !== 0 && !data) void view.release(fh).catch(() => {})
-      })
+      serve(
+        'open',
+        req!,
+        nodes.path(node),
+        (p) => (held ? view.openHeld!(p, req!) : view.open(p)),
+        (fh) => {
+          if (fh === undefined) return // answered with the held file by the view
+          if (!(Number.isSafeInteger(fh) && fh >= 0)) {
+            void view.release(fh).catch(() => {})
+            throw new Error(`view returned unusable handle ${fh}`)
+          }
+          // A small file's reads and release are then answered in the binding, not here.
+          const data = replies.heldBytes() < HELD_MAX_BYTES ? view.takeData?.(fh) : undefined
+          // Interrupted: no release will come for it.
+          if (replies.replyOpen(req!, fh, data) !== 0 && !data) void view.release(fh).catch(() => {})
+        },
+      )
     },
     read: (req, node, fh, offset, len) => {
       const buf = Buffer.allocUnsafe(len)
-      serve('read', req!, nodes.path(node), () => view.read(fh, buf, len, offset), (n) => {
-        if (!(n >= 0 && n <= len)) throw new Error(`view returned ${n} bytes for a ${len}-byte read`)
-        replies.replyData(req!, buf, n)
-      })
+      serve(
+        'read',
+        req!,
+        nodes.path(node),
+        () => view.read(fh, buf, len, offset),
+        (n) => {
+          if (!(n >= 0 && n <= len)) throw new Error(`view returned ${n} bytes for a ${len}-byte read`)
+          replies.replyData(req!, buf, n)
+        },
+      )
     },
-    release: (req, node, fh) => serve('release', req!, nodes.path(node) ?? '?', () => view.release(fh), () => answerErr(req!, 0)),
+    release: (req, node, fh) =>
+      serve(
+        'release',
+        req!,
+        nodes.path(node) ?? '?',
+        () => view.release(fh),
+        () => answerErr(req!, 0),
+      ),
     opendir: (req, id) => {
       const node = nodes.get(id)
-      serve('opendir', req!, node && pathOf(node), (p) => view.readdir(p), (d) => {
-        const fh = nextDir++
-        dirs.set(fh, openDir(node!, d))
-        if (replies.replyOpen(req!, fh) !== 0) dirs.delete(fh)
-      })
+      serve(
+        'opendir',
+        req!,
+        node && pathOf(node),
+        (p) => view.readdir(p),
+        (d) => {
+          const fh = nextDir++
+          dirs.set(fh, openDir(node!, d))
+          if (replies.replyOpen(req!, fh) !== 0) dirs.delete(fh)
+        },
+      )
     },
     // One chunk per answer: one that ends with its chunk is short, and the kernel asks again
     // from the next entry (only an empty answer ends a listing).
@@ -350,15 +395,28 @@ export function fuseOps(view: ViewFs, log: (msg: string) => void, replies: Repli
       answerErr(req!, 0)
       if (d && d.listing.count > COLLECT_AFTER_ENTRIES) collectSoon()
     },
-    statfs: (req, node) => serve('statfs', req!, nodes.path(node), (p) => view.statfs(p), (s) => replies.replyStatfs(req!, packStatfs(s))),
+    statfs: (req, node) =>
+      serve(
+        'statfs',
+        req!,
+        nodes.path(node),
+        (p) => view.statfs(p),
+        (s) => replies.replyStatfs(req!, packStatfs(s)),
+      ),
     // Only reached without default_permissions; W_OK never gets here on a ro mount (the VFS
     // refuses first) but is answered for completeness. X_OK mirrors the kernel's own rule.
     access: (req, node, _fh, _offset, mode) => {
       if (mode & W_OK) return answerErr(req!, EROFS)
-      serve('access', req!, nodes.path(node), (p) => view.getattr(p), (a) => {
-        const exec = (a.mode & S_IFMT) === S_IFDIR || (a.mode & 0o111) !== 0
-        answerErr(req!, mode & X_OK && !exec ? EACCES : 0)
-      })
+      serve(
+        'access',
+        req!,
+        nodes.path(node),
+        (p) => view.getattr(p),
+        (a) => {
+          const exec = (a.mode & S_IFMT) === S_IFDIR || (a.mode & 0o111) !== 0
+          answerErr(req!, mode & X_OK && !exec ? EACCES : 0)
+        },
+      )
     },
   }
 }
@@ -448,7 +506,8 @@ export const PROBE_MS = 10_000
 
 // Opens the directory argv[1] (a directory open always reaches the server; cached attributes
 // answer a stat even for a dead mount); on failure prints only the error code.
-const PROBE_SCRIPT = "const fs = require('fs'); try { fs.closeSync(fs.openSync(process.argv[1], 'r')) } catch (e) { process.stderr.write(String(e.code)); process.exit(1) }"
+const PROBE_SCRIPT =
+  "const fs = require('fs'); try { fs.closeSync(fs.openSync(process.argv[1], 'r')) } catch (e) { process.stderr.write(String(e.code)); process.exit(1) }"
 
 /**
  * Whether the mount on mnt answers: 'dead' when its server is gone, 'hung' when it does not

@@ -17,8 +17,7 @@ export type Request = { readonly __request: unique symbol }
 export type Session = { readonly __session: unique symbol }
 
 export type RequestKind =
-  | 'lookup' | 'forget' | 'getattr' | 'readlink' | 'open' | 'read' | 'release'
-  | 'opendir' | 'readdir' | 'releasedir' | 'statfs' | 'access' | 'end'
+  'lookup' | 'forget' | 'getattr' | 'readlink' | 'open' | 'read' | 'release' | 'opendir' | 'readdir' | 'releasedir' | 'statfs' | 'access' | 'end'
 
 /**
  * One request. `node` is the FUSE node (lookup: the parent; end: the loop's result); `fh` the
@@ -55,8 +54,15 @@ export interface Replies {
    * plus, nodes[i] is entry i's node. Returns how many the kernel got.
    */
   replyDir(
-    req: Request, plus: boolean, size: number, index: number,
-    names: Buffer, offsets: Uint32Array, attrs: Float64Array, nodes: Float64Array | null, base: number,
+    req: Request,
+    plus: boolean,
+    size: number,
+    index: number,
+    names: Buffer,
+    offsets: Uint32Array,
+    attrs: Float64Array,
+    nodes: Float64Array | null,
+    base: number,
   ): number
   /** Bytes the binding holds for files handed over at open. */
   heldBytes(): number

@@ -9,8 +9,24 @@ import { fileURLToPath } from 'node:url'
 
 /** The order of a stat's fields in the Float64Arrays the addon returns. */
 export const STAT_FIELDS = [
-  'dev', 'ino', 'mode', 'nlink', 'uid', 'gid', 'rdev', 'size', 'blksize', 'blocks',
-  'atimeSec', 'atimeNsec', 'mtimeSec', 'mtimeNsec', 'ctimeSec', 'ctimeNsec', 'birthSec', 'birthNsec',
+  'dev',
+  'ino',
+  'mode',
+  'nlink',
+  'uid',
+  'gid',
+  'rdev',
+  'size',
+  'blksize',
+  'blocks',
+  'atimeSec',
+  'atimeNsec',
+  'mtimeSec',
+  'mtimeNsec',
+  'ctimeSec',
+  'ctimeNsec',
+  'birthSec',
+  'birthNsec',
 ] as const
 export const STAT_N = STAT_FIELDS.length
 

@@ -121,9 +121,15 @@ export class CipherTree {
     if ((await decrypting(stored)) <= (await decrypting(derived))) return
     const root = this.rootAbs.toString()
     if (prefix) {
-      throw new UserError(`-prefix ${readable(prefix)} is not the path of the directory ${root} holds: its ${DIRIV_NAME} belongs to another one`, ExitCode.Usage)
+      throw new UserError(
+        `-prefix ${readable(prefix)} is not the path of the directory ${root} holds: its ${DIRIV_NAME} belongs to another one`,
+        ExitCode.Usage,
+      )
     }
-    throw new UserError(`${root} is not the root of a reverse view's copy: its names decrypt with its own ${DIRIV_NAME}, not with the root's. ${PATH_HINT}`, ExitCode.CipherDir)
+    throw new UserError(
+      `${root} is not the root of a reverse view's copy: its names decrypt with its own ${DIRIV_NAME}, not with the root's. ${PATH_HINT}`,
+      ExitCode.CipherDir,
+    )
   }
 
   /** The name tweak of the ciphertext directory `dirRel`: stored or derived. Throws CorruptError for a bad stored one. */
@@ -138,7 +144,8 @@ export class CipherTree {
     } catch (e) {
       throw new CorruptError(`${DIRIV_NAME} cannot be read (${(e as Error).message}): the names in this directory cannot be decrypted`)
     }
-    if (iv.length !== DIRIV_LEN) throw new CorruptError(`${DIRIV_NAME} has ${iv.length} bytes instead of ${DIRIV_LEN}: the names in this directory cannot be decrypted`)
+    if (iv.length !== DIRIV_LEN)
+      throw new CorruptError(`${DIRIV_NAME} has ${iv.length} bytes instead of ${DIRIV_LEN}: the names in this directory cannot be decrypted`)
     this.#storedDirIvs.set(k, iv)
     return iv
   }
@@ -218,7 +225,12 @@ export class CipherTree {
         try {
           full = await this.readNameFile(dir.rel, s)
         } catch (e) {
-          problems.push({ kind: 'longname', path: readable(dir.plain), cipherPath: readable(rel), message: `cannot read ${s}${LONGNAME_SUFFIX}: ${(e as Error).message}` })
+          problems.push({
+            kind: 'longname',
+            path: readable(dir.plain),
+            cipherPath: readable(rel),
+            message: `cannot read ${s}${LONGNAME_SUFFIX}: ${(e as Error).message}`,
+          })
           return undefined
         }
       } else if (this.mapper.names?.isLong(s)) {

@@ -20,15 +20,7 @@ import { isHoleBlock } from '../format/blocks.js'
 import { parseHeader } from '../format/content.js'
 import { CorruptError } from '../format/errors.js'
 import { deriveKeys, type DerivedKeys } from '../format/keys.js'
-import {
-  CONF_NAME,
-  DIRIV_NAME,
-  LONGNAME_PREFIX,
-  NameCipher,
-  encodedLength,
-  isLongNameFile,
-  isLongNameHash,
-} from '../format/names.js'
+import { CONF_NAME, DIRIV_NAME, LONGNAME_PREFIX, NameCipher, encodedLength, isLongNameFile, isLongNameHash } from '../format/names.js'
 import { derivePathIv } from '../format/pathiv.js'
 import { settingsFromFlags, type FormatFlags, type FormatSettings } from '../format/settings.js'
 import { CIPHER_BLOCK, HEADER_LEN } from '../format/sizes.js'

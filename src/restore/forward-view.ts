@@ -242,11 +242,17 @@ export class ForwardView implements ViewFs {
     const encoded = node.st.size
     if (this.#tree.settings.raw64 && encoded > 0) return Math.max(0, Math.floor((encoded * 3) / 4) - SYMLINK_OVERHEAD)
     // A target that does not decrypt shows size 0; readlink reports it.
-    return this.#tree.readTarget(node).then((t) => t.length, () => 0)
+    return this.#tree.readTarget(node).then(
+      (t) => t.length,
+      () => 0,
+    )
   }
 }
 
 /** A view path without leading and trailing slashes ('' for the root). */
 function key(viewPath: string): string {
-  return viewPath.split('/').filter((c) => c !== '').join('/')
+  return viewPath
+    .split('/')
+    .filter((c) => c !== '')
+    .join('/')
 }

@@ -34,7 +34,6 @@ export async function readNameFile(rootAbs: Buffer, dirRel: Buffer, hashed: stri
   }
 }
 
-
 export class PathMapper {
   readonly settings: FormatSettings
   /** Undefined with plaintext names. */

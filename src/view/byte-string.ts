@@ -15,7 +15,7 @@ export const byteString = (b: Uint8Array): string => asBuffer(b).toString('latin
 function decodeUtf8(b: Uint8Array, invalid: (byte: number) => string): string {
   if (isUtf8(b)) return asBuffer(b).toString('utf8')
   let out = ''
-  for (let i = 0; i < b.length; ) {
+  for (let i = 0; i < b.length;) {
     const c = b[i]!
     const len = c < 0x80 ? 1 : c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0
     const seq = len > 0 ? b.subarray(i, i + len) : undefined

@@ -79,8 +79,7 @@ interface Own {
   ctx?: { parent: Context | undefined; value: Context | undefined }
 }
 
-const stampOf = (st: SourceStats): string =>
-  `${st.ino}:${st.mtimeMs}.${st.mtimeNsPart}:${st.ctimeMs}.${st.ctimeNsPart}:${st.size}:${st.uid}:${st.mode}`
+const stampOf = (st: SourceStats): string => `${st.ino}:${st.mtimeMs}.${st.mtimeNsPart}:${st.ctimeMs}.${st.ctimeNsPart}:${st.size}:${st.uid}:${st.mode}`
 const settledAt = (st: SourceStats, now: number): boolean => now - st.ctimeMs > RACY_MS
 
 export class DirRules {
@@ -137,7 +136,10 @@ export class DirRules {
       } else unknown.push(c)
     }
     if (unknown.length === 0) return marked
-    const owns = await this.#probeChildren(dir, unknown.map((c) => c.rel))
+    const owns = await this.#probeChildren(
+      dir,
+      unknown.map((c) => c.rel),
+    )
     unknown.forEach((c, i) => {
       if (owns[i]?.hidden) marked.add(c)
     })
@@ -162,10 +164,12 @@ export class DirRules {
       const base = baseName(rel)
       return [base, ...this.#names.map((n) => joinPath(base, n))]
     })
-    const { stats } = await this.#tree.inDir(parent, (fd) => lstatEachAt(fd, paths)).catch((e: NodeJS.ErrnoException) => {
-      // Another directory is at parent's path by now: the caller resolves it afresh.
-      throw e.code === 'ENOENT' ? dirMoved() : e
-    })
+    const { stats } = await this.#tree
+      .inDir(parent, (fd) => lstatEachAt(fd, paths))
+      .catch((e: NodeJS.ErrnoException) => {
+        // Another directory is at parent's path by now: the caller resolves it afresh.
+        throw e.code === 'ENOENT' ? dirMoved() : e
+      })
     const now = Date.now()
     const owns: (Own | undefined)[] = []
     for (let i = 0; i < rels.length; i++) {
@@ -178,7 +182,11 @@ export class DirRules {
   /** The state of `dir` from its own descriptor (the root, or a listing that needs its names again). */
   async #probeSelf(dir: DirId): Promise<Own> {
     const { stats, dir: st } = await this.#tree.inDir(dir, (fd) => lstatEachAt(fd, this.#names))
-    return this.#update(dir, st, stats.map((s) => (s instanceof Error ? undefined : s)))
+    return this.#update(
+      dir,
+      st,
+      stats.map((s) => (s instanceof Error ? undefined : s)),
+    )
   }
 
   /** The state of a directory whose stat is `st`, if that shows no change and it has none of the names. */
@@ -298,7 +306,7 @@ export class DirRules {
     const rootOwn = dir.rel.length === 0 ? own : this.#fresh(root.rel, root)
     let ctx = this.#derive(root.rel, rootOwn ?? (await this.#probeSelf(root)), undefined)
     let at: DirId = root
-    for (let end = 0; ctx && end < dir.rel.length; ) {
+    for (let end = 0; ctx && end < dir.rel.length;) {
       end = dir.rel.indexOf(0x2f, end + 1)
       if (end < 0) end = dir.rel.length
       const rel = dir.rel.subarray(0, end)
@@ -333,4 +341,3 @@ export class DirRules {
 function childId(c: { rel: Buffer; st: SourceStats }): DirId {
   return { rel: c.rel, dev: c.st.dev, ino: c.st.ino, birth: c.st.birthtimeMs }
 }
-

@@ -74,7 +74,7 @@ export function splitOptionValue(flag: string, value: string, warn: (msg: string
   for (;;) {
     let field = ''
     if (text[i] === '"') {
-      for (i++; ; ) {
+      for (i++; ;) {
         const quote = text.indexOf('"', i)
         if (quote < 0) bad('a quoted field has no closing quote')
         field += text.slice(i, quote)
@@ -96,7 +96,9 @@ export function splitOptionValue(flag: string, value: string, warn: (msg: string
   }
   if (fields.length > 1 || value.includes('\n')) {
     const parts = fields.map((f) => JSON.stringify(f)).join(', ')
-    warn(`warning: ${flag} ${JSON.stringify(value)} means ${parts} as in gocryptfs 2.3, not the one value ${JSON.stringify(value)} (to keep a comma, put the value in double quotes: '"a,b"')`)
+    warn(
+      `warning: ${flag} ${JSON.stringify(value)} means ${parts} as in gocryptfs 2.3, not the one value ${JSON.stringify(value)} (to keep a comma, put the value in double quotes: '"a,b"')`,
+    )
   }
   return fields
 }

@@ -325,9 +325,7 @@ export interface LocalRules {
 }
 
 function latin1(text: string | Uint8Array): string {
-  return (typeof text === 'string' ? Buffer.from(text, 'utf8') : Buffer.from(text.buffer, text.byteOffset, text.byteLength)).toString(
-    'latin1',
-  )
+  return (typeof text === 'string' ? Buffer.from(text, 'utf8') : Buffer.from(text.buffer, text.byteOffset, text.byteLength)).toString('latin1')
 }
 
 // Merge files including each other: deeper than this is taken as a loop.
@@ -343,7 +341,10 @@ export class Filter {
   private constructor(segments: Rule[][], dirMerges: DirMerge[]) {
     this.#segments = segments
     this.dirMerges = dirMerges
-    this.#base = new Scope(dirMerges.map(() => undefined), segments)
+    this.#base = new Scope(
+      dirMerges.map(() => undefined),
+      segments,
+    )
   }
 
   /**
@@ -365,15 +366,7 @@ export class Filter {
     return new Filter(segments, dirMerges)
   }
 
-  static #collect(
-    text: string | Uint8Array,
-    source: string,
-    dir: string,
-    only: Merge['only'],
-    depth: number,
-    segments: Rule[][],
-    dirMerges: DirMerge[],
-  ): void {
+  static #collect(text: string | Uint8Array, source: string, dir: string, only: Merge['only'], depth: number, segments: Rule[][], dirMerges: DirMerge[]): void {
     eachLine(text, only, (parsed, line) => {
       if ('error' in parsed) throw new UserError(`${source} line ${line}: ${parsed.error}`, ExitCode.Usage)
       // A loop, not push(...): an include list of ~150,000 rules would overflow the stack.

@@ -2,11 +2,24 @@
 // TypeScript over node:fs; they signal failures by throwing FsError with a POSIX code.
 import type { Ino } from './inomap.js'
 
-
 export type Errno =
-  | 'ENOENT' | 'EPERM' | 'EACCES' | 'EIO' | 'EROFS' | 'ENAMETOOLONG' | 'ENOTDIR'
-  | 'EISDIR' | 'EINVAL' | 'ELOOP' | 'EBADF' | 'ENOSYS' | 'ENODATA' | 'EMFILE' | 'ENFILE'
-  | 'ESTALE' | 'ENXIO'
+  | 'ENOENT'
+  | 'EPERM'
+  | 'EACCES'
+  | 'EIO'
+  | 'EROFS'
+  | 'ENAMETOOLONG'
+  | 'ENOTDIR'
+  | 'EISDIR'
+  | 'EINVAL'
+  | 'ELOOP'
+  | 'EBADF'
+  | 'ENOSYS'
+  | 'ENODATA'
+  | 'EMFILE'
+  | 'ENFILE'
+  | 'ESTALE'
+  | 'ENXIO'
 
 export class FsError extends Error {
   constructor(

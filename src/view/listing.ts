@@ -10,8 +10,22 @@ import type { Ino } from './inomap.js'
  * the low one): it may exceed 2^53.
  */
 export const ATTR_FIELDS = [
-  'ino', 'mode', 'nlink', 'uid', 'gid', 'rdev', 'size', 'blocks', 'blksize',
-  'atimeSec', 'atimeNsec', 'mtimeSec', 'mtimeNsec', 'ctimeSec', 'ctimeNsec', 'inoHigh',
+  'ino',
+  'mode',
+  'nlink',
+  'uid',
+  'gid',
+  'rdev',
+  'size',
+  'blocks',
+  'blksize',
+  'atimeSec',
+  'atimeNsec',
+  'mtimeSec',
+  'mtimeNsec',
+  'ctimeSec',
+  'ctimeNsec',
+  'inoHigh',
 ] as const
 export const ATTR_N = ATTR_FIELDS.length
 const INO_HIGH = ATTR_N - 1

@@ -104,11 +104,7 @@ interface RealNode {
   shown: Visibility
 }
 
-type Node =
-  | RealNode
-  | { kind: 'diriv'; dir: Dir; st: SourceStats }
-  | { kind: 'longname'; full: string; st: SourceStats }
-  | { kind: 'conf'; st: SourceStats }
+type Node = RealNode | { kind: 'diriv'; dir: Dir; st: SourceStats } | { kind: 'longname'; full: string; st: SourceStats } | { kind: 'conf'; st: SourceStats }
 
 interface FileHandleState {
   viewPath: string // for log messages
@@ -234,13 +230,7 @@ export class ReverseView implements ViewFs {
   /** Logged once: the config file is not a regular file (#confStat). */
   #confRefused = false
 
-  private constructor(
-    opts: ReverseViewOptions,
-    sourceAbs: string,
-    rootSt: SourceStats,
-    mountRel: string | undefined,
-    confAbs: string | undefined,
-  ) {
+  private constructor(opts: ReverseViewOptions, sourceAbs: string, rootSt: SourceStats, mountRel: string | undefined, confAbs: string | undefined) {
     const keys = opts.keys ?? (opts.masterKey && deriveKeys(opts.masterKey, { hkdf: opts.settings.hkdf }))
     if (!keys) throw new TypeError('ReverseView needs masterKey or keys')
     this.#settings = opts.settings
@@ -781,7 +771,10 @@ export class ReverseView implements ViewFs {
         rels = []
         if (this.#rules) {
           // Only directories are looked into: no syscall for a file.
-          const marked = await this.#rules.marked(dir, shown.filter((e): e is Unnamed => 'plain' in e))
+          const marked = await this.#rules.marked(
+            dir,
+            shown.filter((e): e is Unnamed => 'plain' in e),
+          )
           if (marked.size > 0) shown = shown.filter((e) => !marked.has(e as Unnamed))
         }
         const named = this.#nameAll(dir, shown)
@@ -857,7 +850,10 @@ export class ReverseView implements ViewFs {
   /** The entries with their view names, in the same order; those that have none are left out. */
   #nameAll(dir: Dir, entries: readonly (Unnamed | Listed)[]): Listed[] {
     const unnamed = entries.filter((e): e is Unnamed => 'plain' in e)
-    const views = this.#entryNames(dir, unnamed.map((e) => e.plain))
+    const views = this.#entryNames(
+      dir,
+      unnamed.map((e) => e.plain),
+    )
     const listed: Listed[] = []
     for (let i = 0, u = 0; i < entries.length; i++) {
       const e = entries[i]!

@@ -147,7 +147,14 @@ export type Answered = { answered: true }
  * local filesystem is read whole at once (`below` 0: never), and sealed with `seal`; such a
  * file may answer `held` itself.
  */
-export function openAt(dirfd: number, name: Buffer, expected: Pick<SourceStats, 'dev' | 'ino'>, below: number, check?: DirCheck, seal?: Sealing): Promise<OpenedFile>
+export function openAt(
+  dirfd: number,
+  name: Buffer,
+  expected: Pick<SourceStats, 'dev' | 'ino'>,
+  below: number,
+  check?: DirCheck,
+  seal?: Sealing,
+): Promise<OpenedFile>
 export function openAt(
   dirfd: number,
   name: Buffer,

@@ -234,7 +234,15 @@ export class SourceTree {
    * After `check`, opens the regular file `rel` of `dir` if it is still the one `expected` (its
    * lstat) describes; ENOENT when another file is there. A short file may be read at once (openAt).
    */
-  openRegular(dir: DirId, rel: Buffer, expected: SourceStats, wholeBelow: number, check?: DirCheck, seal?: Sealing, held?: HeldOpen): Promise<OpenedFile | Answered> {
+  openRegular(
+    dir: DirId,
+    rel: Buffer,
+    expected: SourceStats,
+    wholeBelow: number,
+    check?: DirCheck,
+    seal?: Sealing,
+    held?: HeldOpen,
+  ): Promise<OpenedFile | Answered> {
     return this.inDir(dir, (fd) => openAt(fd, baseName(rel), expected, wholeBelow, check, seal, held), check)
   }
 
@@ -272,7 +280,10 @@ export class SourceTree {
       for (let from = 0; from === 0 || from < count; from += chunk) {
         const part = unpackNames(names, from, Math.min(count, from + chunk))
         const want = part.map(wanted)
-        const got = await lstatEachAt(fd, part.filter((_, i) => want[i]))
+        const got = await lstatEachAt(
+          fd,
+          part.filter((_, i) => want[i]),
+        )
         st = got.dir
         let next = 0
         await each(

@@ -12,9 +12,7 @@ const SLASH = Buffer.from('/')
  * Errors of the source that the caller of the view should see as they are. EINVAL: readlink of
  * an entry that stopped being a symlink since its lookup.
  */
-const PASSED_THROUGH = new Set<string>([
-  'ENOENT', 'EACCES', 'EPERM', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG', 'EMFILE', 'ENFILE', 'ESTALE', 'ENXIO', 'EINVAL',
-])
+const PASSED_THROUGH = new Set<string>(['ENOENT', 'EACCES', 'EPERM', 'ENOTDIR', 'ELOOP', 'ENAMETOOLONG', 'EMFILE', 'ENFILE', 'ESTALE', 'ENXIO', 'EINVAL'])
 
 /** Maps a failure to an FsError: source errnos pass through, anything else is logged and becomes EIO. */
 export function toFsError(e: unknown, what: string, log: (msg: string) => void): FsError {

@@ -94,7 +94,13 @@ async function abortIfStuck(server: Pick<Server, 'pid' | 'connection'>): Promise
   } catch {
     return // gone
   }
-  if (await waitFor(`server ${server.pid} to exit`, () => processGone(server.pid), 5000).then(() => true, () => false)) return
+  if (
+    await waitFor(`server ${server.pid} to exit`, () => processGone(server.pid), 5000).then(
+      () => true,
+      () => false,
+    )
+  )
+    return
   // fusectl is not always mounted (containers): without it there is nothing to write to.
   if (readdirSync('/sys/fs/fuse/connections').length === 0) {
     spawnSync('mount', ['-t', 'fusectl', 'fusectl', '/sys/fs/fuse/connections'])
@@ -140,7 +146,13 @@ export function answer(t: Teardown, argv: string[], ms = ANSWER_MS): Promise<Pro
 
 /** True when p is still pending after ms. */
 export function pendingAfter(p: Promise<unknown>, ms: number): Promise<boolean> {
-  return Promise.race([p.then(() => false, () => false), new Promise<boolean>((r) => setTimeout(() => r(true), ms))])
+  return Promise.race([
+    p.then(
+      () => false,
+      () => false,
+    ),
+    new Promise<boolean>((r) => setTimeout(() => r(true), ms)),
+  ])
 }
 
 /** What a reader got: all of the file, or an error after `bytes` bytes; sha256 of what it read. */

@@ -12,8 +12,15 @@ export type MemNode =
 export type Faults = Partial<Record<'getattr' | 'read', string[]>>
 
 const DEFAULT_STATS: FsStats = {
-  bsize: 4096, frsize: 4096, blocks: 1000, bfree: 500, bavail: 400,
-  files: 100, ffree: 50, favail: 50, namemax: 255,
+  bsize: 4096,
+  frsize: 4096,
+  blocks: 1000,
+  bfree: 500,
+  bavail: 400,
+  files: 100,
+  ffree: 50,
+  favail: 50,
+  namemax: 255,
 }
 
 export class MemView implements ViewFs {
@@ -43,9 +50,21 @@ export class MemView implements ViewFs {
     const size = node.kind === 'file' ? node.data.length : node.kind === 'symlink' ? node.target.length : 4096
     const type = node.kind === 'file' ? 0o100444 : node.kind === 'dir' ? 0o040555 : 0o120777
     return {
-      mode: type, ino: node.ino, nlink: node.kind === 'file' ? (node.nlink ?? 1) : node.kind === 'dir' ? 2 : 1,
-      uid: 0, gid: 0, rdev: 0, size, blocks: Math.ceil(size / 512), blksize: 4096,
-      atimeMs: t, atimeNsPart: 0, mtimeMs: t, mtimeNsPart: 0, ctimeMs: t, ctimeNsPart: 0,
+      mode: type,
+      ino: node.ino,
+      nlink: node.kind === 'file' ? (node.nlink ?? 1) : node.kind === 'dir' ? 2 : 1,
+      uid: 0,
+      gid: 0,
+      rdev: 0,
+      size,
+      blocks: Math.ceil(size / 512),
+      blksize: 4096,
+      atimeMs: t,
+      atimeNsPart: 0,
+      mtimeMs: t,
+      mtimeNsPart: 0,
+      ctimeMs: t,
+      ctimeNsPart: 0,
     }
   }
 
@@ -58,7 +77,10 @@ export class MemView implements ViewFs {
     const node = this.lookup(p)
     if (node.kind !== 'dir') throw new FsError('ENOTDIR')
     const names = Object.keys(node.children)
-    return listingOf(names, names.map((n) => this.attr(node.children[n]!)))
+    return listingOf(
+      names,
+      names.map((n) => this.attr(node.children[n]!)),
+    )
   }
 
   async readlink(p: string): Promise<string> {

@@ -70,7 +70,12 @@ export interface Copy {
 function copyOf(work: string, view: string, plain: string, passfile: string, key: string, settings: FormatSettings): Copy {
   const mapper = new PathMapper(settings, deriveKeys(parseMasterKey(key), { hkdf: settings.hkdf }).eme)
   return {
-    work, view, plain, passfile, key, settings,
+    work,
+    view,
+    plain,
+    passfile,
+    key,
+    settings,
     cipherPath: (p) => mapper.encryptPath(Buffer.from(p)).toString('latin1'),
   }
 }
@@ -123,7 +128,7 @@ export function makeVariedTree(root: string): { fifo: string } {
   for (const d of dirs) mkdirSync(path.join(root, d), { recursive: true })
   let n = 0
   for (const d of dirs) {
-    for (const size of sizes.slice(n % 3, n % 3 + 6)) {
+    for (const size of sizes.slice(n % 3, (n % 3) + 6)) {
       const p = path.join(root, d, `file-${n}-${size}.bin`)
       writeFileSync(p, content(p.slice(root.length), size))
       n++

@@ -5,19 +5,7 @@
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process'
 import { isUtf8 } from 'node:buffer'
 import { createHash } from 'node:crypto'
-import {
-  closeSync,
-  lstatSync,
-  mkdirSync,
-  mkdtempSync,
-  openSync,
-  readdirSync,
-  readFileSync,
-  readlinkSync,
-  readSync,
-  rmSync,
-  writeFileSync,
-} from 'node:fs'
+import { closeSync, lstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readlinkSync, readSync, rmSync, writeFileSync } from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import { parseMountinfo } from '../../src/fuse/mountinfo.js'
@@ -108,14 +96,7 @@ export interface MountWithOptions {
   logFile?: string
 }
 
-function mountWith(
-  t: Teardown,
-  what: string,
-  cmd: string,
-  args: string[],
-  isServer: (argv: string[]) => boolean,
-  opts: MountWithOptions = {},
-): Mounted {
+function mountWith(t: Teardown, what: string, cmd: string, args: string[], isServer: (argv: string[]) => boolean, opts: MountWithOptions = {}): Mounted {
   const mnt = args[args.length - 1]!
   // stdout/stderr go to /dev/null and a file: a daemon that keeps them must not hold us.
   const logFile = opts.logFile ?? path.join(os.tmpdir(), `tsreverse-e2e-log-${process.pid}-${Date.now()}`)
@@ -190,8 +171,13 @@ export interface ListOptions {
 }
 
 const TYPES: [number, string][] = [
-  [0o100000, 'f'], [0o040000, 'd'], [0o120000, 'l'], [0o010000, 'p'],
-  [0o140000, 's'], [0o020000, 'c'], [0o060000, 'b'],
+  [0o100000, 'f'],
+  [0o040000, 'd'],
+  [0o120000, 'l'],
+  [0o010000, 'p'],
+  [0o140000, 's'],
+  [0o020000, 'c'],
+  [0o060000, 'b'],
 ]
 
 /** SHA-256 of what is left to read from fd, read from its current position on. */
