@@ -3,11 +3,14 @@
 import t from 'tap'
 import { lstatSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
-import { createAesSiv } from '../src/format/aes-siv.js'
+import { createAesSiv, loadAesSivBackend } from '../src/format/aes-siv.js'
 import { decryptFile, fileHeader } from '../src/format/content.js'
 import { sys } from '../src/native/sys.js'
 import { AT_FDCWD, closeFile, createSealer, openAt, preadAt, sealingOf } from '../src/view/source-io.js'
 import { Prng } from './lib/prng.js'
+
+// The reference backend loads on demand (aes-siv.ts).
+await loadAesSivBackend('noble')
 
 const seed = Number(process.env.SEED ?? Date.now() % 2 ** 31)
 t.comment(`SEED=${seed}`)

@@ -3,7 +3,7 @@
 // from the tree itself; and the tree options their flags give.
 import { existsSync } from 'node:fs'
 import { ExitCode, UserError } from '../exitcodes.js'
-import { createAesSiv, type AesSiv } from '../format/aes-siv.js'
+import { createAesSiv, loadAesSivBackend, type AesSiv } from '../format/aes-siv.js'
 import { deriveKeys, type DerivedKeys } from '../format/keys.js'
 import { settingsFromConfig, type FormatSettings } from '../format/settings.js'
 import type { CipherTreeOptions } from '../restore/cipher-tree.js'
@@ -27,6 +27,7 @@ export interface CipherKeys {
  */
 export async function cipherKeys(flags: Flags, root: string): Promise<CipherKeys> {
   const backend = sivBackend(flags)
+  await loadAesSivBackend(backend)
   const location = configLocation(flags, root, FORWARD_CONF)
   const keyGiven = flags.masterkey !== undefined || !!flags.zerokey
   if (!keyGiven && !existsSync(location.path)) {

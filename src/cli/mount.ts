@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
 import { sys } from '../native/sys.js'
-import { createAesSiv } from '../format/aes-siv.js'
+import { createAesSiv, loadAesSivBackend } from '../format/aes-siv.js'
 import { checkLongNameMax } from '../format/config.js'
 import { deriveKeys, type DerivedKeys } from '../format/keys.js'
 import { settingsFromConfig, settingsFromFlags, type FormatSettings } from '../format/settings.js'
@@ -158,6 +158,7 @@ async function mountReverse(flags: Flags, srcArg: string, mntArg: string, log: (
   const extras = await mountExtras(flags, log)
   const threads = threadCount(flags.threads)
   const backend = sivBackend(flags)
+  await loadAesSivBackend(backend)
   const forceOwner = flags.force_owner === undefined ? undefined : parseOwner(flags.force_owner)
   const warn = warningLog(flags, log)
   const exclude = Excluder.fromOptions(

@@ -3,7 +3,10 @@
 // gocryptfs measures, and whole reads per call, as mounts seal; MB = 10^6 bytes.
 import { randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import { createAesSiv, type AesSivBackend } from '../format/aes-siv.js'
+import { createAesSiv, type AesSivBackend, loadAesSivBackend } from '../format/aes-siv.js'
+
+// The reference backend loads on demand (aes-siv.ts).
+await loadAesSivBackend('noble')
 
 const BACKENDS: [name: string, backend: AesSivBackend][] = [
   ['AES-SIV-512-TS-fast', 'fast'],
