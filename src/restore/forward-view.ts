@@ -4,7 +4,6 @@
 // entry; listings decrypt. Damage never yields
 // wrong bytes: a block that fails authentication is EIO for the reader plus one log line, a
 // name that does not decrypt is left out of the listing and logged.
-import { promises as fsp } from 'node:fs'
 import { CorruptError } from '../format/errors.js'
 import { NAME_MAX } from '../format/names.js'
 import { cipherToPlainSize } from '../format/sizes.js'
@@ -17,7 +16,7 @@ import { FsError, type Attr, type DirListing, type FsStats, type ViewFs } from '
 import { listingOf } from '../view/listing.js'
 import { InoMap, InoTag } from '../view/inomap.js'
 import { Lru } from '../view/lru.js'
-import { joinPath, toFsError } from '../view/source.js'
+import { fsStatsOf, joinPath, toFsError } from '../view/source.js'
 import { lstat } from '../view/stat.js'
 
 export interface ForwardViewOptions {
@@ -156,18 +155,7 @@ export class ForwardView implements ViewFs {
 
   async statfs(): Promise<FsStats> {
     try {
-      const s = await fsp.statfs(this.#tree.rootAbs)
-      return {
-        bsize: s.bsize,
-        frsize: s.bsize,
-        blocks: s.blocks,
-        bfree: s.bfree,
-        bavail: s.bavail,
-        files: s.files,
-        ffree: s.ffree,
-        favail: s.ffree,
-        namemax: NAME_MAX,
-      }
+      return await fsStatsOf(this.#tree.rootAbs, NAME_MAX)
     } catch (e) {
       throw this.#fail(e, 'statfs', '/')
     }

@@ -35,7 +35,7 @@ import { InoMap, InoTag, type Ino } from './inomap.js'
 import { ListingBuilder, putIno } from './listing.js'
 import { Lru } from './lru.js'
 import { ConsistencyWatch, type FileStatus } from './consistency.js'
-import { joinPath, ownCopy, toFsError } from './source.js'
+import { fsStatsOf, joinPath, ownCopy, toFsError } from './source.js'
 import { AT_FDCWD, closeFile, createSealer, lstatAt, openAt, preadAt, sealingOf, type Answered, type Sealer } from './source-io.js'
 import { stat, type SourceStats } from './stat.js'
 import { SourceTree, dirMoved, isDirAt, isDirMoved, sameDir, type DirCheck, type ListedEntry } from './source-tree.js'
@@ -431,18 +431,7 @@ export class ReverseView implements ViewFs {
 
   async statfs(): Promise<FsStats> {
     try {
-      const s = await fsp.statfs(this.#sourceAbs.toString())
-      return {
-        bsize: s.bsize,
-        frsize: s.bsize,
-        blocks: s.blocks,
-        bfree: s.bfree,
-        bavail: s.bavail,
-        files: s.files,
-        ffree: s.ffree,
-        favail: s.ffree,
-        namemax: 255,
-      }
+      return await fsStatsOf(this.#sourceAbs.toString(), 255)
     } catch (e) {
       throw this.#fail(e, 'statfs', '/')
     }

@@ -3,7 +3,7 @@
 // opening. Earlier components are followed: the reverse view reaches its source through
 // source-tree.ts, which hands these helpers paths that cannot be redirected.
 import { constants, promises as fsp } from 'node:fs'
-import { FsError, type Errno } from './fs.js'
+import { FsError, type Errno, type FsStats } from './fs.js'
 import { fstatFd, lstat, type SourceStats } from './stat.js'
 
 const SLASH = Buffer.from('/')
@@ -104,4 +104,20 @@ export async function preadFully(fh: Preader, position: number, length: number, 
     got += bytesRead
   }
   return got === length ? buf : buf.subarray(0, got)
+}
+
+/** statfs of the filesystem that holds `path`, as a view reports it (names up to `namemax` bytes). */
+export async function fsStatsOf(path: string | Buffer, namemax: number): Promise<FsStats> {
+  const s = await fsp.statfs(path)
+  return {
+    bsize: s.bsize,
+    frsize: s.bsize,
+    blocks: s.blocks,
+    bfree: s.bfree,
+    bavail: s.bavail,
+    files: s.files,
+    ffree: s.ffree,
+    favail: s.ffree,
+    namemax,
+  }
 }
