@@ -453,9 +453,12 @@ static void *pool_thread(void *arg) {
       int rc = pthread_cond_timedwait(&pool_cv, &pool_mu, &until);
       idle_threads--;
       if (rc == ETIMEDOUT && !queue_head) {
-        threads--;
+        int last = --threads == 0;
         pthread_mutex_unlock(&pool_mu);
         seal_thread_end();
+        // The pool is idle: what its reads and seals freed goes back to the system, not kept
+        // for good by an idle daemon (malloc keeps freed memory of busy times otherwise).
+        if (last) malloc_trim(0);
         return NULL;
       }
     }
