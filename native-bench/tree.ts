@@ -35,9 +35,10 @@ const GENERATED_MAX_BYTES = 2048
 const SMALL_FILE_MAX = 64 * 1024
 
 type Phase = 'ls' | 'cat' | 'rsync' | 'rsync-nochange'
-/** tsreverse/gocryptfs time ratios the project aims for (issue #6). */
-const TARGETS: Record<Phase, number> = { ls: 1.0, cat: 0.6, rsync: 0.7, 'rsync-nochange': 1.0 }
-const RSS_TARGET_KB = 150 * 1000
+/** tsreverse/gocryptfs time ratios the project aims for. */
+const TARGETS: Record<Phase, number> = { ls: 0.7, cat: 0.6, rsync: 0.7, 'rsync-nochange': 0.7 }
+/** The peak RSS the project aims for on a pull of a large tree. */
+const RSS_TARGET_KB = 100 * 1000
 const COMMANDS: Record<Phase, string> = {
   ls: 'ls -lR MNT > /dev/null',
   cat: 'find MNT -type f -exec cat {} + > /dev/null',
