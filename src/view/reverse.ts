@@ -2,7 +2,7 @@
 // demand. View paths are resolved to plaintext component by component; every lookup re-checks
 // the source (lstat), and the caches only hold mappings that cannot go stale by themselves
 // (cipher path -> plaintext path is a function of the names; a directory entry is re-verified
-// by lstat before it is used, in the same worker message as its use where there is one).
+// by lstat before it is used, in the same native job as its use where there is one).
 import { constants, promises as fsp } from 'node:fs'
 import path from 'node:path'
 import { ExitCode, UserError } from '../exitcodes.js'
